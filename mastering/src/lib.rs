@@ -1,0 +1,58 @@
+//! Magic Master's mastering library: decode, analyse, process and encode audio.
+//!
+//! A pure DSP library: no async runtime, no SQL, no HTTP. The worker and the API call the
+//! three entry points below; everything else is public so that it can be tested and
+//! benchmarked stage by stage.
+//!
+//! - [`probe`] opens a file and proves that it decodes (used before a job is queued).
+//! - [`analyze_file`] measures a file (loudness, true peak, LRA, spectrum, …).
+//! - [`master_file`] masters one file to another, reporting progress per stage and honouring
+//!   a cancellation flag.
+
+pub mod error;
+pub mod params;
+pub mod progress;
+pub mod report;
+pub mod stage;
+
+pub use error::MasterError;
+pub use params::{MasterParams, OutputFormat, Style};
+pub use progress::{Progress, Stage};
+pub use report::{Analysis, AudioInfo, Loudness, MasterReport};
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+/// Opens `path` and decodes its first packets, proving that it is audio we can master.
+/// Cheap: it never decodes the whole file.
+pub fn probe(path: &Path) -> Result<AudioInfo, MasterError> {
+    let _ = path;
+    Err(MasterError::Unsupported(
+        "decoder not built yet (interim placeholder, replaced by the decode module)".into(),
+    ))
+}
+
+/// Decodes and measures the whole file.
+pub fn analyze_file(path: &Path) -> Result<Analysis, MasterError> {
+    let _ = path;
+    Err(MasterError::Unsupported(
+        "analysis not built yet (interim placeholder, replaced by the analysis module)".into(),
+    ))
+}
+
+/// Masters `input` into `output` (written in place: callers that need atomic visibility
+/// pass a temporary path and rename it). `on_progress` is called at every stage change and
+/// periodically inside long stages; setting `cancel` stops the work with
+/// [`MasterError::Cancelled`] at the next block.
+pub fn master_file(
+    input: &Path,
+    output: &Path,
+    params: &MasterParams,
+    on_progress: &mut dyn FnMut(Progress),
+    cancel: &AtomicBool,
+) -> Result<MasterReport, MasterError> {
+    let _ = (input, output, params, on_progress, cancel);
+    Err(MasterError::Unsupported(
+        "chain not built yet (interim placeholder, replaced by the chain module)".into(),
+    ))
+}

@@ -1,0 +1,457 @@
+//! The `master_jobs` table: one row per mastering job, as clients see it.
+//!
+//! State changes are conditional updates, so a job leaves `queued`/`running` at most once:
+//! [`finish_done`] and [`finish_failed`] return `false` when the job had already finished,
+//! and `completions` counts successful completions (tests prove it stays at 1).
+
+use crate::db::{DbError, with_conn};
+use deadpool_sqlite::Pool;
+use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, params};
+use mastering::MasterParams;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// A job's state as clients see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Waiting for a worker.
+    Queued,
+    /// A worker is mastering it.
+    Running,
+    /// The result is ready.
+    Done,
+    /// Mastering failed; `error` says why.
+    Failed,
+    /// Finished long ago: its files were deleted by the retention sweeper.
+    Expired,
+}
+
+impl JobStatus {
+    /// The name stored in the database and shown by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Failed => "failed",
+            JobStatus::Expired => "expired",
+        }
+    }
+
+    fn parse(s: &str) -> rusqlite::Result<JobStatus> {
+        Ok(match s {
+            "queued" => JobStatus::Queued,
+            "running" => JobStatus::Running,
+            "done" => JobStatus::Done,
+            "failed" => JobStatus::Failed,
+            "expired" => JobStatus::Expired,
+            other => {
+                return Err(rusqlite::Error::InvalidColumnType(
+                    0,
+                    format!("status {other}"),
+                    rusqlite::types::Type::Text,
+                ));
+            }
+        })
+    }
+
+    /// True for `done`, `failed` and `expired`.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Done | JobStatus::Failed | JobStatus::Expired
+        )
+    }
+}
+
+/// What the API stores when it accepts an upload.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// Unguessable id ([`new_job_id`]).
+    pub id: String,
+    /// Validated parameters.
+    pub params: MasterParams,
+    /// The client's file name, sanitised (used for the download name).
+    pub original_name: String,
+    /// Where the upload was stored.
+    pub input_path: PathBuf,
+}
+
+/// One row of `master_jobs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRow {
+    pub id: String,
+    pub status: JobStatus,
+    /// 0–100.
+    pub progress: u8,
+    /// Stage text.
+    pub message: String,
+    pub error: Option<String>,
+    pub params: MasterParams,
+    pub original_name: String,
+    pub input_path: PathBuf,
+    pub result_path: Option<PathBuf>,
+    /// Input measurements (JSON object), once done.
+    pub before: Option<serde_json::Value>,
+    /// Output measurements (JSON object), once done.
+    pub after: Option<serde_json::Value>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// How many times a worker started this job.
+    pub attempts: u32,
+    /// How many times it was completed successfully (1 at most, by construction).
+    pub completions: u32,
+    /// Name of the worker that last claimed it.
+    pub worker: Option<String>,
+}
+
+/// A new unguessable job id: a random (v4) UUID, 122 random bits.
+pub fn new_job_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// True when `id` has the shape of a job id (guards file paths built from it).
+pub fn is_valid_job_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+const COLUMNS: &str = "id, status, progress, message, error, params_json, original_name, \
+    input_path, result_path, before_json, after_json, created_at, started_at, finished_at, \
+    attempts, completions, worker";
+
+fn json_column(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<serde_json::Value>> {
+    let text: Option<String> = row.get(idx)?;
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
+        })
+    })
+    .transpose()
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
+    let status: String = row.get(1)?;
+    let params_json: String = row.get(5)?;
+    let params: MasterParams = serde_json::from_str(&params_json).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, e.into())
+    })?;
+    Ok(JobRow {
+        id: row.get(0)?,
+        status: JobStatus::parse(&status)?,
+        progress: row.get::<_, i64>(2)?.clamp(0, 100) as u8,
+        message: row.get(3)?,
+        error: row.get(4)?,
+        params,
+        original_name: row.get(6)?,
+        input_path: PathBuf::from(row.get::<_, String>(7)?),
+        result_path: row.get::<_, Option<String>>(8)?.map(PathBuf::from),
+        before: json_column(row, 9)?,
+        after: json_column(row, 10)?,
+        created_at: row.get(11)?,
+        started_at: row.get(12)?,
+        finished_at: row.get(13)?,
+        attempts: row.get(14)?,
+        completions: row.get(15)?,
+        worker: row.get(16)?,
+    })
+}
+
+/// Inserts a queued job.
+pub async fn create(pool: &Pool, job: NewJob) -> Result<(), DbError> {
+    let params_json = serde_json::to_string(&job.params)
+        .map_err(|e| DbError::Interact(format!("params to JSON: {e}")))?;
+    with_conn(pool, move |c| {
+        c.execute(
+            "INSERT INTO master_jobs (id, status, progress, message, style, target_lufs, \
+             true_peak_db, out_format, params_json, original_name, input_path, created_at) \
+             VALUES (?1, 'queued', 0, 'Waiting for a worker', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                job.id,
+                job.params.style.name(),
+                job.params.target_lufs,
+                job.params.true_peak_db,
+                job.params.format.name(),
+                params_json,
+                job.original_name,
+                job.input_path.to_string_lossy(),
+                crate::time::now_rfc3339(),
+            ],
+        )
+        .map(|_| ())
+    })
+    .await
+}
+
+/// Reads one job.
+pub async fn get(pool: &Pool, id: &str) -> Result<Option<JobRow>, DbError> {
+    let id = id.to_owned();
+    with_conn(pool, move |c| {
+        c.query_row(
+            &format!("SELECT {COLUMNS} FROM master_jobs WHERE id = ?1"),
+            [id],
+            from_row,
+        )
+        .optional()
+    })
+    .await
+}
+
+/// The most recent jobs, newest first.
+pub async fn list(pool: &Pool, limit: u32) -> Result<Vec<JobRow>, DbError> {
+    with_conn(pool, move |c| {
+        let mut stmt = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM master_jobs ORDER BY created_at DESC, id LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map([limit], from_row)?;
+        rows.collect()
+    })
+    .await
+}
+
+/// Deletes a job row (used when queueing it failed right after creation).
+pub async fn delete(pool: &Pool, id: &str) -> Result<(), DbError> {
+    let id = id.to_owned();
+    with_conn(pool, move |c| {
+        c.execute("DELETE FROM master_jobs WHERE id = ?1", [id])
+            .map(|_| ())
+    })
+    .await
+}
+
+/// A worker starts (or restarts) a job: `queued`/`running` → `running`, attempts + 1.
+/// `None` when the job is unknown or already finished (nothing to do).
+pub async fn claim(pool: &Pool, id: &str, worker: &str) -> Result<Option<JobRow>, DbError> {
+    let (id, worker) = (id.to_owned(), worker.to_owned());
+    with_conn(pool, move |c| {
+        let now = crate::time::now_rfc3339();
+        let changed = c.execute(
+            "UPDATE master_jobs SET status = 'running', attempts = attempts + 1, \
+             started_at = COALESCE(started_at, ?2), worker = ?3, progress = 0, \
+             message = 'Starting' WHERE id = ?1 AND status IN ('queued', 'running')",
+            params![id, now, worker],
+        )?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        c.query_row(
+            &format!("SELECT {COLUMNS} FROM master_jobs WHERE id = ?1"),
+            [id],
+            from_row,
+        )
+        .optional()
+    })
+    .await
+}
+
+/// Records progress (0–100) and the stage text of a running job.
+pub async fn set_progress(
+    pool: &Pool,
+    id: &str,
+    progress: u8,
+    message: &str,
+) -> Result<(), DbError> {
+    let (id, message) = (id.to_owned(), message.to_owned());
+    with_conn(pool, move |c| {
+        c.execute(
+            "UPDATE master_jobs SET progress = ?2, message = ?3 \
+             WHERE id = ?1 AND status = 'running'",
+            params![id, progress.min(100), message],
+        )
+        .map(|_| ())
+    })
+    .await
+}
+
+/// Sets only the stage text of a queued or running job (e.g. "retrying").
+pub async fn set_message(pool: &Pool, id: &str, message: &str) -> Result<(), DbError> {
+    let (id, message) = (id.to_owned(), message.to_owned());
+    with_conn(pool, move |c| {
+        c.execute(
+            "UPDATE master_jobs SET message = ?2 WHERE id = ?1 AND status IN ('queued', 'running')",
+            params![id, message],
+        )
+        .map(|_| ())
+    })
+    .await
+}
+
+/// Completes a running job. Returns `false` (and changes nothing) if it was not running,
+/// e.g. because another worker completed it first.
+pub async fn finish_done(
+    pool: &Pool,
+    id: &str,
+    result_path: PathBuf,
+    before: serde_json::Value,
+    after: serde_json::Value,
+) -> Result<bool, DbError> {
+    let id = id.to_owned();
+    with_conn(pool, move |c| {
+        let changed = c.execute(
+            "UPDATE master_jobs SET status = 'done', progress = 100, message = 'Done', \
+             error = NULL, result_path = ?2, before_json = ?3, after_json = ?4, \
+             finished_at = ?5, completions = completions + 1 \
+             WHERE id = ?1 AND status = 'running'",
+            params![
+                id,
+                result_path.to_string_lossy(),
+                before.to_string(),
+                after.to_string(),
+                crate::time::now_rfc3339(),
+            ],
+        )?;
+        Ok(changed == 1)
+    })
+    .await
+}
+
+/// Fails a queued or running job with a readable error. Returns `false` if it had already
+/// finished.
+pub async fn finish_failed(pool: &Pool, id: &str, error: &str) -> Result<bool, DbError> {
+    let (id, error) = (id.to_owned(), error.to_owned());
+    with_conn(pool, move |c| {
+        let changed = c.execute(
+            "UPDATE master_jobs SET status = 'failed', message = 'Failed', error = ?2, \
+             finished_at = ?3 WHERE id = ?1 AND status IN ('queued', 'running')",
+            params![id, error, crate::time::now_rfc3339()],
+        )?;
+        Ok(changed == 1)
+    })
+    .await
+}
+
+/// Finished (`done`/`failed`) jobs whose `finished_at` is older than `ttl_seconds`.
+pub async fn due_for_expiry(pool: &Pool, ttl_seconds: u64) -> Result<Vec<JobRow>, DbError> {
+    let cutoff = chrono::Utc::now()
+        - chrono::Duration::seconds(i64::try_from(ttl_seconds).unwrap_or(i64::MAX / 2_000));
+    let cutoff = crate::time::format(cutoff);
+    with_conn(pool, move |c| {
+        let mut stmt = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM master_jobs \
+             WHERE status IN ('done', 'failed') AND finished_at < ?1 LIMIT 500"
+        ))?;
+        let rows = stmt.query_map([cutoff], from_row)?;
+        rows.collect()
+    })
+    .await
+}
+
+/// Marks a finished job expired (its files are gone). Returns `false` if it was not
+/// `done`/`failed`.
+pub async fn mark_expired(pool: &Pool, id: &str) -> Result<bool, DbError> {
+    let id = id.to_owned();
+    with_conn(pool, move |c| {
+        let changed = c.execute(
+            "UPDATE master_jobs SET status = 'expired', expired_at = ?2, \
+             message = 'Expired: the files were deleted after the retention period' \
+             WHERE id = ?1 AND status IN ('done', 'failed')",
+            params![id, crate::time::now_rfc3339()],
+        )?;
+        Ok(changed == 1)
+    })
+    .await
+}
+
+/// Number of jobs in each status.
+pub async fn counts(pool: &Pool) -> Result<Vec<(JobStatus, u64)>, DbError> {
+    with_conn(pool, |c| {
+        let mut stmt = c.prepare("SELECT status, COUNT(*) FROM master_jobs GROUP BY status")?;
+        let rows = stmt.query_map([], |r| {
+            let s: String = r.get(0)?;
+            Ok((JobStatus::parse(&s)?, r.get::<_, i64>(1)?.max(0) as u64))
+        })?;
+        rows.collect()
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mastering::{OutputFormat, Style};
+
+    async fn pool() -> (tempfile::TempDir, Pool) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open_pool(&dir.path().join("t.db"), 4).unwrap();
+        crate::db::migrate(&pool).await.unwrap();
+        (dir, pool)
+    }
+
+    fn new_job() -> NewJob {
+        NewJob {
+            id: new_job_id(),
+            params: MasterParams::new(
+                Style::Standard,
+                None,
+                None,
+                OutputFormat::Wav { bit_depth: 16 },
+            )
+            .unwrap(),
+            original_name: "song.wav".into(),
+            input_path: PathBuf::from("/x/original.wav"),
+        }
+    }
+
+    #[test]
+    fn job_ids_are_random_and_well_formed() {
+        let a = new_job_id();
+        let b = new_job_id();
+        assert_ne!(a, b);
+        assert!(is_valid_job_id(&a), "{a}");
+        assert!(!is_valid_job_id("../../etc/passwd"));
+    }
+
+    #[tokio::test]
+    async fn a_job_completes_at_most_once() {
+        let (_dir, pool) = pool().await;
+        let job = new_job();
+        let id = job.id.clone();
+        create(&pool, job).await.unwrap();
+        let row = get(&pool, &id).await.unwrap().unwrap();
+        assert_eq!(row.status, JobStatus::Queued);
+
+        let claimed = claim(&pool, &id, "w1").await.unwrap().unwrap();
+        assert_eq!((claimed.status, claimed.attempts), (JobStatus::Running, 1));
+        set_progress(&pool, &id, 40, "Limiting").await.unwrap();
+        let v = serde_json::json!({"lufs": -14.0});
+        assert!(
+            finish_done(&pool, &id, "/r".into(), v.clone(), v.clone())
+                .await
+                .unwrap()
+        );
+        // A second completion, a late failure and a late claim all change nothing.
+        assert!(
+            !finish_done(&pool, &id, "/r".into(), v.clone(), v)
+                .await
+                .unwrap()
+        );
+        assert!(!finish_failed(&pool, &id, "late").await.unwrap());
+        assert!(claim(&pool, &id, "w2").await.unwrap().is_none());
+        let row = get(&pool, &id).await.unwrap().unwrap();
+        assert_eq!(row.status, JobStatus::Done);
+        assert_eq!(row.completions, 1);
+        assert_eq!(row.progress, 100);
+        assert!(row.error.is_none());
+    }
+
+    #[tokio::test]
+    async fn finished_jobs_expire_after_the_ttl() {
+        let (_dir, pool) = pool().await;
+        let job = new_job();
+        let id = job.id.clone();
+        create(&pool, job).await.unwrap();
+        claim(&pool, &id, "w").await.unwrap();
+        finish_failed(&pool, &id, "boom").await.unwrap();
+        assert!(due_for_expiry(&pool, 3600).await.unwrap().is_empty());
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let due = due_for_expiry(&pool, 1).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert!(mark_expired(&pool, &id).await.unwrap());
+        assert!(!mark_expired(&pool, &id).await.unwrap());
+        assert_eq!(
+            get(&pool, &id).await.unwrap().unwrap().status,
+            JobStatus::Expired
+        );
+    }
+}

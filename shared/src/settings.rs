@@ -1,0 +1,329 @@
+//! Typed configuration: defaults, then `.env`, then `MAGIC_MASTER_*` environment variables.
+//!
+//! [`Settings::load`] validates every value at start-up; an invalid value stops the process
+//! with a message naming the variable, e.g.
+//! `MAGIC_MASTER_PORT: expected a port number, got "abc"`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Prefix of every configuration variable.
+pub const ENV_PREFIX: &str = "MAGIC_MASTER_";
+
+/// A configuration value that failed validation; the message names the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct SettingsError {
+    /// Full variable name, e.g. `MAGIC_MASTER_PORT`.
+    pub variable: String,
+    /// What is wrong with its value.
+    pub problem: String,
+}
+
+/// A secret string: usable, but printed as `"***"` by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret value itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// All settings of the API and worker processes.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address the API listens on (`MAGIC_MASTER_HOST`, default 127.0.0.1).
+    pub host: IpAddr,
+    /// Port the API listens on (`MAGIC_MASTER_PORT`, default 8000; 0 picks a free port).
+    pub port: u16,
+    /// Directory holding uploads, results and the database (`MAGIC_MASTER_DATA_DIR`, `./data`).
+    pub data_dir: PathBuf,
+    /// SQLite file (`MAGIC_MASTER_DB_PATH`, default `<DATA_DIR>/magic_master.db`).
+    pub db_path: PathBuf,
+    /// Scratch space for uploads in flight (`MAGIC_MASTER_TEMP_DIR`, default `<DATA_DIR>/tmp`).
+    pub temp_dir: PathBuf,
+    /// Largest accepted upload in MiB (`MAGIC_MASTER_MAX_UPLOAD_MB`, default 200).
+    pub max_upload_mb: u64,
+    /// Seconds a finished job's files are kept (`MAGIC_MASTER_JOBS_DONE_TTL_SECONDS`, 86400).
+    pub jobs_done_ttl_seconds: u64,
+    /// How often the retention sweeper runs (`MAGIC_MASTER_SWEEP_INTERVAL_SECONDS`, 60).
+    pub sweep_interval_seconds: u64,
+    /// Workers the API runs in-process (`MAGIC_MASTER_EMBEDDED_WORKERS`, default 1).
+    pub embedded_workers: usize,
+    /// Jobs one worker process runs at once (`MAGIC_MASTER_WORKER_CONCURRENCY`, default 1).
+    pub worker_concurrency: usize,
+    /// Stable worker name (`MAGIC_MASTER_WORKER_NAME`); default `<hostname>-<pid>`.
+    pub worker_name: Option<String>,
+    /// Queue heartbeat period in seconds (`MAGIC_MASTER_WORKER_HEARTBEAT_SECONDS`, 10); a worker
+    /// silent for two periods is presumed dead and its job is handed to another worker.
+    pub worker_heartbeat_seconds: u64,
+    /// Runs of one job before it is failed for good (`MAGIC_MASTER_JOB_MAX_ATTEMPTS`, 3).
+    pub job_max_attempts: u32,
+    /// Log line format (`MAGIC_MASTER_LOG_FORMAT`: `text` or `json`).
+    pub log_format: LogFormat,
+    /// Guest jobs per day and IP (`MAGIC_MASTER_GUEST_DAILY_LIMIT`; used by the accounts issue).
+    pub guest_daily_limit: Option<u32>,
+    /// Requests a minute per IP (`MAGIC_MASTER_GLOBAL_RATE_LIMIT`; used by a later issue).
+    pub global_rate_limit: Option<u32>,
+    /// Allowed CORS origins, comma-separated (`MAGIC_MASTER_CORS_ORIGINS`).
+    pub cors_origins: Vec<String>,
+    /// JWT signing key (`MAGIC_MASTER_JWT_SECRET`).
+    pub jwt_secret: Option<Secret>,
+    /// First admin account (`MAGIC_MASTER_ADMIN_EMAIL`).
+    pub admin_email: Option<String>,
+    /// First admin password (`MAGIC_MASTER_ADMIN_PASSWORD`).
+    pub admin_password: Option<Secret>,
+    /// Telegram bot token for alerts (`MAGIC_MASTER_TELEGRAM_BOT_TOKEN`).
+    pub telegram_bot_token: Option<Secret>,
+    /// Telegram chat receiving alerts (`MAGIC_MASTER_TELEGRAM_ADMIN_CHAT_ID`).
+    pub telegram_admin_chat_id: Option<String>,
+    /// Telegram Bot API base URL (`MAGIC_MASTER_TELEGRAM_API_URL`).
+    pub telegram_api_url: Option<String>,
+    /// YooKassa shop id (`MAGIC_MASTER_YOOKASSA_SHOP_ID`).
+    pub yookassa_shop_id: Option<String>,
+    /// YooKassa secret key (`MAGIC_MASTER_YOOKASSA_SECRET_KEY`).
+    pub yookassa_secret_key: Option<Secret>,
+    /// Return URL after payment (`MAGIC_MASTER_YOOKASSA_RETURN_URL`).
+    pub yookassa_return_url: Option<String>,
+    /// Webhook source IPs/CIDRs, comma-separated (`MAGIC_MASTER_YOOKASSA_WEBHOOK_IP_WHITELIST`).
+    pub yookassa_webhook_ip_whitelist: Vec<String>,
+    /// YooKassa API base URL (`MAGIC_MASTER_YOOKASSA_API_URL`).
+    pub yookassa_api_url: Option<String>,
+}
+
+impl Settings {
+    /// Loads `.env` from the working directory (if present) and the process environment;
+    /// environment variables win over `.env`.
+    pub fn load() -> Result<Settings, SettingsError> {
+        let mut vars: HashMap<String, String> = HashMap::new();
+        if let Ok(iter) = dotenvy::from_path_iter(Path::new(".env")) {
+            for (key, value) in iter.flatten() {
+                if key.starts_with(ENV_PREFIX) {
+                    vars.insert(key, value);
+                }
+            }
+        }
+        for (key, value) in std::env::vars() {
+            if key.starts_with(ENV_PREFIX) {
+                vars.insert(key, value);
+            }
+        }
+        Settings::from_vars(&vars)
+    }
+
+    /// Builds settings from a map of full variable names to values (missing → default).
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Settings, SettingsError> {
+        let r = Reader { vars };
+        let data_dir: PathBuf = r
+            .path("DATA_DIR")?
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let db_path = r
+            .path("DB_PATH")?
+            .unwrap_or_else(|| data_dir.join("magic_master.db"));
+        let temp_dir = r.path("TEMP_DIR")?.unwrap_or_else(|| data_dir.join("tmp"));
+        let settings = Settings {
+            host: r
+                .parsed("HOST", "an IP address")?
+                .unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            port: r.parsed("PORT", "a port number")?.unwrap_or(8000),
+            db_path,
+            temp_dir,
+            data_dir,
+            max_upload_mb: r.positive("MAX_UPLOAD_MB")?.unwrap_or(200),
+            jobs_done_ttl_seconds: r.positive("JOBS_DONE_TTL_SECONDS")?.unwrap_or(86_400),
+            sweep_interval_seconds: r.positive("SWEEP_INTERVAL_SECONDS")?.unwrap_or(60),
+            embedded_workers: r
+                .parsed::<usize>("EMBEDDED_WORKERS", "a whole number (0 or more)")?
+                .unwrap_or(1),
+            worker_concurrency: r.positive("WORKER_CONCURRENCY")?.unwrap_or(1) as usize,
+            worker_name: r.text("WORKER_NAME"),
+            worker_heartbeat_seconds: r.positive("WORKER_HEARTBEAT_SECONDS")?.unwrap_or(10),
+            job_max_attempts: r.positive("JOB_MAX_ATTEMPTS")?.unwrap_or(3) as u32,
+            log_format: match r.text("LOG_FORMAT").as_deref() {
+                None => LogFormat::Text,
+                Some(v) if v.eq_ignore_ascii_case("text") => LogFormat::Text,
+                Some(v) if v.eq_ignore_ascii_case("json") => LogFormat::Json,
+                Some(v) => return Err(r.error("LOG_FORMAT", "text or json", v)),
+            },
+            guest_daily_limit: r.parsed("GUEST_DAILY_LIMIT", "a whole number")?,
+            global_rate_limit: r.parsed("GLOBAL_RATE_LIMIT", "a whole number")?,
+            cors_origins: r.list("CORS_ORIGINS"),
+            jwt_secret: r.text("JWT_SECRET").map(Secret),
+            admin_email: r.text("ADMIN_EMAIL"),
+            admin_password: r.text("ADMIN_PASSWORD").map(Secret),
+            telegram_bot_token: r.text("TELEGRAM_BOT_TOKEN").map(Secret),
+            telegram_admin_chat_id: r.text("TELEGRAM_ADMIN_CHAT_ID"),
+            telegram_api_url: r.text("TELEGRAM_API_URL"),
+            yookassa_shop_id: r.text("YOOKASSA_SHOP_ID"),
+            yookassa_secret_key: r.text("YOOKASSA_SECRET_KEY").map(Secret),
+            yookassa_return_url: r.text("YOOKASSA_RETURN_URL"),
+            yookassa_webhook_ip_whitelist: r.list("YOOKASSA_WEBHOOK_IP_WHITELIST"),
+            yookassa_api_url: r.text("YOOKASSA_API_URL"),
+        };
+        Ok(settings)
+    }
+
+    /// Settings for a data directory with every other value at its default (tests, tools).
+    pub fn for_data_dir(data_dir: &Path) -> Settings {
+        let mut vars = HashMap::new();
+        vars.insert(
+            format!("{ENV_PREFIX}DATA_DIR"),
+            data_dir.to_string_lossy().into_owned(),
+        );
+        // Only DATA_DIR is set and it is always valid, so this cannot fail.
+        Settings::from_vars(&vars).unwrap_or_else(|e| unreachable!("default settings: {e}"))
+    }
+
+    /// Largest accepted upload in bytes.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_mb.saturating_mul(1024 * 1024)
+    }
+
+    /// Creates the data, temp, uploads and results directories.
+    pub fn create_dirs(&self) -> std::io::Result<()> {
+        for dir in [
+            self.data_dir.clone(),
+            self.temp_dir.clone(),
+            self.data_dir.join("uploads"),
+            self.data_dir.join("results"),
+        ] {
+            std::fs::create_dir_all(&dir)?;
+        }
+        if let Some(parent) = self.db_path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)?;
+        }
+        Ok(())
+    }
+}
+
+struct Reader<'a> {
+    vars: &'a HashMap<String, String>,
+}
+
+impl Reader<'_> {
+    fn text(&self, name: &str) -> Option<String> {
+        self.vars
+            .get(&format!("{ENV_PREFIX}{name}"))
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn error(&self, name: &str, expected: &str, got: &str) -> SettingsError {
+        SettingsError {
+            variable: format!("{ENV_PREFIX}{name}"),
+            problem: format!("expected {expected}, got {got:?}"),
+        }
+    }
+
+    fn parsed<T: FromStr>(&self, name: &str, expected: &str) -> Result<Option<T>, SettingsError> {
+        match self.text(name) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<T>()
+                .map(Some)
+                .map_err(|_| self.error(name, expected, &v)),
+        }
+    }
+
+    fn positive(&self, name: &str) -> Result<Option<u64>, SettingsError> {
+        match self.parsed::<u64>(name, "a whole number greater than 0")? {
+            Some(0) => Err(self.error(name, "a whole number greater than 0", "0")),
+            other => Ok(other),
+        }
+    }
+
+    fn path(&self, name: &str) -> Result<Option<PathBuf>, SettingsError> {
+        Ok(self.text(name).map(PathBuf::from))
+    }
+
+    fn list(&self, name: &str) -> Vec<String> {
+        self.text(name)
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (format!("{ENV_PREFIX}{k}"), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_match_the_documented_table() {
+        let s = Settings::from_vars(&HashMap::new()).unwrap();
+        assert_eq!(s.host.to_string(), "127.0.0.1");
+        assert_eq!(s.port, 8000);
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert_eq!(s.db_path, PathBuf::from("./data/magic_master.db"));
+        assert_eq!(s.temp_dir, PathBuf::from("./data/tmp"));
+        assert_eq!(s.max_upload_mb, 200);
+        assert_eq!(s.jobs_done_ttl_seconds, 86_400);
+        assert_eq!(s.embedded_workers, 1);
+        assert_eq!(s.worker_concurrency, 1);
+        assert_eq!(s.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        let err = Settings::from_vars(&vars(&[("PORT", "abc")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "MAGIC_MASTER_PORT: expected a port number, got \"abc\""
+        );
+        let err = Settings::from_vars(&vars(&[("MAX_UPLOAD_MB", "0")])).unwrap_err();
+        assert_eq!(err.variable, "MAGIC_MASTER_MAX_UPLOAD_MB");
+        let err = Settings::from_vars(&vars(&[("LOG_FORMAT", "xml")])).unwrap_err();
+        assert_eq!(err.variable, "MAGIC_MASTER_LOG_FORMAT");
+        let err = Settings::from_vars(&vars(&[("HOST", "localhost:1")])).unwrap_err();
+        assert_eq!(err.variable, "MAGIC_MASTER_HOST");
+    }
+
+    #[test]
+    fn data_dir_moves_derived_paths_and_secrets_are_redacted() {
+        let s = Settings::from_vars(&vars(&[
+            ("DATA_DIR", "/srv/mm"),
+            ("JWT_SECRET", "hunter2"),
+            ("EMBEDDED_WORKERS", "0"),
+        ]))
+        .unwrap();
+        assert_eq!(s.db_path, PathBuf::from("/srv/mm/magic_master.db"));
+        assert_eq!(s.temp_dir, PathBuf::from("/srv/mm/tmp"));
+        assert_eq!(s.embedded_workers, 0);
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert_eq!(s.jwt_secret.as_ref().map(Secret::expose), Some("hunter2"));
+    }
+}

@@ -9,11 +9,15 @@
 //! - [`master_file`] masters one file to another, reporting progress per stage and honouring
 //!   a cancellation flag.
 
+pub mod decode;
 pub mod error;
 pub mod params;
 pub mod progress;
 pub mod report;
 pub mod stage;
+
+#[cfg(test)]
+mod testutil;
 
 pub use error::MasterError;
 pub use params::{MasterParams, OutputFormat, Style};
@@ -26,10 +30,7 @@ use std::sync::atomic::AtomicBool;
 /// Opens `path` and decodes its first packets, proving that it is audio we can master.
 /// Cheap: it never decodes the whole file.
 pub fn probe(path: &Path) -> Result<AudioInfo, MasterError> {
-    let _ = path;
-    Err(MasterError::Unsupported(
-        "decoder not built yet (interim placeholder, replaced by the decode module)".into(),
-    ))
+    decode::probe(path)
 }
 
 /// Decodes and measures the whole file.

@@ -12,6 +12,7 @@
 pub mod decode;
 pub mod encode;
 pub mod error;
+pub mod meter;
 pub mod params;
 pub mod progress;
 pub mod report;

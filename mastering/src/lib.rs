@@ -9,11 +9,19 @@
 //! - [`master_file`] masters one file to another, reporting progress per stage and honouring
 //!   a cancellation flag.
 
+pub mod decode;
+pub mod encode;
 pub mod error;
+pub mod interim;
+pub mod meter;
 pub mod params;
 pub mod progress;
 pub mod report;
+pub mod run;
 pub mod stage;
+
+#[cfg(test)]
+mod testutil;
 
 pub use error::MasterError;
 pub use params::{MasterParams, OutputFormat, Style};
@@ -26,10 +34,7 @@ use std::sync::atomic::AtomicBool;
 /// Opens `path` and decodes its first packets, proving that it is audio we can master.
 /// Cheap: it never decodes the whole file.
 pub fn probe(path: &Path) -> Result<AudioInfo, MasterError> {
-    let _ = path;
-    Err(MasterError::Unsupported(
-        "decoder not built yet (interim placeholder, replaced by the decode module)".into(),
-    ))
+    decode::probe(path)
 }
 
 /// Decodes and measures the whole file.
@@ -43,7 +48,11 @@ pub fn analyze_file(path: &Path) -> Result<Analysis, MasterError> {
 /// Masters `input` into `output` (written in place: callers that need atomic visibility
 /// pass a temporary path and rename it). `on_progress` is called at every stage change and
 /// periodically inside long stages; setting `cancel` stops the work with
-/// [`MasterError::Cancelled`] at the next block.
+/// [`MasterError::Cancelled`] at the next block. On error no output file is left behind.
+///
+/// **Currently the interim chain** ([`interim`]): gain to target limited by true-peak
+/// headroom, dither, encode, re-measure. It is replaced by the full chain once the DSP stages
+/// land.
 pub fn master_file(
     input: &Path,
     output: &Path,
@@ -51,8 +60,5 @@ pub fn master_file(
     on_progress: &mut dyn FnMut(Progress),
     cancel: &AtomicBool,
 ) -> Result<MasterReport, MasterError> {
-    let _ = (input, output, params, on_progress, cancel);
-    Err(MasterError::Unsupported(
-        "chain not built yet (interim placeholder, replaced by the chain module)".into(),
-    ))
+    interim::master_file_interim(input, output, params, on_progress, cancel)
 }

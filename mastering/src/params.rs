@@ -158,7 +158,9 @@ impl OutputFormat {
             if depth == 16 || depth == 24 {
                 Ok(depth)
             } else {
-                Err(ParamError(format!("bit_depth must be 16 or 24, got {depth}")))
+                Err(ParamError(format!(
+                    "bit_depth must be 16 or 24, got {depth}"
+                )))
             }
         };
         match format.trim().to_ascii_lowercase().as_str() {

@@ -1,0 +1,201 @@
+use super::*;
+use crate::testutil::*;
+
+fn stereo_sine(rate: u32, frames: usize, amp: f64) -> Vec<Vec<f32>> {
+    vec![
+        sine(997.0, amp, rate, frames),
+        sine(441.0, amp, rate, frames),
+    ]
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn integer_and_float_wavs_decode_to_full_scale_f32() {
+    let dir = temp_dir();
+    let src = stereo_sine(44_100, 20_000, 0.5);
+    for (kind, tol) in [
+        (WavKind::Int(8), 1.0 / 127.0),
+        (WavKind::Int(16), 1.0 / 32767.0),
+        (WavKind::Int(24), 1.0 / 8_388_607.0),
+        (WavKind::Int(32), 1e-6),
+        (WavKind::Float, 0.0),
+    ] {
+        let path = path_in(&dir, &format!("{kind:?}.wav"));
+        write_wav(&path, &src, 44_100, kind);
+        let (got, rate) = decode_all(&path);
+        assert_eq!(rate, 44_100);
+        assert_eq!(got.len(), 2);
+        for ch in 0..2 {
+            let err = max_abs_diff(&got[ch], &src[ch]);
+            assert!(
+                err <= tol as f32 * 1.01,
+                "{kind:?} ch{ch}: error {err} > {tol}"
+            );
+        }
+    }
+}
+
+#[test]
+fn blocks_are_bounded_and_cover_every_frame() {
+    let dir = temp_dir();
+    let path = path_in(&dir, "a.wav");
+    let frames = 10_000;
+    write_wav(
+        &path,
+        &stereo_sine(48_000, frames, 0.3),
+        48_000,
+        WavKind::Int(16),
+    );
+    let mut dec = Decoder::open_with_block(&path, 1000).unwrap();
+    let mut block = Vec::new();
+    let mut sizes = Vec::new();
+    loop {
+        let n = dec.read_block(&mut block).unwrap();
+        if n == 0 {
+            break;
+        }
+        assert!(block.iter().all(|p| p.len() == n));
+        sizes.push(n);
+    }
+    assert_eq!(sizes.iter().sum::<usize>(), frames);
+    assert!(sizes.iter().all(|&n| n == 1000));
+    assert_eq!(dec.stats().frames, frames as u64);
+    // Reading past the end keeps returning 0.
+    assert_eq!(dec.read_block(&mut block).unwrap(), 0);
+}
+
+#[test]
+fn non_finite_samples_become_zero_and_overs_are_kept() {
+    let dir = temp_dir();
+    let path = path_in(&dir, "f.wav");
+    let mut l = sine(1000.0, 0.5, 48_000, 4800);
+    l[10] = f32::NAN;
+    l[11] = f32::INFINITY;
+    l[12] = f32::NEG_INFINITY;
+    l[100] = 1.8;
+    l[101] = -2.5;
+    write_wav(&path, &[l.clone()], 48_000, WavKind::Float);
+    let mut dec = Decoder::open_with_block(&path, 8192).unwrap();
+    let mut block = Vec::new();
+    let n = dec.read_block(&mut block).unwrap();
+    assert_eq!(n, 4800);
+    assert_eq!(&block[0][10..13], &[0.0, 0.0, 0.0]);
+    assert_eq!(block[0][100], 1.8);
+    assert_eq!(block[0][101], -2.5);
+    let s = dec.stats();
+    assert_eq!(s.non_finite_samples, 3);
+    assert_eq!(s.over_samples, 2);
+}
+
+#[test]
+fn odd_rates_and_channel_counts_decode() {
+    let dir = temp_dir();
+    for (rate, channels) in [
+        (11_025u32, 1usize),
+        (96_000, 2),
+        (48_000, 6),
+        (8_000, 1),
+        (192_000, 2),
+    ] {
+        let path = path_in(&dir, &format!("{rate}_{channels}.wav"));
+        let planes: Vec<Vec<f32>> = (0..channels)
+            .map(|c| sine(200.0 + 100.0 * c as f64, 0.4, rate, rate as usize / 2))
+            .collect();
+        write_wav(&path, &planes, rate, WavKind::Int(24));
+        let info = probe(&path).unwrap();
+        assert_eq!(info.sample_rate, rate);
+        assert_eq!(info.channels as usize, channels);
+        assert_eq!(info.bits_per_sample, Some(24));
+        let d = info.duration_sec.unwrap();
+        assert!((d - 0.5).abs() < 1e-3, "duration {d}");
+        let (got, _) = decode_all(&path);
+        assert_eq!(got.len(), channels);
+        for (g, p) in got.iter().zip(&planes) {
+            assert!(max_abs_diff(g, p) < 2e-7);
+        }
+    }
+}
+
+#[test]
+fn out_of_range_rate_is_unsupported() {
+    let dir = temp_dir();
+    let path = path_in(&dir, "low.wav");
+    write_wav(&path, &[vec![0.1; 4000]], 4_000, WavKind::Int(16));
+    assert!(matches!(probe(&path), Err(MasterError::Unsupported(_))));
+}
+
+#[test]
+fn empty_and_text_files_are_unsupported() {
+    let dir = temp_dir();
+    let empty = path_in(&dir, "empty.wav");
+    std::fs::write(&empty, b"").unwrap();
+    let err = probe(&empty).unwrap_err();
+    assert!(matches!(err, MasterError::Unsupported(_)), "{err:?}");
+    assert!(err.to_string().contains("empty"));
+
+    let text = path_in(&dir, "notes.wav");
+    std::fs::write(
+        &text,
+        "This is not audio, just a text file renamed to .wav\n".repeat(50),
+    )
+    .unwrap();
+    let err = probe(&text).unwrap_err();
+    assert!(matches!(err, MasterError::Unsupported(_)), "{err:?}");
+    assert!(err.is_permanent());
+
+    let missing = path_in(&dir, "missing.wav");
+    assert!(matches!(probe(&missing), Err(MasterError::Io(_))));
+}
+
+#[test]
+fn header_only_wav_is_too_short() {
+    let dir = temp_dir();
+    let path = path_in(&dir, "h.wav");
+    write_wav(&path, &[Vec::new(), Vec::new()], 44_100, WavKind::Int(16));
+    let err = probe(&path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MasterError::TooShort(_) | MasterError::Corrupt(_) | MasterError::Unsupported(_)
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn truncated_wav_keeps_the_readable_audio() {
+    let dir = temp_dir();
+    let path = path_in(&dir, "t.wav");
+    let src = stereo_sine(44_100, 44_100, 0.5);
+    write_wav(&path, &src, 44_100, WavKind::Int(16));
+    let bytes = std::fs::read(&path).unwrap();
+    // Cut in the middle of a frame, 60 % into the data.
+    let cut = 44 + (bytes.len() - 44) * 6 / 10 + 1;
+    std::fs::write(&path, &bytes[..cut]).unwrap();
+    let mut dec = Decoder::open(&path).unwrap();
+    let mut block = Vec::new();
+    let mut total = 0;
+    let mut first = Vec::new();
+    while let Ok(n) = dec.read_block(&mut block) {
+        if n == 0 {
+            break;
+        }
+        if first.is_empty() {
+            first = block[0].clone();
+        }
+        total += n;
+    }
+    let expected = (cut - 44) / 4;
+    assert!(
+        total <= expected && total + 4096 >= expected,
+        "decoded {total} frames, {expected} were readable"
+    );
+    assert!(max_abs_diff(&first, &src[0][..first.len()]) < 1e-4);
+}

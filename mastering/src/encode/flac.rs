@@ -1,0 +1,187 @@
+//! FLAC output through flacenc, encoded frame by frame so memory stays bounded.
+//!
+//! `flacenc::encode_with_fixed_block_size` builds the whole `Stream` in memory (the whole
+//! compressed file, plus its `Source` the whole PCM). Instead we use its frame-level API:
+//! samples are collected into one `FrameBuf` of [`FLAC_BLOCK`] frames, each full buffer is
+//! encoded with `encode_fixed_size_frame` and written out at once. The 42-byte header
+//! (`fLaC` + STREAMINFO) is written by us, first as a placeholder and then rewritten with the
+//! final totals: min and max block size are both the fixed block size (the last, shorter
+//! frame is allowed by the format and must not lower the minimum, or symphonia rejects the
+//! file), and the MD5 field is zero (= "not computed", allowed by the specification; it would
+//! cost about 15 % of the encode time).
+
+use super::{BlockEncoder, DITHER_SEED, TpdfQuantizer, check_block};
+use crate::error::MasterError;
+use flacenc::component::{BitRepr, StreamInfo};
+use flacenc::error::Verify;
+use flacenc::source::{Fill, FrameBuf};
+use std::fs::File;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// Frames per FLAC frame (the reference encoder's default).
+pub const FLAC_BLOCK: usize = 4096;
+/// FLAC allows at most this many channels.
+pub const FLAC_MAX_CHANNELS: usize = 8;
+
+/// Streams FLAC frames to a file.
+pub struct FlacEncoder {
+    file: BufWriter<File>,
+    config: flacenc::error::Verified<flacenc::config::Encoder>,
+    stream_info: StreamInfo,
+    framebuf: FrameBuf,
+    quantizer: TpdfQuantizer,
+    /// Interleaved samples waiting for a full frame.
+    pending: Vec<i32>,
+    sink: flacenc::bitsink::MemSink<u8>,
+    channels: usize,
+    sample_rate: u32,
+    bits: u32,
+    frame_number: usize,
+    total_frames: u64,
+    min_frame_bytes: usize,
+    max_frame_bytes: usize,
+}
+
+impl FlacEncoder {
+    pub fn create(
+        path: &Path,
+        sample_rate: u32,
+        channels: usize,
+        bits: u32,
+    ) -> Result<FlacEncoder, MasterError> {
+        if channels > FLAC_MAX_CHANNELS {
+            return Err(MasterError::Encode(format!(
+                "FLAC stores at most {FLAC_MAX_CHANNELS} channels, the audio has {channels}"
+            )));
+        }
+        let flac_err = |e: &dyn std::fmt::Display| MasterError::Encode(format!("FLAC: {e}"));
+        let stream_info = StreamInfo::new(sample_rate as usize, channels, bits as usize)
+            .map_err(|e| flac_err(&e))?;
+        let mut config = flacenc::config::Encoder::default();
+        config.block_size = FLAC_BLOCK;
+        config.multithread = false;
+        let config = config.into_verified().map_err(|(_, e)| flac_err(&e))?;
+        let framebuf = FrameBuf::with_size(channels, FLAC_BLOCK).map_err(|e| flac_err(&e))?;
+        let mut file = BufWriter::new(File::create(path)?);
+        file.write_all(&header_bytes(sample_rate, channels, bits, 0, 0, 0))?;
+        Ok(FlacEncoder {
+            file,
+            config,
+            stream_info,
+            framebuf,
+            quantizer: TpdfQuantizer::new(bits, DITHER_SEED),
+            pending: Vec::with_capacity(FLAC_BLOCK * channels),
+            sink: flacenc::bitsink::MemSink::new(),
+            channels,
+            sample_rate,
+            bits,
+            frame_number: 0,
+            total_frames: 0,
+            min_frame_bytes: usize::MAX,
+            max_frame_bytes: 0,
+        })
+    }
+
+    fn encode_pending(&mut self) -> Result<(), MasterError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let frames = self.pending.len() / self.channels;
+        self.framebuf.resize(frames);
+        self.framebuf
+            .fill_interleaved(&self.pending)
+            .map_err(|e| MasterError::Encode(format!("FLAC: {e}")))?;
+        let frame = flacenc::encode_fixed_size_frame(
+            &self.config,
+            &self.framebuf,
+            self.frame_number,
+            &self.stream_info,
+        )
+        .map_err(|e| MasterError::Encode(format!("FLAC: {e}")))?;
+        self.sink.clear();
+        frame
+            .write(&mut self.sink)
+            .map_err(|e| MasterError::Encode(format!("FLAC: {e}")))?;
+        let bytes = self.sink.as_slice();
+        self.file.write_all(bytes)?;
+        self.min_frame_bytes = self.min_frame_bytes.min(bytes.len());
+        self.max_frame_bytes = self.max_frame_bytes.max(bytes.len());
+        self.frame_number += 1;
+        self.total_frames += frames as u64;
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+impl BlockEncoder for FlacEncoder {
+    fn write(&mut self, block: &[Vec<f32>]) -> Result<(), MasterError> {
+        let frames = check_block(block, self.channels)?;
+        for n in 0..frames {
+            for plane in block {
+                let v = self.quantizer.quantize(plane[n]);
+                self.pending.push(v);
+            }
+            if self.pending.len() == FLAC_BLOCK * self.channels {
+                self.encode_pending()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), MasterError> {
+        self.encode_pending()?;
+        let min_frame = if self.frame_number == 0 {
+            0
+        } else {
+            self.min_frame_bytes
+        };
+        let header = header_bytes(
+            self.sample_rate,
+            self.channels,
+            self.bits,
+            self.total_frames,
+            min_frame,
+            self.max_frame_bytes,
+        );
+        self.file.seek(SeekFrom::Start(0))?;
+        self.file.write_all(&header)?;
+        let file = self
+            .file
+            .into_inner()
+            .map_err(|e| MasterError::Io(e.into_error()))?;
+        file.sync_data()?;
+        Ok(())
+    }
+}
+
+/// `fLaC` marker, then the STREAMINFO block (flagged as the last metadata block).
+fn header_bytes(
+    sample_rate: u32,
+    channels: usize,
+    bits: u32,
+    total_frames: u64,
+    min_frame_bytes: usize,
+    max_frame_bytes: usize,
+) -> [u8; 42] {
+    let mut h = [0u8; 42];
+    h[0..4].copy_from_slice(b"fLaC");
+    h[4] = 0x80; // last metadata block, type 0 = STREAMINFO
+    h[5..8].copy_from_slice(&[0, 0, 34]);
+    let si = &mut h[8..];
+    let block = FLAC_BLOCK as u16;
+    si[0..2].copy_from_slice(&block.to_be_bytes());
+    si[2..4].copy_from_slice(&block.to_be_bytes());
+    let min = (min_frame_bytes as u32).min(0xFF_FFFF).to_be_bytes();
+    let max = (max_frame_bytes as u32).min(0xFF_FFFF).to_be_bytes();
+    si[4..7].copy_from_slice(&min[1..]);
+    si[7..10].copy_from_slice(&max[1..]);
+    // 20 bits rate | 3 bits channels-1 | 5 bits bps-1 | 36 bits total samples
+    let packed: u64 = (u64::from(sample_rate) & 0xF_FFFF) << 44
+        | ((channels as u64 - 1) & 0x7) << 41
+        | (u64::from(bits - 1) & 0x1F) << 36
+        | (total_frames & 0xF_FFFF_FFFF);
+    si[10..18].copy_from_slice(&packed.to_be_bytes());
+    // si[18..34]: MD5, left zero = not computed.
+    h
+}

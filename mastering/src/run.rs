@@ -1,0 +1,199 @@
+//! Plumbing shared by the chains: progress and cancellation, stage timing, measuring passes.
+
+use crate::decode::{DecodeStats, Decoder};
+use crate::error::MasterError;
+use crate::meter::{LoudnessMeter, MeterMode};
+use crate::progress::{Progress, Stage};
+use crate::report::{AudioInfo, Loudness};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Shortest input the chain masters, seconds (integrated loudness needs a few gating blocks).
+pub const MIN_DURATION_SEC: f64 = 3.0;
+/// Inputs quieter than this integrated loudness are treated as silent, LUFS.
+pub const SILENCE_LUFS: f64 = -70.0;
+
+/// Reports progress (throttled to steps of 1 %), checks the cancel flag, times stages.
+pub struct Reporter<'a> {
+    on_progress: &'a mut dyn FnMut(Progress),
+    cancel: &'a AtomicBool,
+    stage: Stage,
+    label: String,
+    started: Instant,
+    last_sent: f32,
+    timings: Vec<(String, f64)>,
+}
+
+impl<'a> Reporter<'a> {
+    pub fn new(on_progress: &'a mut dyn FnMut(Progress), cancel: &'a AtomicBool) -> Self {
+        Reporter {
+            on_progress,
+            cancel,
+            stage: Stage::Decode,
+            label: String::new(),
+            started: Instant::now(),
+            last_sent: -1.0,
+            timings: Vec::new(),
+        }
+    }
+
+    /// Starts a stage (closing the timing of the previous one) and reports it.
+    /// `label` names the timing entry (several entries may share a user-facing stage).
+    pub fn begin(&mut self, stage: Stage, label: &str, fraction: f32) -> Result<(), MasterError> {
+        self.close_timing();
+        self.stage = stage;
+        self.label = label.to_string();
+        self.started = Instant::now();
+        self.send(fraction, true)
+    }
+
+    /// Reports progress inside the current stage and checks for cancellation.
+    pub fn advance(&mut self, fraction: f32) -> Result<(), MasterError> {
+        self.send(fraction, false)
+    }
+
+    fn send(&mut self, fraction: f32, force: bool) -> Result<(), MasterError> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(MasterError::Cancelled);
+        }
+        let fraction = fraction.clamp(0.0, 1.0);
+        if force || fraction - self.last_sent >= 0.01 {
+            self.last_sent = fraction;
+            (self.on_progress)(Progress {
+                stage: self.stage,
+                fraction,
+            });
+        }
+        Ok(())
+    }
+
+    fn close_timing(&mut self) {
+        if !self.label.is_empty() {
+            let secs = self.started.elapsed().as_secs_f64();
+            match self.timings.iter_mut().find(|(l, _)| *l == self.label) {
+                Some((_, t)) => *t += secs,
+                None => self.timings.push((std::mem::take(&mut self.label), secs)),
+            }
+            self.label.clear();
+        }
+    }
+
+    /// Closes the last stage and returns the seconds spent per stage label.
+    pub fn finish(mut self) -> Vec<(String, f64)> {
+        self.close_timing();
+        (self.on_progress)(Progress {
+            stage: self.stage,
+            fraction: 1.0,
+        });
+        self.timings
+    }
+}
+
+/// Maps frames done to overall progress within `[start, end]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Span {
+    pub start: f32,
+    pub end: f32,
+    pub total_frames: u64,
+}
+
+impl Span {
+    pub fn at(&self, frames_done: u64) -> f32 {
+        let part = if self.total_frames == 0 {
+            0.0
+        } else {
+            (frames_done as f64 / self.total_frames as f64).min(1.0) as f32
+        };
+        self.start + (self.end - self.start) * part
+    }
+}
+
+/// The result of measuring a whole file.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub info: AudioInfo,
+    pub loudness: Loudness,
+    pub frames: u64,
+    pub stats: DecodeStats,
+}
+
+impl Measured {
+    /// Duration in seconds (from the decoded frames, not the header).
+    pub fn seconds(&self) -> f64 {
+        self.frames as f64 / f64::from(self.info.sample_rate)
+    }
+}
+
+/// Expected frames of a file from its header (0 when unknown).
+pub fn expected_frames(info: &AudioInfo) -> u64 {
+    info.duration_sec
+        .map_or(0, |d| (d * f64::from(info.sample_rate)).round() as u64)
+}
+
+/// Decodes `path` once and measures it, reporting progress between `start` and `end`.
+pub fn measure_file(
+    path: &Path,
+    mode: MeterMode,
+    rep: &mut Reporter<'_>,
+    start: f32,
+    end: f32,
+) -> Result<Measured, MasterError> {
+    let mut decoder = Decoder::open(path)?;
+    let info = decoder.info().clone();
+    let mut meter = LoudnessMeter::new(decoder.channels(), decoder.sample_rate(), mode)?;
+    let span = Span {
+        start,
+        end,
+        total_frames: expected_frames(&info),
+    };
+    let mut block = Vec::new();
+    let mut frames = 0u64;
+    loop {
+        let n = decoder.read_block(&mut block)?;
+        if n == 0 {
+            break;
+        }
+        meter.add_block(&block)?;
+        frames += n as u64;
+        rep.advance(span.at(frames))?;
+    }
+    Ok(Measured {
+        info,
+        loudness: meter.loudness(),
+        frames,
+        stats: decoder.stats(),
+    })
+}
+
+/// Refuses inputs that are too short or too quiet to be brought to a loudness target.
+pub fn check_masterable(input: &Measured) -> Result<(), MasterError> {
+    let secs = input.seconds();
+    if secs < MIN_DURATION_SEC {
+        return Err(MasterError::TooShort(format!(
+            "{secs:.2} s of audio; at least {MIN_DURATION_SEC} s are needed to measure loudness"
+        )));
+    }
+    if input.loudness.lufs < SILENCE_LUFS {
+        return Err(MasterError::Silent(format!(
+            "integrated loudness is {:.1} LUFS (below {SILENCE_LUFS} LUFS): there is nothing \
+             to bring to a loudness target",
+            input.loudness.lufs
+        )));
+    }
+    Ok(())
+}
+
+/// Applies a linear gain to every sample of a planar block.
+pub fn apply_gain(block: &mut [Vec<f32>], gain: f32) {
+    for plane in block {
+        for s in plane.iter_mut() {
+            *s *= gain;
+        }
+    }
+}
+
+/// dB to linear amplitude.
+pub fn db_to_gain(db: f64) -> f64 {
+    10f64.powf(db / 20.0)
+}

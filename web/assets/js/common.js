@@ -81,7 +81,8 @@ export function fmtDuration(sec) {
 /** Bytes as "12.3 MB". */
 export function fmtBytes(b) {
   const mb = b / (1024 * 1024);
-  return mb >= 1 ? `${fmtNum(mb, 1)} MB` : `${fmtNum(b / 1024, 0)} KB`;
+  const [MB, KB] = lang === 'ru' ? ['МБ', 'КБ'] : ['MB', 'KB'];
+  return mb >= 1 ? `${fmtNum(mb, 1)} ${MB}` : `${fmtNum(b / 1024, 0)} ${KB}`;
 }
 
 /** Small DOM helper: el('a', {href: '/', class: 'x'}, 'text', child…). */

@@ -68,7 +68,9 @@ function normalizeStyles(data) {
 function styleName(s) { return KNOWN_STYLES.includes(s.id) ? t(`style.${s.id}`) : (s.label || s.id); }
 function styleDesc(s) {
   if (getLang() === 'ru' && KNOWN_STYLES.includes(s.id)) return t(`style.${s.id}.d`);
-  return s.description || (KNOWN_STYLES.includes(s.id) ? t(`style.${s.id}.d`) : '');
+  // The card shows the target already: drop a "(-14 LUFS)" the server may add to the text.
+  const own = (s.description || '').replace(/\s*\(\s*[−-]?\d+(?:[.,]\d+)?\s*LUFS\s*\)/i, '');
+  return own || (KNOWN_STYLES.includes(s.id) ? t(`style.${s.id}.d`) : '');
 }
 
 function renderStyles() {

@@ -85,29 +85,34 @@ if [[ "$use_gzip" == 1 ]]; then
     final_src="$tmp.gz"
 fi
 
-# 5. Publish atomically under a unique name (a rename in the same directory).
+# 5. Publish atomically under a unique name (a rename in the same directory). Several
+#    snapshots in one second get a counter that sorts after the ones already there.
 stamp="$(date -u +%Y%m%d_%H%M%S)"
 out="$backup_dir/$PREFIX$stamp$suffix"
-n=1
-while [[ -e "$out" ]]; do
-    out="$backup_dir/$PREFIX${stamp}_$(printf '%02d' "$n")$suffix"
-    n=$((n + 1))
-done
+last="$(find "$backup_dir" -maxdepth 1 -type f -name "$PREFIX${stamp}*" -printf '%f\n' |
+    sed -n "s/^$PREFIX${stamp}\(_\([0-9]*\)\)\{0,1\}\.sqlite3.*/\2 x/p" | sort -n | tail -n 1)"
+if [[ -n "$last" ]]; then
+    n="${last% x}"
+    out="$backup_dir/$PREFIX${stamp}_$(printf '%03d' $((10#${n:-0} + 1)))$suffix"
+fi
+[[ ! -e "$out" ]] || die "snapshot name already taken: $out"
 chmod 0640 -- "$final_src"
 mv -- "$final_src" "$out" || die "could not move the snapshot into place: $out"
 sync -- "$out" 2>/dev/null || true
 
-# 6. Rotate: keep the $keep newest snapshots. Names sort by time (UTC stamp, then counter).
-mapfile -t all < <(find "$backup_dir" -maxdepth 1 -type f \
-    \( -name "${PREFIX}*.sqlite3" -o -name "${PREFIX}*.sqlite3.gz" \) -printf '%f\n' | LC_ALL=C sort)
+# 6. Rotate: keep the $keep newest snapshots, the one just made always among them (even
+#    if the clock went back). Names sort by time (UTC stamp, then counter).
+mapfile -t older < <(find "$backup_dir" -maxdepth 1 -type f \
+    \( -name "${PREFIX}*.sqlite3" -o -name "${PREFIX}*.sqlite3.gz" \) ! -name "${out##*/}" \
+    -printf '%f\n' | LC_ALL=C sort)
 removed=0
-if ((${#all[@]} > keep)); then
-    for old in "${all[@]:0:${#all[@]}-keep}"; do
+if ((${#older[@]} > keep - 1)); then
+    for old in "${older[@]:0:${#older[@]}-(keep - 1)}"; do
         rm -f -- "$backup_dir/$old" || die "could not remove old snapshot $backup_dir/$old"
         removed=$((removed + 1))
     done
 fi
 
 size="$(stat -c %s -- "$out")"
-log "snapshot ok: $out ($size bytes, integrity ok, $tables tables); kept $((${#all[@]} - removed)), removed $removed"
+log "snapshot ok: $out ($size bytes, integrity ok, $tables tables); kept $((${#older[@]} - removed + 1)), removed $removed"
 echo "$out"

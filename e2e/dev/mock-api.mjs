@@ -44,7 +44,7 @@ const server = http.createServer(async (req, res) => {
   if (!p.startsWith('/api/')) {
     const file = PAGES[p] ? join(WEB, PAGES[p]) : p.startsWith('/assets/') ? join(WEB, normalize(p).replace(/^(\.\.[/\\])+/, '')) : null;
     if (!file || !existsSync(file)) { res.writeHead(404); res.end('not found'); return; }
-    res.writeHead(200, { 'Content-Type': TYPES[extname(file)] || 'application/octet-stream' });
+    res.writeHead(200, { 'Content-Type': TYPES[extname(file)] || 'application/octet-stream', 'Content-Security-Policy': "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'" });
     res.end(readFileSync(file));
     return;
   }

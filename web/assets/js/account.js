@@ -30,7 +30,7 @@ function renderLimits() {
       el('dt', {}, t('account.remaining')), el('dd', { 'data-testid': 'remaining' }, String(l.remaining ?? '—')),
       el('dt', {}, t('account.tokens')), el('dd', {}, String(l.tokens ?? 0)),
       el('dt', {}, t('account.resets')), el('dd', {}, fmtDate(l.reset_at))),
-    el('progress', { max: '100', value: String(pct), 'aria-label': t('account.used'), style: 'margin-top:.75rem' }));
+    el('progress', { max: '100', value: String(pct), 'aria-label': t('account.used'), class: 'limits-bar' }));
 }
 
 function jobRow(j) {

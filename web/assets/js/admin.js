@@ -63,7 +63,7 @@ function userRow(u) {
   const tokens = el('input', { type: 'number', min: '1', step: '1', value: '10', 'aria-label': t('admin.grantLabel', { email: u.email }) });
   const blocked = !!(u.is_blocked ?? u.blocked);
   return el('tr', {},
-    el('td', {}, u.email, u.is_admin ? el('span', { class: 'badge badge-warn', style: 'margin-left:.4rem' }, 'admin') : null),
+    el('td', {}, u.email, u.is_admin ? el('span', { class: 'badge badge-warn ml-04' }, 'admin') : null),
     el('td', {}, t(`tier.${u.tier}`) !== `tier.${u.tier}` ? t(`tier.${u.tier}`) : (u.tier || '—'), u.tier_expires_at ? el('div', { class: 'small muted' }, fmtDate(u.tier_expires_at)) : null),
     el('td', {}, String(u.tokens ?? 0)),
     el('td', {}, el('span', { class: `badge ${blocked ? 'badge-bad' : 'badge-ok'}` }, t(blocked ? 'admin.blocked' : 'admin.active'))),

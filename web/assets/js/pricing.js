@@ -45,7 +45,7 @@ function render() {
       el('h2', {}, p.name),
       el('div', { class: 'price' }, priceText(p), p.days ? el('span', { class: 'small muted' }, ` ${t('pricing.perPeriod', { days: p.days })}`) : null),
       p.description ? el('p', { class: 'muted' }, p.description) : null,
-      items.length ? el('ul', {}, items.map((i) => el('li', {}, i))) : el('span', { style: 'flex:1' }),
+      items.length ? el('ul', {}, items.map((i) => el('li', {}, i))) : el('span', { class: 'flex-1' }),
       btn);
   }));
 }
@@ -54,7 +54,7 @@ async function buy(plan, btn) {
   const msg = $('pricing-msg');
   if (!auth.token()) {
     showMessage(msg, t('pricing.loginFirst'), 'info');
-    msg.append(el('p', { class: 'row', style: 'margin-top:.5rem' },
+    msg.append(el('p', { class: 'row mt-1' },
       el('a', { class: 'btn btn-primary btn-small', href: '/login?next=/pricing' }, t('nav.login')),
       el('a', { class: 'btn btn-small', href: '/login?mode=register&next=/pricing' }, t('auth.registerTitle'))));
     msg.scrollIntoView({ block: 'center' });

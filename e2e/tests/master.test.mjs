@@ -112,15 +112,29 @@ test('a guest uploads a WAV, masters it, sees progress and meters, and downloads
 });
 
 test('a file that is not audio gets a plain-words error', async () => {
+  const junk = Buffer.from('this is a text file, not audio at all. '.repeat(40));
+  // What the API answers (API.md: 415 or 400 with a clear detail, checked before queueing) …
+  const form = new FormData();
+  form.append('file', new Blob([junk], { type: 'audio/wav' }), 'notes.wav');
+  const direct = await fetch(`${api.base}/api/v2/master`, { method: 'POST', body: form });
+  assert.ok([400, 415].includes(direct.status), `not-audio upload refused before queueing, got ${direct.status}`);
+  const body = await direct.json();
+  assert.ok(body.detail && body.code, 'error body has detail and code');
+
+  // … and what the page makes of it.
   const ctx = await browser.newContext({ viewport: VIEWPORTS.desktop, locale: 'en-US' });
   const page = await ctx.newPage();
   await page.goto(`${api.base}/`);
-  await page.locator('input[type=file]').setInputFiles({ name: 'notes.wav', mimeType: 'audio/wav', buffer: Buffer.from('this is a text file, not audio at all'.repeat(20)) });
+  await page.locator('input[type=file]').setInputFiles({ name: 'notes.wav', mimeType: 'audio/wav', buffer: junk });
   await page.getByRole('button', { name: /Master/ }).click();
   const alert = page.locator('#job-error');
   await alert.waitFor({ state: 'visible', timeout: 30_000 });
   const text = await alert.locator('.alert-title').innerText();
-  assert.match(text, /couldn’t read this file as audio|Something in the request|WAV/, `musician-readable: ${text}`);
+  const expected = direct.status === 415 || ['unsupported-media', 'unsupported-media-type', 'not-audio', 'undecodable-audio'].includes(body.code)
+    ? 'We couldn’t read this file as audio. Please upload WAV, AIFF, FLAC, MP3, OGG or M4A.'
+    : body.detail;
+  assert.equal(text, expected);
   assert.doesNotMatch(text, /^\s*\{|HTTP \d{3}|undefined|null/, `no raw JSON or codes in the headline: ${text}`);
+  assert.ok(await page.locator('#results').isHidden(), 'no result section for a refused upload');
   await ctx.close();
 });

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The project's whole test suite: the one command the README gives and CI runs.
+#   1. fetches the real-music test files (Debian's frozen-bubble-data, never committed);
+#   2. runs every Rust test in release mode (DSP tests process real-length signals);
+#   3. checks the deployment files (systemd units, Prometheus rules, backup/restore).
+# It ends with one line "N passed, M failed" summing all of them, and exits non-zero on any failure.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+log_dir=$(mktemp -d)
+trap 'rm -rf "$log_dir"' EXIT
+status=0
+
+bash scripts/fetch-test-music.sh || { echo "could not fetch the real-music test files" >&2; status=1; }
+export MAGIC_MASTER_TEST_MUSIC_DIR="$root/test-assets/frozen-bubble"
+
+cargo test --workspace --release 2>&1 | tee "$log_dir/cargo.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+if [ -f ops/check.sh ]; then
+  bash ops/check.sh 2>&1 | tee "$log_dir/ops.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+fi
+
+passed=0
+failed=0
+while read -r p f; do
+  passed=$((passed + p)); failed=$((failed + f))
+done < <(sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$log_dir/cargo.log")
+if [ -f "$log_dir/ops.log" ]; then
+  read -r p f < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$log_dir/ops.log" | tail -n 1) || true
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+fi
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1 # a step failed without a test count (build error, script error)
+fi
+echo
+echo "$passed passed, $failed failed"
+exit "$status"

@@ -103,15 +103,16 @@ export const SPECTRUM_MIN_HZ = 20;
 export const SPECTRUM_MAX_HZ = 20000;
 
 /**
- * Long-term average spectrum in dBFS (a full-scale sine reads about 0 dB) on `bands`
- * log-spaced bands from 20 Hz to 20 kHz. Averages up to 160 Hann-windowed 4096-point frames.
+ * Long-term average spectrum as band power in dBFS on `bands` log-spaced bands from 20 Hz to
+ * 20 kHz (like a 1/n-octave analyser: a full-scale sine reads 0 dB in its band, pink noise is
+ * flat). Averages up to 160 Hann-windowed 4096-point frames spread over the whole file.
  */
 export function averageSpectrum(buffer, bands = 96) {
   const N = 4096, x = monoMix(buffer), sr = buffer.sampleRate;
   const frames = Math.max(1, Math.min(160, Math.floor(x.length / N)));
   const hop = frames > 1 ? Math.floor((x.length - N) / (frames - 1)) : 0;
   const win = new Float64Array(N);
-  for (let i = 0; i < N; i++) win[i] = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (N - 1));
+  for (let i = 0; i < N; i++) win[i] = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / N);
   const power = new Float64Array(N / 2);
   const re = new Float64Array(N), im = new Float64Array(N);
   for (let f = 0; f < frames; f++) {
@@ -120,15 +121,16 @@ export function averageSpectrum(buffer, bands = 96) {
     fft(re, im);
     for (let k = 0; k < N / 2; k++) power[k] += re[k] * re[k] + im[k] * im[k];
   }
-  const norm = (N / 4) * (N / 4) * frames; // Hann coherent gain 0.5 → full-scale sine peak = N/4
+  // Parseval: a sine of amplitude 1 puts N·Σw²/4 = 3N²/32 into the positive-frequency bins.
+  const norm = ((3 * N * N) / 32) * frames;
   const out = new Float64Array(bands);
   const lo = Math.log(SPECTRUM_MIN_HZ), hi = Math.log(SPECTRUM_MAX_HZ);
   for (let b = 0; b < bands; b++) {
     const f0 = Math.exp(lo + ((hi - lo) * b) / bands), f1 = Math.exp(lo + ((hi - lo) * (b + 1)) / bands);
-    let k0 = Math.floor((f0 * N) / sr), k1 = Math.ceil((f1 * N) / sr);
-    k0 = Math.min(Math.max(k0, 1), N / 2 - 1); k1 = Math.min(Math.max(k1, k0 + 1), N / 2);
+    const k0 = Math.min(Math.max(Math.round((f0 * N) / sr), 1), N / 2 - 1);
+    const k1 = Math.min(Math.max(Math.round((f1 * N) / sr), k0 + 1), N / 2);
     let p = 0;
-    for (let k = k0; k < k1; k++) p = Math.max(p, power[k]);
+    for (let k = k0; k < k1; k++) p += power[k];
     out[b] = 10 * Math.log10(p / norm + 1e-12);
   }
   return out;

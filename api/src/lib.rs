@@ -1,1 +1,129 @@
+//! The Magic Master HTTP API (axum). `main` loads settings and calls [`run`]; [`router`]
+//! builds the routes for a given [`AppState`] so tests can serve it on any listener.
 
+pub mod error;
+pub mod routes;
+pub mod sweeper;
+pub mod upload;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use magic_master_worker::execute::JobContext;
+use magic_master_worker::serve::{WorkerOptions, run_worker};
+use shared::Settings;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// What every route can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Validated settings.
+    pub settings: Arc<Settings>,
+    /// App tables.
+    pub db: deadpool_sqlite::Pool,
+    /// Queue tables.
+    pub queue: apalis_sqlite::SqlitePool,
+    /// When this process started (RFC 3339).
+    pub started_at: String,
+}
+
+impl AppState {
+    /// The queue heartbeat period.
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs(self.settings.worker_heartbeat_seconds)
+    }
+}
+
+/// All routes.
+pub fn router(state: AppState) -> Router {
+    use routes::{analyze, files, info, master, status};
+    let uploads = Router::new()
+        .route("/api/v2/master", post(master::create_job))
+        .route("/api/v2/analyze", post(analyze::analyze))
+        // The upload routes enforce MAX_UPLOAD_MB themselves while streaming to disk.
+        .layer(DefaultBodyLimit::disable());
+    Router::new()
+        .merge(uploads)
+        .route("/api/master/status/{id}", get(status::status))
+        .route("/api/master/progress/{id}", get(status::progress))
+        .route("/api/master/result/{id}", get(files::result))
+        .route("/api/master/preview/{id}", get(files::preview))
+        .route("/api/styles", get(info::styles))
+        .route("/api/health", get(info::health))
+        .route("/api/openapi.json", get(info::openapi))
+        .fallback(info::not_found)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Opens the stores, starts the embedded workers and the sweeper, and serves HTTP on
+/// `listener` until `shutdown` resolves; then stops accepting, lets running jobs finish and
+/// returns.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let stores = magic_master_worker::open_stores(&settings).await?;
+    let settings = Arc::new(settings);
+    let state = AppState {
+        settings: settings.clone(),
+        db: stores.db.clone(),
+        queue: stores.queue.clone(),
+        started_at: shared::time::now_rfc3339(),
+    };
+    let token = CancellationToken::new();
+    let mut tasks = Vec::new();
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    for i in 0..settings.embedded_workers {
+        let name = settings
+            .worker_name
+            .as_ref()
+            .map(|n| format!("{n}-{i}"))
+            .unwrap_or_else(|| format!("embedded-{port}-{i}"));
+        let ctx = JobContext {
+            db: stores.db.clone(),
+            data_dir: settings.data_dir.clone(),
+            max_attempts: settings.job_max_attempts,
+            worker_name: name.clone(),
+            cancel: Arc::new(AtomicBool::new(false)),
+        };
+        let options = WorkerOptions {
+            name,
+            concurrency: settings.worker_concurrency,
+            heartbeat: state.heartbeat(),
+        };
+        tasks.push(tokio::spawn(run_worker(
+            ctx,
+            stores.queue.clone(),
+            options,
+            token.clone(),
+        )));
+    }
+    tasks.push(tokio::spawn(sweeper::run(state.clone(), token.clone())));
+
+    tracing::info!(
+        address = %listener.local_addr()?,
+        embedded_workers = settings.embedded_workers,
+        data_dir = %settings.data_dir.display(),
+        "Magic Master API {} listening",
+        shared::VERSION
+    );
+    let http_token = token.clone();
+    let serve = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutdown requested");
+        http_token.cancel();
+    });
+    serve.await?;
+    token.cancel();
+    for task in tasks {
+        let _ = task.await;
+    }
+    stores.queue.close().await;
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! The API's one error type: JSON `{"detail", "code"}` with a fitting status. Internal
+//! errors answer an opaque 500 and are logged once, here.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Every error a route can answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed or a field is invalid.
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    /// 404: no such job (or route).
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: the job is not ready for this.
+    #[error("{0}")]
+    NotReady(String),
+    /// 410: the job's files were deleted after the retention period.
+    #[error("{0}")]
+    Expired(String),
+    /// 413: the upload exceeds the size limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 415: the file is not audio we can read.
+    #[error("{0}")]
+    UnsupportedMedia(String),
+    /// 503: a dependency (database, queue) is unavailable.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: a bug or an unexpected failure; the detail is logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 400 with a stable code.
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::BadRequest {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// Wraps any unexpected error as an internal one.
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
+        ApiError::Internal(e.to_string())
+    }
+
+    /// The HTTP status and the stable kebab-case code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
+            ApiError::NotReady(_) => (StatusCode::CONFLICT, "not-ready"),
+            ApiError::Expired(_) => (StatusCode::GONE, "expired"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
+            ApiError::UnsupportedMedia(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media")
+            }
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<shared::db::DbError> for ApiError {
+    fn from(e: shared::db::DbError) -> Self {
+        ApiError::Internal(format!("database: {e}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let detail = match &self {
+            ApiError::Internal(msg) => {
+                tracing::error!(error = %msg, "internal error");
+                "internal server error".to_owned()
+            }
+            ApiError::Unavailable(msg) => {
+                tracing::warn!(error = %msg, "service unavailable");
+                "the service is temporarily unavailable, try again shortly".to_owned()
+            }
+            other => other.to_string(),
+        };
+        (status, Json(json!({ "detail": detail, "code": code }))).into_response()
+    }
+}

@@ -1,0 +1,150 @@
+//! Downloads: `GET /api/master/result/{id}` and `GET /api/master/preview/{id}?src=…`.
+//! Files are streamed from disk, never read whole into memory.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::routes::status::load_job;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use shared::jobs::{JobRow, JobStatus};
+use std::path::PathBuf;
+
+/// Content type of an audio file by extension.
+pub fn content_type_for(ext: &str) -> &'static str {
+    match ext.to_ascii_lowercase().as_str() {
+        "wav" | "wave" => "audio/wav",
+        "flac" => "audio/flac",
+        "mp3" => "audio/mpeg",
+        "ogg" | "oga" => "audio/ogg",
+        "m4a" | "mp4" | "aac" => "audio/mp4",
+        "aif" | "aiff" => "audio/aiff",
+        "caf" => "audio/x-caf",
+        "mkv" | "mka" => "audio/x-matroska",
+        _ => "application/octet-stream",
+    }
+}
+
+async fn stream_file(
+    path: PathBuf,
+    content_type: &'static str,
+    disposition: String,
+) -> Result<Response, ApiError> {
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ApiError::Expired(
+                "the file is no longer available".to_owned(),
+            ));
+        }
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    let len = file.metadata().await.map_err(ApiError::internal)?.len();
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024));
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition).map_err(ApiError::internal)?,
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    Ok(response)
+}
+
+/// The mastered file of a done job: 409 before, 410 after expiry.
+fn mastered_file(job: &JobRow) -> Result<PathBuf, ApiError> {
+    match job.status {
+        JobStatus::Done => job
+            .result_path
+            .clone()
+            .ok_or_else(|| ApiError::internal("done job without result path")),
+        JobStatus::Expired => Err(ApiError::Expired(format!(
+            "job '{}' has expired: its files were deleted after the retention period",
+            job.id
+        ))),
+        JobStatus::Failed => Err(ApiError::NotReady(format!(
+            "job '{}' failed and has no result: {}",
+            job.id,
+            job.error.as_deref().unwrap_or("unknown error")
+        ))),
+        JobStatus::Queued | JobStatus::Running => Err(ApiError::NotReady(format!(
+            "job '{}' is not done yet ({})",
+            job.id,
+            job.status.as_str()
+        ))),
+    }
+}
+
+/// `GET /api/master/result/{id}`.
+pub async fn result(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = load_job(&state, &id).await?;
+    let path = mastered_file(&job)?;
+    let name = magic_master_worker::execute::result_file_name(&job);
+    stream_file(
+        path,
+        job.params.format.content_type(),
+        format!("attachment; filename=\"{name}\""),
+    )
+    .await
+}
+
+/// Query of the preview route.
+#[derive(Debug, Deserialize)]
+pub struct PreviewQuery {
+    /// `original` or `mastered` (default `mastered`).
+    pub src: Option<String>,
+}
+
+/// `GET /api/master/preview/{id}?src=original|mastered`: the audio, inline, for an A/B
+/// player.
+pub async fn preview(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<PreviewQuery>,
+) -> Result<Response, ApiError> {
+    let job = load_job(&state, &id).await?;
+    match query.src.as_deref().unwrap_or("mastered") {
+        "mastered" => {
+            let path = mastered_file(&job)?;
+            let name = magic_master_worker::execute::result_file_name(&job);
+            stream_file(
+                path,
+                job.params.format.content_type(),
+                format!("inline; filename=\"{name}\""),
+            )
+            .await
+        }
+        "original" => {
+            if job.status == JobStatus::Expired {
+                return Err(ApiError::Expired(format!("job '{}' has expired", job.id)));
+            }
+            let ext = job
+                .input_path
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("bin")
+                .to_owned();
+            let base = shared::paths::safe_base_name(&job.original_name);
+            stream_file(
+                job.input_path.clone(),
+                content_type_for(&ext),
+                format!("inline; filename=\"{base}.{ext}\""),
+            )
+            .await
+        }
+        other => Err(ApiError::bad_request(
+            "invalid-parameter",
+            format!("src must be 'original' or 'mastered', got '{other}'"),
+        )),
+    }
+}

@@ -1,0 +1,197 @@
+//! `POST /api/v2/master`: accept an upload, validate it, queue a job.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::upload::{TempUpload, multipart_error, read_text_field, receive_file, too_large};
+use apalis::prelude::TaskSink;
+use axum::Json;
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use mastering::{MasterError, MasterParams, OutputFormat, Style};
+use serde_json::{Value, json};
+use shared::jobs::{self, NewJob};
+use shared::queue::{self, MasterTask};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// Slack allowed over the file limit for the multipart framing and the small fields.
+const FRAMING_SLACK: u64 = 64 * 1024;
+
+/// The parsed multipart form: the file (on disk) and the text fields.
+pub struct UploadForm {
+    pub file: Option<(TempUpload, String)>,
+    pub fields: HashMap<String, String>,
+}
+
+/// Reads a multipart form whose `file` field is streamed to the temp dir.
+pub async fn read_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    mut multipart: Multipart,
+) -> Result<UploadForm, ApiError> {
+    let limit = state.settings.max_upload_bytes();
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit + FRAMING_SLACK) {
+        return Err(too_large(limit));
+    }
+    let mut form = UploadForm {
+        file: None,
+        fields: HashMap::new(),
+    };
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or("").to_owned();
+        if name == "file" {
+            if form.file.is_some() {
+                return Err(ApiError::bad_request(
+                    "invalid-field",
+                    "send exactly one 'file' field",
+                ));
+            }
+            let file_name = field.file_name().unwrap_or("").to_owned();
+            let upload = receive_file(&mut field, &state.settings.temp_dir, limit).await?;
+            form.file = Some((upload, file_name));
+        } else {
+            let value = read_text_field(&mut field, 256).await?;
+            form.fields.insert(name, value);
+        }
+    }
+    Ok(form)
+}
+
+/// Takes the uploaded file out of a form: 400 when missing or empty.
+pub fn require_file(form: &mut UploadForm) -> Result<(TempUpload, String), ApiError> {
+    let (upload, name) = form.file.take().ok_or_else(|| {
+        ApiError::bad_request("missing-file", "the 'file' field with the audio is missing")
+    })?;
+    if upload.len == 0 {
+        return Err(ApiError::bad_request(
+            "empty-file",
+            "the uploaded file is empty",
+        ));
+    }
+    Ok((upload, name))
+}
+
+fn number<T: std::str::FromStr>(
+    fields: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<T>, ApiError> {
+    match fields.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v.parse::<T>().map(Some).map_err(|_| {
+            ApiError::bad_request(
+                "invalid-parameter",
+                format!("{name} must be a number, got '{v}'"),
+            )
+        }),
+    }
+}
+
+/// Validates the form's parameters into [`MasterParams`].
+pub fn parse_params(fields: &HashMap<String, String>) -> Result<MasterParams, ApiError> {
+    let invalid =
+        |e: mastering::params::ParamError| ApiError::bad_request("invalid-parameter", e.0);
+    let style = match fields
+        .get("style")
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
+        Some(s) => Style::parse(s).map_err(invalid)?,
+        None => Style::Standard,
+    };
+    let format_name = fields
+        .get("out_format")
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .unwrap_or("wav");
+    let format = OutputFormat::from_parts(
+        format_name,
+        number::<u16>(fields, "bit_depth")?,
+        number::<u32>(fields, "mp3_bitrate")?,
+    )
+    .map_err(invalid)?;
+    MasterParams::new(
+        style,
+        number::<f64>(fields, "target_lufs")?,
+        number::<f64>(fields, "true_peak_db")?,
+        format,
+    )
+    .map_err(invalid)
+}
+
+/// Maps a probe/analysis failure of an uploaded file to a client error.
+pub fn media_error(e: MasterError) -> ApiError {
+    match e {
+        MasterError::Unsupported(_) => ApiError::UnsupportedMedia(format!(
+            "the file is not audio we can read ({e}); send WAV, AIFF, FLAC, MP3, OGG/Vorbis or M4A"
+        )),
+        MasterError::Corrupt(_) => ApiError::bad_request("corrupt-audio", e.to_string()),
+        MasterError::TooShort(_) => ApiError::bad_request("too-short", e.to_string()),
+        MasterError::Silent(_) => ApiError::bad_request("silent-audio", e.to_string()),
+        MasterError::InvalidParameter(_) => {
+            ApiError::bad_request("invalid-parameter", e.to_string())
+        }
+        MasterError::Encode(_) | MasterError::Io(_) | MasterError::Cancelled => {
+            ApiError::internal(e)
+        }
+    }
+}
+
+/// Proves the upload decodes (off the async executor).
+pub async fn probe(path: PathBuf) -> Result<mastering::AudioInfo, ApiError> {
+    tokio::task::spawn_blocking(move || mastering::probe(&path))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(media_error)
+}
+
+/// `POST /api/v2/master`.
+pub async fn create_job(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mut form = read_form(&state, &headers, multipart).await?;
+    let params = parse_params(&form.fields)?;
+    let (upload, file_name) = require_file(&mut form)?;
+    probe(upload.path().to_path_buf()).await?;
+
+    let id = jobs::new_job_id();
+    let ext = shared::paths::safe_extension(&file_name).unwrap_or_else(|| "bin".to_owned());
+    let input_path = shared::paths::upload_path(&state.settings.data_dir, &id, &ext);
+    let upload_dir = shared::paths::upload_dir(&state.settings.data_dir, &id);
+    let cleanup = |why: String| {
+        let dir = upload_dir.clone();
+        async move {
+            if let Err(e) = shared::paths::remove_dir_if_exists(&dir) {
+                tracing::warn!(error = %e, "could not remove upload dir");
+            }
+            ApiError::Unavailable(why)
+        }
+    };
+    if let Err(e) = upload.persist(&input_path).await {
+        return Err(cleanup(format!("storing upload: {e}")).await);
+    }
+    let new_job = NewJob {
+        id: id.clone(),
+        params,
+        original_name: file_name,
+        input_path,
+    };
+    if let Err(e) = jobs::create(&state.db, new_job).await {
+        return Err(cleanup(format!("creating job row: {e}")).await);
+    }
+    let mut storage = queue::storage(&state.queue, state.heartbeat());
+    if let Err(e) = storage.push(MasterTask { job_id: id.clone() }).await {
+        let _ = jobs::delete(&state.db, &id).await;
+        return Err(cleanup(format!("queueing job: {e}")).await);
+    }
+    tracing::info!(job_id = %id, "job queued");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "job_id": id, "status": "queued" })),
+    ))
+}

@@ -1,0 +1,7 @@
+//! HTTP routes.
+
+pub mod analyze;
+pub mod files;
+pub mod info;
+pub mod master;
+pub mod status;

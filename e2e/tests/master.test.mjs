@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { startApi } from '../lib/server.mjs';
 import { launchBrowser, VIEWPORTS, screenshot } from '../lib/browser.mjs';
 import { makeTestWav, parseWav, wavPeak } from '../lib/wav.mjs';
+import { TEXTS, ERROR_CODE_KEYS } from '../../web/assets/js/i18n.js';
 
 const SECONDS = 6;
 const RATE = 44100;
@@ -130,9 +131,9 @@ test('a file that is not audio gets a plain-words error', async () => {
   const alert = page.locator('#job-error');
   await alert.waitFor({ state: 'visible', timeout: 30_000 });
   const text = await alert.locator('.alert-title').innerText();
-  const expected = direct.status === 415 || ['unsupported-media', 'unsupported-media-type', 'not-audio', 'undecodable-audio'].includes(body.code)
-    ? 'We couldn’t read this file as audio. Please upload WAV, AIFF, FLAC, MP3, OGG or M4A.'
-    : body.detail;
+  // The page words a known code its own way, else a 415 by status, else shows the 400's detail.
+  const key = ERROR_CODE_KEYS[body.code] || (direct.status === 415 ? 'err.415' : null);
+  const expected = key ? TEXTS.en[key] : body.detail;
   assert.equal(text, expected);
   assert.doesNotMatch(text, /^\s*\{|HTTP \d{3}|undefined|null/, `no raw JSON or codes in the headline: ${text}`);
   assert.ok(await page.locator('#results').isHidden(), 'no result section for a refused upload');

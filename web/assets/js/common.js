@@ -1,5 +1,5 @@
 // Shared by every page: language (i18n), the API client, errors in plain words, the site header.
-import { TEXTS } from './i18n.js';
+import { TEXTS, ERROR_CODE_KEYS } from './i18n.js';
 
 // ---------------------------------------------------------------- i18n
 const LANG_KEY = 'mm_lang';
@@ -230,31 +230,6 @@ export async function downloadWithAuth(url, fallbackName = 'download') {
 }
 
 // ---------------------------------------------------------------- errors in plain words
-const CODE_TEXTS = {
-  'invalid-credentials': 'err.badCredentials',
-  'bad-credentials': 'err.badCredentials',
-  'email-taken': 'err.emailTaken',
-  'email-exists': 'err.emailTaken',
-  'user-exists': 'err.emailTaken',
-  'user-blocked': 'err.blocked',
-  'account-blocked': 'err.blocked',
-  'blocked': 'err.blocked',
-  'weak-password': 'err.weakPassword',
-  'password-too-short': 'err.weakPassword',
-  'invalid-email': 'err.badEmail',
-  'format-not-allowed': 'err.formatNotAllowed',
-  'tier-format-not-allowed': 'err.formatNotAllowed',
-  'file-too-large': 'err.413',
-  'payload-too-large': 'err.413',
-  'unsupported-media': 'err.415',
-  'unsupported-media-type': 'err.415',
-  'not-audio': 'err.415',
-  'undecodable-audio': 'err.415',
-  'job-expired': 'err.410',
-  'expired': 'err.410',
-  'not-ready': 'err.409',
-};
-
 /**
  * Turns any error into {title, detail}: a sentence a musician understands, plus the server's own
  * words (if different) for support.
@@ -262,7 +237,7 @@ const CODE_TEXTS = {
 export function friendlyError(err) {
   if (!(err instanceof ApiError)) return { title: t('err.unknown'), detail: String(err?.message || err || '') };
   if (err.status === 0) return { title: t('err.network'), detail: err.detail };
-  let key = CODE_TEXTS[err.code];
+  let key = ERROR_CODE_KEYS[err.code];
   if (!key) {
     const s = err.status;
     if ([400, 401, 403, 404, 409, 410, 413, 415, 429, 503].includes(s)) key = `err.${s}`;

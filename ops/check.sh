@@ -235,6 +235,39 @@ check_alert_coverage() {
     echo "${#alerts[@]} alerts, each with firing and silent cases; ${#metrics[@]} metrics, all in METRICS.md"
 }
 
+# The sample exposition (what /metrics must look like) passes promtool's linter and
+# names exactly the metrics of the METRICS.md contract.
+check_metrics_example() {
+    local m
+    promtool check metrics <"$ops/metrics_example.prom"
+    # shellcheck disable=SC2016 # backquotes are Markdown here
+    mapfile -t documented < <(grep -o '^| `magic_master_[a-z_]*`' "$ops/METRICS.md" | tr -d '|` ' | sort -u)
+    mapfile -t exposed < <(sed -n 's/^# TYPE \(magic_master_[a-z_]*\) .*/\1/p' "$ops/metrics_example.prom" | sort -u)
+    ((${#documented[@]} > 0)) || die "no metrics found in METRICS.md"
+    [[ "${documented[*]}" == "${exposed[*]}" ]] ||
+        die "METRICS.md and metrics_example.prom differ: $(diff <(printf '%s\n' "${documented[@]}") <(printf '%s\n' "${exposed[@]}") | tr '\n' ' ')"
+    echo "${#exposed[@]} metrics, lint clean, same set as METRICS.md"
+}
+
+# A real Prometheus server with ops/prometheus.yml and alerts.yml scrapes a stand-in
+# /metrics serving metrics_example.prom; the metric is read back through its HTTP API.
+check_prometheus_scrape() {
+    local d="$work/stub" port="" p py
+    mkdir -p "$d"
+    cp "$ops/metrics_example.prom" "$d/metrics"
+    for _ in $(seq 1 50); do
+        p=$((20000 + RANDOM % 20000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port="$p" && break; fi
+    done
+    [[ -n "$port" ]] || die "no free port"
+    # the real interpreter, not a wrapper script (pyenv shims) whose child would outlive a kill
+    py="$(python3 -c 'import sys; print(sys.executable)')"
+    "$py" -m http.server --bind 127.0.0.1 "$port" --directory "$d" >"$d/server.log" 2>&1 &
+    stub_pid=$! # not local: the EXIT trap of this subshell reads it
+    trap 'kill "$stub_pid" 2>/dev/null || true' EXIT
+    bash "$ops/prometheus_smoke.sh" "127.0.0.1:$port" magic_master_queue_jobs
+}
+
 # ---------------------------------------------------------------------------
 # shell scripts
 # ---------------------------------------------------------------------------
@@ -581,6 +614,12 @@ main() {
     run_check "promtool check rules ops/alerts.yml" check_promtool_rules
     run_check "promtool test rules ops/alerts_test.yml" check_promtool_test
     run_check "every alert tested firing and silent; metrics in METRICS.md" check_alert_coverage
+    run_check "metrics_example.prom: promtool check metrics, same names as METRICS.md" check_metrics_example
+    if have prometheus && have python3; then
+        run_check "real Prometheus scrapes a stand-in /metrics, rules load (prometheus_smoke.sh)" check_prometheus_scrape
+    else
+        skip "Prometheus scrape smoke test (needs prometheus and python3)"
+    fi
     run_check "bash -n on deploy/*.sh ops/*.sh" check_bash_syntax
     if have shellcheck; then
         run_check "shellcheck deploy/*.sh ops/*.sh" check_shellcheck

@@ -205,6 +205,47 @@ check_worker_cli() {
     echo "accepted: magic-master-worker ${args[*]:1}"
 }
 
+# The worker, started as its unit starts it (same arguments, the production env example,
+# data paths moved to a temp dir), parses its settings, heartbeats under its stable name,
+# and on SIGTERM (the unit's KillSignal) exits 0 and removes its heartbeat row.
+check_worker_runs_like_unit() {
+    local d="$work/wr" args pid n rc=0 db
+    mkdir -p "$d/data"
+    db="$d/data/magic_master.db"
+    read -r -a args <<<"$(unit_value "$deploy/magic-master-worker@.service" ExecStart | sed 's/%i/1/g')"
+    mapfile -t envs < <(grep -E '^[A-Z_]+=' "$deploy/magic-master.env.example" |
+        grep -v '^MAGIC_MASTER_\(DATA_DIR\|DB_PATH\|TEMP_DIR\)=')
+    env -i -C "$d" PATH="$PATH" HOME="$d" "${envs[@]}" MAGIC_MASTER_DATA_DIR="$d/data" \
+        MAGIC_MASTER_DB_PATH="$db" MAGIC_MASTER_TEMP_DIR="$d/data/tmp" \
+        "$worker_bin" "${args[@]:1}" >"$d/worker.log" 2>&1 &
+    pid=$!
+    n=0
+    for _ in $(seq 1 60); do
+        kill -0 "$pid" 2>/dev/null || { cat "$d/worker.log"; die "the worker exited at start"; }
+        n="$(sqlite3 -readonly "$db" ".timeout 2000" \
+            "SELECT count(*) FROM worker_heartbeats WHERE name = 'worker-1';" 2>/dev/null || echo 0)"
+        [[ "$n" == 1 ]] && break
+        sleep 0.5
+    done
+    if [[ "$n" != 1 ]]; then
+        kill -KILL "$pid" 2>/dev/null || true
+        cat "$d/worker.log"
+        die "no heartbeat row for worker-1 within 30 s"
+    fi
+    echo "worker-1 heartbeating (pid $pid)"
+    kill -TERM "$pid"
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null || true
+        die "the idle worker did not stop within 30 s of SIGTERM"
+    fi
+    wait "$pid" || rc=$?
+    ((rc == 0)) || { tail -n 20 "$d/worker.log"; die "the worker exited with status $rc after SIGTERM"; }
+    n="$(sqlite3 -readonly "$db" "SELECT count(*) FROM worker_heartbeats WHERE name = 'worker-1';")"
+    [[ "$n" == 0 ]] || die "heartbeat row left after a graceful stop"
+    echo "SIGTERM: exit 0, heartbeat row removed; first log line: $(head -n 1 "$d/worker.log" | head -c 200)"
+}
+
 # ---------------------------------------------------------------------------
 # Prometheus
 # ---------------------------------------------------------------------------
@@ -607,8 +648,9 @@ main() {
     run_check "units carry the required user, hardening, restart, timeouts" check_units_policy
     if [[ -x "$worker_bin" ]]; then
         run_check "the worker binary accepts the unit's ExecStart arguments" check_worker_cli
+        run_check "worker started like its unit (env example) heartbeats, stops cleanly on SIGTERM" check_worker_runs_like_unit
     else
-        skip "worker CLI vs unit (no $worker_bin; build it or set MAGIC_MASTER_BIN_DIR)"
+        skip "worker CLI vs unit, worker start/stop (no $worker_bin; build it or set MAGIC_MASTER_BIN_DIR)"
     fi
     run_check "promtool check config ops/prometheus.yml" check_promtool_config
     run_check "promtool check rules ops/alerts.yml" check_promtool_rules

@@ -1,0 +1,318 @@
+//! Helpers for the multi-process tests: generated WAVs, the API and worker binaries started
+//! as real processes on a temporary data directory, an HTTP client, database inspection.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Writes a music-like stereo WAV (tones, a slow envelope and noise) of `seconds` length,
+/// about -20 LUFS.
+pub fn write_wav(path: &Path, seconds: f64, sample_rate: u32) {
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("create wav");
+    let frames = (seconds * f64::from(sample_rate)) as usize;
+    let mut seed: u32 = 0x1234_5678;
+    for i in 0..frames {
+        let t = i as f64 / f64::from(sample_rate);
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let noise = (f64::from(seed >> 8) / f64::from(1u32 << 24)) * 2.0 - 1.0;
+        let env = 0.6 + 0.4 * (2.0 * std::f64::consts::PI * 0.5 * t).sin();
+        let tone = 0.25 * (2.0 * std::f64::consts::PI * 220.0 * t).sin()
+            + 0.12 * (2.0 * std::f64::consts::PI * 660.0 * t).sin()
+            + 0.03 * noise;
+        let l = 0.3 * env * tone;
+        let r = 0.3 * env * (tone * 0.9 + 0.02 * noise);
+        w.write_sample((l * 32767.0) as i16).expect("write");
+        w.write_sample((r * 32767.0) as i16).expect("write");
+    }
+    w.finalize().expect("finalize wav");
+}
+
+/// Path of a release binary of this workspace.
+pub fn api_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_magic-master-api"))
+}
+
+/// The worker binary, expected next to the API binary (cargo builds it for the worker
+/// crate's own integration tests, so `cargo test --workspace` provides it).
+pub fn worker_binary() -> PathBuf {
+    let path = api_binary().with_file_name("magic-master-worker");
+    assert!(
+        path.is_file(),
+        "worker binary not found at {}: run `cargo test --workspace --release` \
+         (or `cargo build --release -p magic-master-worker` first)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A child process killed (SIGKILL) when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Proc {
+    /// SIGKILL, then reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM (graceful), then wait up to `timeout` for the exit.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Resident memory in KiB (Linux).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A temporary service: data dir, port, settings shared by the API and its workers.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub vars: HashMap<String, String>,
+}
+
+impl Env {
+    /// A fresh data dir and port; `extra` are `MAGIC_MASTER_*` suffixes and values.
+    pub fn new(extra: &[(&str, &str)]) -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let mut vars = HashMap::new();
+        vars.insert(
+            "MAGIC_MASTER_DATA_DIR".into(),
+            dir.path().join("data").display().to_string(),
+        );
+        vars.insert("MAGIC_MASTER_PORT".into(), port.to_string());
+        vars.insert("MAGIC_MASTER_WORKER_HEARTBEAT_SECONDS".into(), "1".into());
+        vars.insert("RUST_LOG".into(), "info".into());
+        for (k, v) in extra {
+            vars.insert(format!("MAGIC_MASTER_{k}"), (*v).to_owned());
+        }
+        Env { dir, port, vars }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn command(&self, bin: &Path) -> Command {
+        let mut cmd = Command::new(bin);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&self.vars)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Starts the API and waits until `/api/health` answers.
+    pub async fn start_api(&self) -> Proc {
+        let mut child = self.command(&api_binary()).spawn().expect("spawn api");
+        forward_stderr(&mut child, "api");
+        let proc = Proc {
+            child,
+            name: "api".into(),
+        };
+        let client = client();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = client
+                .get(format!("{}/api/health", self.base_url()))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                return proc;
+            }
+            assert!(Instant::now() < deadline, "API did not become healthy");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Starts a worker process with a stable name.
+    pub fn start_worker(&self, name: &str) -> Proc {
+        let mut cmd = self.command(&worker_binary());
+        cmd.args(["run", "--name", name]);
+        let mut child = cmd.spawn().expect("spawn worker");
+        forward_stderr(&mut child, name);
+        Proc {
+            child,
+            name: name.into(),
+        }
+    }
+
+    /// The app database (for assertions only).
+    pub fn db(&self) -> deadpool_sqlite::Pool {
+        shared::db::open_pool(&self.data_dir().join("magic_master.db"), 2).expect("open db")
+    }
+
+    /// Files under a directory of the data dir (recursively).
+    pub fn files_under(&self, sub: &str) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.data_dir().join(sub)];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Copies the child's stderr to the test's stderr, prefixed (visible with --nocapture).
+fn forward_stderr(child: &mut Child, label: &str) {
+    if let Some(err) = child.stderr.take() {
+        let label = label.to_owned();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("[{label}] {line}");
+            }
+        });
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+/// Uploads a file with form fields; returns status and JSON body.
+pub async fn upload(
+    base: &str,
+    route: &str,
+    file: Option<(&str, Vec<u8>)>,
+    fields: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut form = reqwest::multipart::Form::new();
+    for (k, v) in fields {
+        form = form.text((*k).to_owned(), (*v).to_owned());
+    }
+    if let Some((name, bytes)) = file {
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        );
+    }
+    let r = client()
+        .post(format!("{base}{route}"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload request");
+    let status = r.status().as_u16();
+    let body = r.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// Queues a mastering job for `bytes`; panics unless 202.
+pub async fn submit(base: &str, name: &str, bytes: Vec<u8>) -> String {
+    let (status, body) = upload(base, "/api/v2/master", Some((name, bytes)), &[]).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "queued");
+    body["job_id"].as_str().expect("job_id").to_owned()
+}
+
+/// GET status JSON.
+pub async fn status(base: &str, id: &str) -> Value {
+    let r = client()
+        .get(format!("{base}/api/master/status/{id}"))
+        .send()
+        .await
+        .expect("status request");
+    assert_eq!(r.status().as_u16(), 200);
+    r.json().await.expect("status json")
+}
+
+/// Polls until the job is `done` or `failed` (panics after `timeout`).
+pub async fn wait_final(base: &str, id: &str, timeout: Duration) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let s = status(base, id).await;
+        if s["status"] == "done" || s["status"] == "failed" {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "job {id} not finished: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The job row, read from the database.
+pub async fn job_row(env: &Env, id: &str) -> shared::jobs::JobRow {
+    let pool = env.db();
+    shared::jobs::get(&pool, id)
+        .await
+        .expect("read job")
+        .expect("job row exists")
+}
+
+/// Counts rows of a table (app or queue).
+pub async fn count_rows(env: &Env, table: &'static str) -> i64 {
+    let pool = env.db();
+    shared::db::with_conn(&pool, move |c| {
+        c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+    })
+    .await
+    .expect("count")
+}

@@ -1,0 +1,594 @@
+//! End-to-end tests against the release binaries: the API and worker processes on a
+//! temporary data directory, real HTTP, real SQLite, SIGKILLs.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+fn wav_bytes(seconds: f64) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.wav");
+    write_wav(&path, seconds, 44_100);
+    std::fs::read(path).unwrap()
+}
+
+/// Upload → done → download a decodable file, twice; SSE ends with `done`.
+#[tokio::test(flavor = "multi_thread")]
+async fn upload_master_and_download_twice() {
+    let env = Env::new(&[]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let id = submit(&base, "My Song.wav", wav_bytes(8.0)).await;
+
+    // Follow the SSE stream to its end: the last event is the final status.
+    let sse = client()
+        .get(format!("{base}/api/master/progress/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sse.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let text = tokio::time::timeout(Duration::from_secs(60), sse.text())
+        .await
+        .expect("SSE stream closes after the job ends")
+        .unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(!events.is_empty());
+    let last = events.last().unwrap();
+    assert_eq!(last["status"], "done", "{last}");
+    for pair in events.windows(2) {
+        assert_ne!(pair[0], pair[1], "one event per change");
+    }
+
+    let s = status(&base, &id).await;
+    assert_eq!(s["status"], "done");
+    assert_eq!(s["progress"], 100);
+    assert_eq!(s["attempts"], 1);
+    assert_eq!(s["style"], "standard");
+    assert_eq!(s["out_format"], "wav");
+    assert!(s["error"].is_null());
+    let after = s["after_lufs"].as_f64().unwrap();
+    assert!((after - -14.0).abs() <= 0.5, "after_lufs {after}");
+    assert_eq!(s["before"]["sample_rate"], 44_100);
+    assert_eq!(s["before"]["channels"], 2);
+    for key in ["created_at", "started_at", "finished_at"] {
+        chrono::DateTime::parse_from_rfc3339(s[key].as_str().unwrap()).unwrap();
+    }
+
+    let mut bodies = Vec::new();
+    for _ in 0..2 {
+        let r = client()
+            .get(format!("{base}/api/master/result/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(r.headers()["content-type"], "audio/wav");
+        assert_eq!(
+            r.headers()["content-disposition"],
+            "attachment; filename=\"My Song_mastered.wav\""
+        );
+        bodies.push(r.bytes().await.unwrap().to_vec());
+    }
+    assert_eq!(bodies[0], bodies[1]);
+    let reader = hound::WavReader::new(std::io::Cursor::new(&bodies[0])).unwrap();
+    let spec = reader.spec();
+    assert_eq!((spec.channels, spec.sample_rate), (2, 44_100));
+    let seconds = f64::from(reader.duration()) / 44_100.0;
+    assert!((seconds - 8.0).abs() < 0.05, "duration {seconds}");
+
+    for src in ["original", "mastered"] {
+        let r = client()
+            .get(format!("{base}/api/master/preview/{id}?src={src}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{src}");
+        assert_eq!(r.headers()["content-type"], "audio/wav");
+    }
+    let row = job_row(&env, &id).await;
+    assert_eq!(row.completions, 1);
+}
+
+/// What is sent, the file, the form fields and the expected status.
+type BadCase = (
+    &'static str,
+    Option<(&'static str, Vec<u8>)>,
+    Vec<(&'static str, &'static str)>,
+    u16,
+);
+
+/// Bad input: 4xx with `detail`, nothing queued, no file left behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_rejected_and_leaves_nothing() {
+    let env = Env::new(&[("EMBEDDED_WORKERS", "0"), ("MAX_UPLOAD_MB", "2")]);
+    let api = env.start_api().await;
+    let base = env.base_url();
+    let wav = wav_bytes(5.0);
+    let mut truncated = wav.clone();
+    truncated.truncate(60);
+
+    let cases: Vec<BadCase> = vec![
+        ("empty file", Some(("a.wav", vec![])), vec![], 400),
+        (
+            "text named .wav",
+            Some(("notes.wav", b"hello, this is not audio at all\n".repeat(50))),
+            vec![],
+            415,
+        ),
+        ("truncated wav", Some(("cut.wav", truncated)), vec![], 415),
+        (
+            "style=foo",
+            Some(("a.wav", wav.clone())),
+            vec![("style", "foo")],
+            400,
+        ),
+        (
+            "target_lufs=-100",
+            Some(("a.wav", wav.clone())),
+            vec![("target_lufs", "-100")],
+            400,
+        ),
+        (
+            "target_lufs=abc",
+            Some(("a.wav", wav.clone())),
+            vec![("target_lufs", "abc")],
+            400,
+        ),
+        (
+            "out_format=exe",
+            Some(("a.wav", wav.clone())),
+            vec![("out_format", "exe")],
+            400,
+        ),
+        ("missing file", None, vec![("style", "edm")], 400),
+        (
+            "oversized",
+            Some(("big.wav", vec![0u8; 3 * 1024 * 1024])),
+            vec![],
+            413,
+        ),
+    ];
+    for (what, file, fields, expected) in cases {
+        let (status, body) = upload(&base, "/api/v2/master", file, &fields).await;
+        let detail = body["detail"].as_str().unwrap_or("");
+        // A damaged file may be reported as unsupported (415) or damaged (400).
+        let ok = status == expected || (what == "truncated wav" && status == 400);
+        assert!(ok, "{what}: got {status} {body}");
+        assert!(!detail.is_empty(), "{what}: no detail in {body}");
+        assert!(body["code"].is_string(), "{what}: no code in {body}");
+        eprintln!("{what}: {status} {detail}");
+    }
+
+    // Streamed (chunked) upload far over the limit, without Content-Length: answered 413
+    // while the client is still sending, and the server does not buffer it.
+    let rss_before = api.rss_kib();
+    let status = chunked_upload(env.port, 64 * 1024 * 1024);
+    assert_eq!(status, 413, "chunked oversized upload");
+    let rss_after = api.rss_kib();
+    assert!(
+        rss_after < rss_before + 32 * 1024,
+        "RSS grew from {rss_before} KiB to {rss_after} KiB"
+    );
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(count_rows(&env, "master_jobs").await, 0, "no job rows");
+    assert_eq!(count_rows(&env, "Jobs").await, 0, "nothing queued");
+    assert!(
+        env.files_under("uploads").is_empty(),
+        "{:?}",
+        env.files_under("uploads")
+    );
+    assert!(
+        env.files_under("tmp").is_empty(),
+        "{:?}",
+        env.files_under("tmp")
+    );
+    assert!(env.files_under("results").is_empty());
+
+    // Unknown ids and routes.
+    let r = client()
+        .get(format!(
+            "{base}/api/master/status/0123456789abcdef0123456789abcdef"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let r = client()
+        .get(format!("{base}/api/master/result/..%2F..%2Fetc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+}
+
+/// Sends a chunked multipart upload of `total` bytes over a raw socket, reading the
+/// response concurrently; returns the HTTP status.
+fn chunked_upload(port: u16, total: usize) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut reader = stream.try_clone().unwrap();
+    let response = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match reader.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    });
+    let boundary = "XBOUNDARYX";
+    let head = format!(
+        "POST /api/v2/master HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\n\
+         Transfer-Encoding: chunked\r\n\r\n"
+    );
+    let _ = stream.write_all(head.as_bytes());
+    let part = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.wav\"\r\n\
+         Content-Type: audio/wav\r\n\r\n"
+    );
+    let mut write_chunk = |data: &[u8]| -> bool {
+        let mut frame = format!("{:x}\r\n", data.len()).into_bytes();
+        frame.extend_from_slice(data);
+        frame.extend_from_slice(b"\r\n");
+        stream.write_all(&frame).is_ok()
+    };
+    write_chunk(part.as_bytes());
+    let block = vec![0x55u8; 256 * 1024];
+    let mut sent = 0;
+    while sent < total && write_chunk(&block) {
+        sent += block.len();
+        if response.is_finished() {
+            break;
+        }
+    }
+    let text = response.join().unwrap();
+    assert!(
+        sent < total,
+        "the server read the whole {total}-byte body before answering"
+    );
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"))
+}
+
+/// A file that probes fine but cannot be mastered fails once, with a readable message,
+/// and is not retried.
+#[tokio::test(flavor = "multi_thread")]
+async fn unmasterable_file_fails_once_with_a_message() {
+    let env = Env::new(&[]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    // One second: decodes fine, but too short for an integrated loudness measurement.
+    let id = submit(&base, "short.wav", wav_bytes(1.0)).await;
+    let s = wait_final(&base, &id, Duration::from_secs(30)).await;
+    assert_eq!(s["status"], "failed", "{s}");
+    let error = s["error"].as_str().unwrap();
+    assert!(error.contains("short"), "{error}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let s = status(&base, &id).await;
+    assert_eq!(s["status"], "failed");
+    assert_eq!(s["attempts"], 1, "not retried: {s}");
+    let r = client()
+        .get(format!("{base}/api/master/result/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+}
+
+/// Waits until the job is running under `worker` with some progress.
+async fn wait_running(env: &Env, id: &str, worker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let row = job_row(env, id).await;
+        if row.status == shared::jobs::JobStatus::Running
+            && row.worker.as_deref() == Some(worker)
+            && row.progress > 0
+        {
+            return;
+        }
+        assert!(
+            !row.status.is_final(),
+            "job finished before it could be interrupted: {row:?}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "job never ran on {worker}: {row:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// SIGKILL a worker mid-job: another worker takes it over; then SIGKILL that one mid-job
+/// and restart it under the same name: it reclaims its orphan. Each job completes once.
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_worker_job_is_finished_exactly_once() {
+    let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let long = wav_bytes(LONG_SECONDS);
+
+    let mut a = env.start_worker("worker-a");
+    let first = submit(&base, "first.wav", long.clone()).await;
+    wait_running(&env, &first, "worker-a").await;
+    a.kill();
+    let mut b = env.start_worker("worker-b");
+    let s = wait_final(&base, &first, Duration::from_secs(120)).await;
+    assert_eq!(s["status"], "done", "{s}");
+    let row = job_row(&env, &first).await;
+    assert_eq!(row.completions, 1);
+    assert_eq!(row.worker.as_deref(), Some("worker-b"));
+    assert!(row.attempts >= 2, "{row:?}");
+
+    let second = submit(&base, "second.wav", long).await;
+    wait_running(&env, &second, "worker-b").await;
+    b.kill();
+    let _b2 = env.start_worker("worker-b");
+    let s = wait_final(&base, &second, Duration::from_secs(120)).await;
+    assert_eq!(s["status"], "done", "{s}");
+    let row = job_row(&env, &second).await;
+    assert_eq!(row.completions, 1);
+    assert!(row.attempts >= 2, "{row:?}");
+
+    let r = client()
+        .get(format!("{base}/api/master/result/{second}"))
+        .send()
+        .await
+        .unwrap();
+    let bytes = r.bytes().await.unwrap();
+    let reader = hound::WavReader::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let seconds = f64::from(reader.duration()) / 44_100.0;
+    assert!((seconds - LONG_SECONDS).abs() < 0.05, "{seconds}");
+    // No partial files are served or left next to the result.
+    let results = env.files_under("results");
+    assert_eq!(results.len(), 2, "{results:?}");
+}
+
+/// Length of the file used to interrupt a running job.
+const LONG_SECONDS: f64 = 90.0;
+
+/// SIGKILL the API (with its embedded worker) and start it again: statuses and results
+/// are intact, and a job interrupted by the kill is finished after the restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn api_restart_keeps_jobs_and_results() {
+    let env = Env::new(&[]);
+    let base = env.base_url();
+    let mut api = env.start_api().await;
+    let done_id = submit(&base, "kept.wav", wav_bytes(6.0)).await;
+    let before = wait_final(&base, &done_id, Duration::from_secs(60)).await;
+    assert_eq!(before["status"], "done");
+    let result_before = client()
+        .get(format!("{base}/api/master/result/{done_id}"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let running_id = submit(&base, "interrupted.wav", wav_bytes(LONG_SECONDS)).await;
+    let worker = format!("embedded-{}-0", env.port);
+    wait_running(&env, &running_id, &worker).await;
+    api.kill();
+
+    let _api = env.start_api().await;
+    let after = status(&base, &done_id).await;
+    assert_eq!(before, after);
+    let result_after = client()
+        .get(format!("{base}/api/master/result/{done_id}"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(result_before, result_after);
+    let s = wait_final(&base, &running_id, Duration::from_secs(120)).await;
+    assert_eq!(s["status"], "done", "{s}");
+    assert_eq!(job_row(&env, &running_id).await.completions, 1);
+}
+
+/// Two worker processes, 20 jobs, 50 concurrent status pollers: every job done exactly
+/// once, no request error, no "database is locked".
+#[tokio::test(flavor = "multi_thread")]
+async fn two_workers_twenty_jobs_fifty_pollers() {
+    let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let _w1 = env.start_worker("worker-1");
+    let _w2 = env.start_worker("worker-2");
+    let audio = wav_bytes(4.0);
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(submit(&base, &format!("track{i}.wav"), audio.clone()).await);
+    }
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut pollers = Vec::new();
+    for p in 0..50 {
+        let (base, ids, stop) = (base.clone(), ids.clone(), stop.clone());
+        pollers.push(tokio::spawn(async move {
+            let client = client();
+            let (mut ok, mut errors) = (0u32, Vec::new());
+            let mut i = p;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let id = &ids[i % ids.len()];
+                i += 1;
+                match client
+                    .get(format!("{base}/api/master/status/{id}"))
+                    .send()
+                    .await
+                {
+                    Ok(r) => {
+                        let code = r.status().as_u16();
+                        let body = r.text().await.unwrap_or_default();
+                        if code == 200 && !body.contains("locked") {
+                            ok += 1;
+                        } else {
+                            errors.push(format!("{code} {body}"));
+                        }
+                    }
+                    Err(e) => errors.push(e.to_string()),
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (ok, errors)
+        }));
+    }
+
+    for id in &ids {
+        let s = wait_final(&base, id, Duration::from_secs(240)).await;
+        assert_eq!(s["status"], "done", "{s}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total_ok = 0;
+    for p in pollers {
+        let (ok, errors) = p.await.unwrap();
+        assert!(errors.is_empty(), "poller errors: {errors:?}");
+        total_ok += ok;
+    }
+    assert!(total_ok >= 50, "pollers made {total_ok} requests");
+
+    let mut per_worker = std::collections::HashMap::new();
+    for id in &ids {
+        let row = job_row(&env, id).await;
+        assert_eq!(row.completions, 1, "{row:?}");
+        *per_worker
+            .entry(row.worker.unwrap_or_default())
+            .or_insert(0) += 1;
+    }
+    eprintln!("jobs per worker: {per_worker:?}, status requests: {total_ok}");
+    assert_eq!(per_worker.values().sum::<i32>(), 20);
+}
+
+/// After the retention TTL the sweeper deletes the files; status says expired, result 410.
+#[tokio::test(flavor = "multi_thread")]
+async fn finished_jobs_expire() {
+    let env = Env::new(&[
+        ("JOBS_DONE_TTL_SECONDS", "2"),
+        ("SWEEP_INTERVAL_SECONDS", "1"),
+    ]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let id = submit(&base, "soon-gone.wav", wav_bytes(4.0)).await;
+    let s = wait_final(&base, &id, Duration::from_secs(60)).await;
+    assert_eq!(s["status"], "done");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = status(&base, &id).await;
+        if s["status"] == "expired" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not expired: {s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = client()
+        .get(format!("{base}/api/master/result/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 410);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "expired");
+    assert!(env.files_under("uploads").is_empty());
+    assert!(env.files_under("results").is_empty());
+}
+
+/// An invalid setting stops start-up with a message naming the variable.
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_setting_stops_startup() {
+    let env = Env::new(&[]);
+    for (bin, var, value) in [
+        (api_binary(), "MAGIC_MASTER_PORT", "abc"),
+        (worker_binary(), "MAGIC_MASTER_WORKER_CONCURRENCY", "0"),
+    ] {
+        let out = std::process::Command::new(&bin)
+            .envs(&env.vars)
+            .env(var, value)
+            .current_dir(env.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "{} started with {var}={value}",
+            bin.display()
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(var), "{stderr}");
+        assert!(stderr.contains(value), "{stderr}");
+    }
+}
+
+/// The small read-only routes.
+#[tokio::test(flavor = "multi_thread")]
+async fn styles_health_and_openapi() {
+    let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let styles: serde_json::Value = client()
+        .get(format!("{base}/api/styles"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = styles["styles"].as_array().unwrap();
+    assert_eq!(list.len(), 8);
+    assert_eq!(list[0]["id"], "standard");
+    assert_eq!(list[0]["target_lufs"], -14.0);
+    let health: serde_json::Value = client()
+        .get(format!("{base}/api/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["components"]["database"]["status"], "ok");
+    assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+    let doc: serde_json::Value = client()
+        .get(format!("{base}/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/v2/master",
+        "/api/master/status/{job_id}",
+        "/api/master/progress/{job_id}",
+        "/api/master/result/{job_id}",
+        "/api/master/preview/{job_id}",
+        "/api/styles",
+        "/api/v2/analyze",
+        "/api/health",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from OpenAPI"
+        );
+    }
+}

@@ -2,6 +2,7 @@
 // answers /api/* with canned data shaped like ../shared/API.md, so pages can be looked at before
 // the backend has the routes. The e2e tests never use it: they start the real API binary.
 //   node e2e/dev/mock-api.mjs [port]        (MOCK_ADMIN=0 / MOCK_MISSING=accounts to vary)
+//   MOCK_UPSTREAM=http://127.0.0.1:8000 …   forwards /api/* to a real API instead of the canned answers
 import http from 'node:http';
 import { readFileSync, existsSync } from 'node:fs';
 import { join, dirname, extname, normalize } from 'node:path';
@@ -46,6 +47,16 @@ const server = http.createServer(async (req, res) => {
     if (!file || !existsSync(file)) { res.writeHead(404); res.end('not found'); return; }
     res.writeHead(200, { 'Content-Type': TYPES[extname(file)] || 'application/octet-stream', 'Content-Security-Policy': "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'" });
     res.end(readFileSync(file));
+    return;
+  }
+  if (process.env.MOCK_UPSTREAM) {
+    const up = new URL(req.url, process.env.MOCK_UPSTREAM);
+    const preq = http.request(up, { method: req.method, headers: { ...req.headers, host: up.host } }, (pres) => {
+      res.writeHead(pres.statusCode, pres.headers);
+      pres.pipe(res);
+    });
+    preq.on('error', (e) => err(res, 502, 'upstream', String(e)));
+    req.pipe(preq);
     return;
   }
   const group = p.startsWith('/api/admin') || p.startsWith('/api/auth') || p.startsWith('/api/payments') || p === '/api/limits' || p === '/api/jobs' ? 'accounts' : 'core';

@@ -1,5 +1,5 @@
 // Log in and register on one page: /login, /login?mode=register, optional ?next=/path.
-import { initPage, t, api, auth, showError, showMessage, clearMessage } from './common.js';
+import { initPage, t, api, auth, showError, showMessage, clearMessage, isNotAvailable } from './common.js';
 
 initPage('login');
 const $ = (id) => document.getElementById(id);
@@ -40,6 +40,7 @@ $('auth-form').addEventListener('submit', async (e) => {
     auth.save(resp);
     location.href = resp.is_admin && next === '/account' ? '/admin' : next;
   } catch (err) {
+    if (isNotAvailable(err)) { showMessage(box, t('common.notAvailableText'), 'info'); return; }
     if (err.status === 401 && mode === 'login' && !err.code) err.code = 'invalid-credentials';
     if (err.status === 409 && mode === 'register' && !err.code) err.code = 'email-taken';
     showError(box, err);

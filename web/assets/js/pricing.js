@@ -69,6 +69,7 @@ async function buy(plan, btn) {
     location.href = url;
   } catch (err) {
     if (err.status === 401) { location.href = '/login?next=/pricing'; return; }
+    if (isNotAvailable(err)) { showMessage(msg, t('common.notAvailableText'), 'info'); return; }
     showError(msg, err);
     msg.scrollIntoView({ block: 'center' });
   } finally {

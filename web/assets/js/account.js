@@ -1,7 +1,7 @@
 // Account page: profile (/api/auth/me), limits (/api/limits), history (/api/jobs).
 import {
   initPage, t, onLangChange, api, auth, showError, el, fmtDate, isNotAvailable, showNotAvailable,
-  downloadWithAuth, refreshHeader, icon,
+  downloadWithAuth, refreshHeader, icon, dataTable,
 } from './common.js';
 
 initPage('account');
@@ -65,9 +65,7 @@ function renderHistory() {
     return;
   }
   const cols = ['file', 'style', 'format', 'status', 'created', 'expires', 'action'];
-  box.replaceChildren(el('div', { class: 'table-wrap' }, el('table', {},
-    el('thead', {}, el('tr', {}, cols.map((c) => el('th', { scope: 'col' }, t(`account.col.${c}`))))),
-    el('tbody', {}, jobs.map(jobRow)))));
+  box.replaceChildren(dataTable(cols.map((c) => t(`account.col.${c}`)), jobs.map(jobRow)));
 }
 
 function renderAll() {
@@ -80,6 +78,7 @@ async function load() {
   try {
     data.me = await api('/api/auth/me');
     auth.update(data.me);
+    refreshHeader('account');
   } catch (err) {
     if (err.status === 401) { refreshHeader('account'); $('need-login').hidden = false; return; }
     if (isNotAvailable(err)) { showNotAvailable($('account-error')); $('account-error').className = 'card'; $('account-error').hidden = false; return; }

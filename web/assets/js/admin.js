@@ -2,7 +2,7 @@
 // Route shapes assumed here are written down in web/README.md.
 import {
   initPage, t, onLangChange, api, auth, el, fmtDate, showError, showMessage, clearMessage,
-  isNotAvailable, showNotAvailable, downloadWithAuth,
+  isNotAvailable, showNotAvailable, downloadWithAuth, dataTable, refreshHeader,
 } from './common.js';
 
 initPage('admin');
@@ -80,9 +80,7 @@ function renderUsers() {
   const users = cache.users || [];
   if (!users.length) { box.replaceChildren(el('div', { class: 'empty-state' }, t('admin.noUsers'))); return; }
   const cols = ['email', 'tier', 'tokens', 'state', 'created', 'actions'];
-  box.replaceChildren(el('div', { class: 'table-wrap' }, el('table', {},
-    el('thead', {}, el('tr', {}, cols.map((c) => el('th', { scope: 'col' }, t(`admin.col.${c}`))))),
-    el('tbody', {}, users.map(userRow)))));
+  box.replaceChildren(dataTable(cols.map((c) => t(`admin.col.${c}`)), users.map(userRow)));
 }
 
 async function loadUsers() {
@@ -99,9 +97,9 @@ function jobRow(j) {
   const retry = j.status === 'failed'
     ? el('button', { type: 'button', class: 'btn btn-small', onclick: () => retryJob(j.job_id) }, t('admin.retry')) : '';
   return el('tr', {},
-    el('td', { class: 'mono small' }, String(j.job_id).slice(0, 12), el('div', { class: 'small muted' }, j.original_filename || '')),
+    el('td', {}, el('div', {}, el('span', { class: 'mono small' }, String(j.job_id).slice(0, 12)), el('div', { class: 'small muted' }, j.original_filename || ''))),
     el('td', {}, j.user_email || j.email || (j.user_id ? `#${j.user_id}` : t('tier.guest'))),
-    el('td', {}, el('span', { class: 'badge badge-muted' }, t(`status.${j.status}`) !== `status.${j.status}` ? t(`status.${j.status}`) : j.status)),
+    el('td', {}, el('span', { class: `badge ${{ done: 'badge-ok', failed: 'badge-bad', running: 'badge-warn' }[j.status] || 'badge-muted'}` }, t(`status.${j.status}`) !== `status.${j.status}` ? t(`status.${j.status}`) : j.status)),
     el('td', {}, `${j.style || ''} ${j.out_format ? `· ${j.out_format}` : ''}`),
     el('td', {}, String(j.attempts ?? '—')),
     el('td', { class: 'small' }, j.error || ''),
@@ -121,9 +119,7 @@ function renderJobs() {
   const jobs = cache.jobs || [];
   if (!jobs.length) { box.replaceChildren(el('div', { class: 'empty-state' }, t('admin.noJobs'))); return; }
   const heads = ['admin.col.job', 'admin.col.user', 'account.col.status', 'account.col.style', 'admin.col.attempts', 'admin.col.error', 'account.col.created', 'admin.col.actions'];
-  box.replaceChildren(el('div', { class: 'table-wrap' }, el('table', {},
-    el('thead', {}, el('tr', {}, heads.map((k) => el('th', { scope: 'col' }, t(k))))),
-    el('tbody', {}, jobs.map(jobRow)))));
+  box.replaceChildren(dataTable(heads.map((k) => t(k)), jobs.map(jobRow)));
 }
 
 async function loadJobs() {
@@ -187,6 +183,7 @@ async function start() {
   try {
     const me = await api('/api/auth/me');
     auth.update(me);
+    refreshHeader('admin');
     if (!me.is_admin) { $('need-admin').hidden = false; return; }
   } catch (err) {
     if (isNotAvailable(err)) { const m = $('admin-msg'); showNotAvailable(m); m.className = 'card'; m.hidden = false; return; }

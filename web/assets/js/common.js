@@ -343,5 +343,22 @@ export function refreshHeader(active) {
   renderHeader(active);
 }
 
+/**
+ * A table in a scrolling wrapper; on phones each row becomes a small card whose cells are
+ * labelled with their column heading (from `data-label`).
+ */
+export function dataTable(headings, rows) {
+  for (const tr of rows) {
+    [...tr.children].forEach((td, i) => {
+      td.setAttribute('data-label', headings[i] ?? '');
+      // One grid item per cell on phones: wrap cells with several children.
+      if (td.childNodes.length > 1) td.replaceChildren(el('div', {}, ...td.childNodes));
+    });
+  }
+  return el('div', { class: 'table-wrap stack-on-phone' }, el('table', {},
+    el('thead', {}, el('tr', {}, headings.map((h) => el('th', { scope: 'col' }, h)))),
+    el('tbody', {}, rows)));
+}
+
 /** Small sleep for polling loops. */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

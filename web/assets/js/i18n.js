@@ -168,7 +168,7 @@ export const TEXTS = {
     'account.col.status': 'Status',
     'account.col.created': 'Created',
     'account.col.expires': 'Available until',
-    'account.col.action': 'File',
+    'account.col.action': 'Result',
     'account.download': '⬇ Download',
     'account.expired': 'expired',
 
@@ -439,7 +439,7 @@ export const TEXTS = {
     'account.col.status': 'Статус',
     'account.col.created': 'Создан',
     'account.col.expires': 'Доступен до',
-    'account.col.action': 'Файл',
+    'account.col.action': 'Результат',
     'account.download': '⬇ Скачать',
     'account.expired': 'срок истёк',
 

@@ -23,7 +23,7 @@ function componentCard(name, c) {
   const dl = el('dl', { class: 'kv' });
   if (c) {
     for (const [k, v] of Object.entries(c)) {
-      if (k === 'status') continue;
+      if (k === 'status' || v === '' || v === null) continue;
       dl.append(el('dt', {}, TEXT_KEYS.has(`field.${k}`) ? t(`field.${k}`) : k), el('dd', {}, fieldValue(k, v)));
     }
   }

@@ -32,9 +32,11 @@ function unlabelled() {
   return bad;
 }
 
-for (const [vp, size] of Object.entries(VIEWPORTS)) {
-  test(`every page renders cleanly at ${size.width}×${size.height}`, async () => {
-    const ctx = await browser.newContext({ viewport: size, locale: 'en-US' });
+const RUNS = [['en', 'desktop'], ['en', 'phone'], ['ru', 'phone']];
+for (const [lang, vp] of RUNS) {
+  const size = VIEWPORTS[vp];
+  test(`every page renders cleanly at ${size.width}×${size.height} (${lang})`, async () => {
+    const ctx = await browser.newContext({ viewport: size, locale: lang === 'ru' ? 'ru-RU' : 'en-US' });
     const page = await ctx.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(`${page.url()}: ${e.message}`));
@@ -50,7 +52,8 @@ for (const [vp, size] of Object.entries(VIEWPORTS)) {
       assert.deepEqual(await page.evaluate(unlabelled), [], `${path}: every control has a name`);
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 1, `${path}: no sideways scrolling (${overflow}px too wide)`);
-      await screenshot(page, name, vp);
+      assert.equal(await page.locator('html').getAttribute('lang'), lang);
+      await screenshot(page, lang === 'en' ? name : `${name}-${lang}`, vp);
     }
     assert.deepEqual(errors, [], 'no uncaught script errors');
     await ctx.close();

@@ -246,6 +246,64 @@ check_worker_runs_like_unit() {
     echo "SIGTERM: exit 0, heartbeat row removed; first log line: $(head -n 1 "$d/worker.log" | head -c 200)"
 }
 
+# The API, started as its unit starts it (the unit's Environment= defaults, then the
+# production env example, on a free port and a temp data dir, placeholder secrets replaced),
+# answers HTTP and exits 0 on SIGTERM. It must run no embedded workers: with none running,
+# no heartbeat row may appear.
+api_bin="${MAGIC_MASTER_BIN_DIR:-$repo/target/release}/magic-master-api"
+http_status() { # PORT PATH -> HTTP status code of a GET (no curl needed)
+    local line
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+    read -r line <&3 || true
+    exec 3<&-
+    line="${line#HTTP/* }"
+    printf '%s' "${line%% *}"
+}
+check_api_runs_like_unit() {
+    local d="$work/api" pid port="" p code="" rc=0 db hb
+    mkdir -p "$d/data"
+    db="$d/data/magic_master.db"
+    for _ in $(seq 1 50); do
+        p=$((20000 + RANDOM % 20000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port="$p" && break; fi
+    done
+    [[ -n "$port" ]] || die "no free port"
+    mapfile -t unit_envs < <(sed -n 's/^Environment=//p' "$deploy/magic-master.service")
+    mapfile -t envs < <(grep -E '^[A-Z_]+=' "$deploy/magic-master.env.example" |
+        grep -v '^MAGIC_MASTER_\(DATA_DIR\|DB_PATH\|TEMP_DIR\|PORT\|JWT_SECRET\|ADMIN_PASSWORD\)=')
+    env -i -C "$d" PATH="$PATH" HOME="$d" "${unit_envs[@]}" "${envs[@]}" \
+        MAGIC_MASTER_DATA_DIR="$d/data" MAGIC_MASTER_DB_PATH="$db" MAGIC_MASTER_TEMP_DIR="$d/data/tmp" \
+        MAGIC_MASTER_PORT="$port" MAGIC_MASTER_JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+        MAGIC_MASTER_ADMIN_PASSWORD="check-$RANDOM-$RANDOM-password" \
+        "$api_bin" >"$d/api.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 60); do
+        kill -0 "$pid" 2>/dev/null || { tail -n 30 "$d/api.log"; die "the API exited at start"; }
+        code="$(http_status "$port" /api/health 2>/dev/null || true)"
+        [[ -n "$code" ]] && break
+        sleep 0.5
+    done
+    if [[ -z "$code" ]]; then
+        kill -KILL "$pid" 2>/dev/null || true
+        tail -n 30 "$d/api.log"
+        die "the API did not answer on 127.0.0.1:$port within 30 s"
+    fi
+    echo "GET /api/health -> $code"
+    sleep 2 # an embedded worker would have written its first heartbeat by now
+    hb="$(sqlite3 -readonly "$db" ".timeout 2000" "SELECT count(*) FROM worker_heartbeats;" 2>/dev/null || echo 0)"
+    kill -TERM "$pid"
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null || true
+        die "the idle API did not stop within 30 s of SIGTERM"
+    fi
+    wait "$pid" || rc=$?
+    ((rc == 0)) || { tail -n 20 "$d/api.log"; die "the API exited with status $rc after SIGTERM"; }
+    [[ "$hb" == 0 ]] || die "the API runs embedded workers ($hb heartbeat rows) despite EMBEDDED_WORKERS=0"
+    echo "no embedded worker; SIGTERM: exit 0"
+}
+
 # ---------------------------------------------------------------------------
 # Prometheus
 # ---------------------------------------------------------------------------
@@ -651,6 +709,11 @@ main() {
         run_check "worker started like its unit (env example) heartbeats, stops cleanly on SIGTERM" check_worker_runs_like_unit
     else
         skip "worker CLI vs unit, worker start/stop (no $worker_bin; build it or set MAGIC_MASTER_BIN_DIR)"
+    fi
+    if [[ -x "$api_bin" ]]; then
+        run_check "API started like its unit (env example) answers HTTP, no embedded workers, stops on SIGTERM" check_api_runs_like_unit
+    else
+        skip "API start/stop like its unit (no $api_bin; build it or set MAGIC_MASTER_BIN_DIR)"
     fi
     run_check "promtool check config ops/prometheus.yml" check_promtool_config
     run_check "promtool check rules ops/alerts.yml" check_promtool_rules

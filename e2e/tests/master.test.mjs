@@ -37,6 +37,7 @@ test('a guest uploads a WAV, masters it, sees progress and meters, and downloads
     const pct = document.getElementById('job-pct');
     new MutationObserver(() => window.__seen.push(parseInt(pct.textContent, 10))).observe(pct, { childList: true, characterData: true, subtree: true });
   });
+  assert.equal(await page.locator('a[href*="/api/master/result/"]').count(), 0, 'no download link before there is a file');
   await page.getByRole('button', { name: /Master/ }).click();
 
   const link = page.getByRole('link', { name: /Download/ });

@@ -310,6 +310,7 @@ function resetResults() {
   state.player?.close();
   state.player = null; state.buffers = null; state.spectra = null; state.job = null;
   $('results').hidden = true;
+  $('download-link')?.remove();
   $('viz').hidden = true;
   $('ab-player').hidden = true;
   clearMessage($('job-error'));
@@ -363,7 +364,7 @@ function renderDoneTexts() {
   if (!s) return;
   const fmt = (s.out_format || $('out-format').value || 'wav').toUpperCase();
   const link = $('download-link');
-  link.textContent = t('master.download', { fmt });
+  if (link) link.textContent = t('master.download', { fmt });
   $('done-message').textContent = t('master.doneMsg');
   $('expires-note').textContent = s.expires_at ? t('master.expires', { t: fmtDate(s.expires_at) }) : '';
 }
@@ -372,8 +373,11 @@ function showResults(s) {
   state.job = s;
   const id = s.job_id || state.jobId;
   state.jobId = id;
-  const link = $('download-link');
-  link.href = `/api/master/result/${encodeURIComponent(id)}`;
+  $('download-link')?.remove();
+  // The link exists only once the file is ready, so nobody can follow a link to nothing.
+  const link = el('a', { id: 'download-link', class: 'btn btn-primary', href: `/api/master/result/${encodeURIComponent(id)}`, download: '' });
+  link.addEventListener('click', onDownloadClick);
+  document.querySelector('.download-row').prepend(link);
   renderDoneTexts();
   renderMeters();
   $('results').hidden = false;
@@ -382,7 +386,7 @@ function showResults(s) {
   loadVisuals(id);
 }
 
-$('download-link').addEventListener('click', async (e) => {
+async function onDownloadClick(e) {
   if (!auth.token()) return; // guests: a plain link; the session cookie/IP identifies the job
   e.preventDefault();
   const note = $('expires-note');
@@ -391,7 +395,7 @@ $('download-link').addEventListener('click', async (e) => {
   try { await downloadWithAuth(e.currentTarget.getAttribute('href'), 'mastered'); }
   catch (err) { showError($('job-error'), err); }
   finally { note.textContent = before; }
-});
+}
 
 $('again-btn').addEventListener('click', () => {
   resetResults();

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# CI checks for deploy/ and ops/ (a Rust build is optional: with one, the worker unit's command line
-# is checked against the real binary):
+# CI checks for deploy/ and ops/:
 #   systemd units (systemd-analyze verify + security), install.sh staging,
-#   Prometheus config/rules/rule tests (promtool), shell scripts (bash -n, shellcheck),
-#   nginx example (nginx -t, if nginx is installed), backup/restore round trips on a
-#   generated SQLite database.
+#   Prometheus config/rules/rule tests and a real Prometheus scrape (promtool, prometheus),
+#   shell scripts (bash -n, shellcheck), nginx example (nginx -t, if nginx is installed),
+#   backup/restore round trips on a generated SQLite database; and, when the release
+#   binaries are built, the worker and API started exactly as their units start them, plus a
+#   backup/restore round trip with real jobs.
 # Usage: ops/check.sh   (from anywhere, as root: staging sets file owners; CHECK_VERBOSE=1
 #        also shows the logs of passing checks; MAGIC_MASTER_BIN_DIR=DIR picks the built binaries,
 #        default target/release)
 # Debian packages: systemd (systemd-analyze, systemd-sysusers, systemd-tmpfiles),
-#   prometheus (promtool), sqlite3, shellcheck; optional: nginx-light + openssl.
+#   prometheus (promtool, prometheus), sqlite3, shellcheck, curl (real-binary round trip),
+#   python3 (stand-in /metrics); optional: nginx-light + openssl (nginx -t).
 # Prints one PASS/FAIL/SKIP line per check and ends with "N passed, M failed";
-# exits non-zero if any check failed.
+# exits non-zero if any check failed. A SKIP names what is missing.
 set -uo pipefail
 
 repo="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -219,6 +221,8 @@ check_worker_runs_like_unit() {
         MAGIC_MASTER_DB_PATH="$db" MAGIC_MASTER_TEMP_DIR="$d/data/tmp" \
         "$worker_bin" "${args[@]:1}" >"$d/worker.log" 2>&1 &
     pid=$!
+    launched_all+=("$pid")
+    trap kill_launched EXIT
     n=0
     for _ in $(seq 1 60); do
         kill -0 "$pid" 2>/dev/null || { cat "$d/worker.log"; die "the worker exited at start"; }
@@ -278,6 +282,8 @@ check_api_runs_like_unit() {
         MAGIC_MASTER_ADMIN_PASSWORD="check-$RANDOM-$RANDOM-password" \
         "$api_bin" >"$d/api.log" 2>&1 &
     pid=$!
+    launched_all+=("$pid")
+    trap kill_launched EXIT
     for _ in $(seq 1 60); do
         kill -0 "$pid" 2>/dev/null || { tail -n 30 "$d/api.log"; die "the API exited at start"; }
         code="$(http_status "$port" /api/health 2>/dev/null || true)"
@@ -302,6 +308,137 @@ check_api_runs_like_unit() {
     ((rc == 0)) || { tail -n 20 "$d/api.log"; die "the API exited with status $rc after SIGTERM"; }
     [[ "$hb" == 0 ]] || die "the API runs embedded workers ($hb heartbeat rows) despite EMBEDDED_WORKERS=0"
     echo "no embedded worker; SIGTERM: exit 0"
+}
+
+# Launch helpers for the end-to-end round trip: the processes as their units start them.
+free_port() {
+    local p
+    for _ in $(seq 1 50); do
+        p=$((20000 + RANDOM % 20000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+service_env() { # DATA_DIR -> NUL-free lines KEY=VALUE: unit defaults, env example, test overrides
+    sed -n 's/^Environment=//p' "$deploy/magic-master.service"
+    grep -E '^[A-Z_]+=' "$deploy/magic-master.env.example" |
+        grep -v '^MAGIC_MASTER_\(DATA_DIR\|DB_PATH\|TEMP_DIR\|PORT\|JWT_SECRET\|ADMIN_PASSWORD\)='
+    echo "MAGIC_MASTER_DATA_DIR=$1"
+    echo "MAGIC_MASTER_DB_PATH=$1/magic_master.db"
+    echo "MAGIC_MASTER_TEMP_DIR=$1/tmp"
+    echo "MAGIC_MASTER_JWT_SECRET=check-secret-0123456789abcdef0123456789abcdef"
+    echo "MAGIC_MASTER_ADMIN_PASSWORD=check-admin-password-$$"
+}
+launch() { # LOG DATA_DIR PORT CMD... ; sets launched_pid
+    local log="$1" data="$2" port="$3"
+    shift 3
+    mapfile -t lenv < <(service_env "$data")
+    env -i -C "$(dirname "$data")" PATH="$PATH" HOME="$data" "${lenv[@]}" MAGIC_MASTER_PORT="$port" \
+        "$@" >>"$log" 2>&1 &
+    launched_pid=$!
+    launched_all+=("$launched_pid")
+}
+launched_all=()
+# EXIT trap for checks that start processes: nothing they started outlives them.
+kill_launched() {
+    local p
+    for p in "${launched_all[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+}
+stop_pid() { # PID: SIGTERM, wait up to 60 s, then SIGKILL and fail
+    local rc=0
+    kill -TERM "$1" 2>/dev/null || return 0
+    for _ in $(seq 1 120); do kill -0 "$1" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 "$1" 2>/dev/null; then
+        kill -KILL "$1"
+        die "process $1 ignored SIGTERM for 60 s"
+    fi
+    wait "$1" || rc=$?
+    ((rc == 0)) || die "process $1 exited with $rc after SIGTERM"
+}
+# write_wav FILE SECONDS: 44.1 kHz 16-bit stereo noise (decodable audio, generated here)
+write_wav() {
+    local bytes=$((44100 * 4 * $2))
+    le32() { # little-endian 32-bit integer, as bytes
+        printf '%b' "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $((($1 >> 8) & 255)) \
+            $((($1 >> 16) & 255)) $((($1 >> 24) & 255)))"
+    }
+    {
+        printf 'RIFF'
+        le32 $((36 + bytes))
+        printf 'WAVEfmt '
+        le32 16
+        printf '\x01\x00\x02\x00' # PCM, 2 channels
+        le32 44100
+        le32 $((44100 * 4))
+        printf '\x04\x00\x10\x00' # block align 4, 16 bits
+        printf 'data'
+        le32 "$bytes"
+        head -c "$bytes" /dev/urandom
+    } >"$1"
+}
+job_field() { # PORT JOB FIELD -> value of a top-level string field of the status JSON ("" if none)
+    curl -s "http://127.0.0.1:$1/api/master/status/$2" | sed -n "s/.*\"$3\":\"\([^\"]*\)\".*/\1/p"
+}
+
+# Real binaries, real data: a job is mastered, a backup is taken while API and worker run,
+# a second job comes after it; after a restore in place the first job is back (done, result
+# downloadable) and the second is unknown (404).
+check_restore_round_trip_real() {
+    local d="$work/e2e" data port api wk j1 j2 st snap code
+    data="$d/var/magic-master"
+    mkdir -p "$data" "$d/backups"
+    trap kill_launched EXIT
+    port="$(free_port)" || die "no free port"
+    launch "$d/api.log" "$data" "$port" "$api_bin"
+    api=$launched_pid
+    launch "$d/worker.log" "$data" "$port" "$worker_bin" run --name worker-1
+    wk=$launched_pid
+    for _ in $(seq 1 60); do
+        code="$(http_status "$port" /api/health 2>/dev/null || true)"
+        [[ "$code" == 200 ]] && break
+        sleep 0.5
+    done
+    [[ "$code" == 200 ]] || { tail -n 20 "$d/api.log"; die "API not healthy"; }
+    write_wav "$d/in.wav" 3
+    j1="$(curl -s -F file=@"$d/in.wav" -F style=standard "http://127.0.0.1:$port/api/v2/master" |
+        sed -n 's/.*"job_id":"\([^"]*\)".*/\1/p')"
+    [[ -n "$j1" ]] || die "upload failed"
+    for _ in $(seq 1 240); do
+        st="$(job_field "$port" "$j1" status)"
+        [[ "$st" == "done" || "$st" == "failed" ]] && break
+        sleep 0.5
+    done
+    [[ "$st" == "done" ]] || { tail -n 20 "$d/worker.log"; die "job $j1 ended '$st'"; }
+    echo "job 1 $j1: done"
+    snap="$(MAGIC_MASTER_DATA_DIR="$data" BACKUP_DIR="$d/backups" bash "$backup")"
+    echo "backup while running: ${snap##*/}"
+    j2="$(curl -s -F file=@"$d/in.wav" -F style=edm "http://127.0.0.1:$port/api/v2/master" |
+        sed -n 's/.*"job_id":"\([^"]*\)".*/\1/p')"
+    [[ -n "$j2" ]] || die "second upload failed"
+    sleep 1
+    stop_pid "$wk"
+    stop_pid "$api"
+    MAGIC_MASTER_DATA_DIR="$data" MAGIC_MASTER_OWNER="$me" bash "$restore" --no-systemd --yes "$snap"
+    launch "$d/api.log" "$data" "$port" "$api_bin"
+    api=$launched_pid
+    for _ in $(seq 1 60); do
+        code="$(http_status "$port" /api/health 2>/dev/null || true)"
+        [[ "$code" == 200 ]] && break
+        sleep 0.5
+    done
+    [[ "$code" == 200 ]] || { stop_pid "$api"; die "API not healthy after the restore"; }
+    st="$(job_field "$port" "$j1" status)"
+    code="$(http_status "$port" "/api/master/result/$j1")"
+    local code2
+    code2="$(http_status "$port" "/api/master/status/$j2")"
+    stop_pid "$api"
+    [[ "$st" == "done" ]] || die "after restore job 1 is '$st'"
+    [[ "$code" == 200 ]] || die "after restore the result of job 1 answers $code"
+    [[ "$code2" == 404 ]] || die "after restore job 2 (made after the snapshot) answers $code2, expected 404"
+    echo "after restore: job 1 done and its result downloads (200); job 2 unknown (404)"
 }
 
 # ---------------------------------------------------------------------------
@@ -714,6 +851,11 @@ main() {
         run_check "API started like its unit (env example) answers HTTP, no embedded workers, stops on SIGTERM" check_api_runs_like_unit
     else
         skip "API start/stop like its unit (no $api_bin; build it or set MAGIC_MASTER_BIN_DIR)"
+    fi
+    if [[ -x "$api_bin" && -x "$worker_bin" ]] && have curl; then
+        run_check "real API + worker: job done, backup while running, restore in place, job back" check_restore_round_trip_real
+    else
+        skip "backup/restore round trip with the real binaries (needs both binaries and curl)"
     fi
     run_check "promtool check config ops/prometheus.yml" check_promtool_config
     run_check "promtool check rules ops/alerts.yml" check_promtool_rules

@@ -151,6 +151,7 @@ pub fn result_file_name(job: &JobRow) -> String {
 async fn run_chain(ctx: &JobContext, job: &JobRow) -> Result<(PathBuf, MasterReport), MasterError> {
     let dir = shared::paths::result_dir(&ctx.data_dir, &job.id);
     tokio::fs::create_dir_all(&dir).await?;
+    remove_partials(&dir).await;
     let ext = job.params.format.extension();
     let final_path = dir.join(result_file_name(job));
     let temp_path = dir.join(format!(".partial-{}.{ext}", uuid::Uuid::new_v4().simple()));
@@ -184,6 +185,18 @@ async fn run_chain(ctx: &JobContext, job: &JobRow) -> Result<(PathBuf, MasterRep
         remove_quietly(&temp_path).await;
     }
     outcome
+}
+
+/// Removes `.partial-*` files left in a result directory by an interrupted earlier run.
+async fn remove_partials(dir: &Path) {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        if entry.file_name().to_string_lossy().starts_with(".partial-") {
+            remove_quietly(&entry.path()).await;
+        }
+    }
 }
 
 async fn remove_quietly(path: &Path) {

@@ -77,7 +77,7 @@ pub struct Settings {
     /// Queue heartbeat period in seconds (`MAGIC_MASTER_WORKER_HEARTBEAT_SECONDS`, 10); a worker
     /// silent for two periods is presumed dead and its job is handed to another worker.
     pub worker_heartbeat_seconds: u64,
-    /// Runs of one job before it is failed for good (`MAGIC_MASTER_JOB_MAX_ATTEMPTS`, 3).
+    /// Runs of one job before it is failed for good (`MAGIC_MASTER_JOB_MAX_ATTEMPTS`, 5).
     pub job_max_attempts: u32,
     /// Log line format (`MAGIC_MASTER_LOG_FORMAT`: `text` or `json`).
     pub log_format: LogFormat,
@@ -158,7 +158,7 @@ impl Settings {
             worker_concurrency: r.positive("WORKER_CONCURRENCY")?.unwrap_or(1) as usize,
             worker_name: r.text("WORKER_NAME"),
             worker_heartbeat_seconds: r.positive("WORKER_HEARTBEAT_SECONDS")?.unwrap_or(10),
-            job_max_attempts: r.positive("JOB_MAX_ATTEMPTS")?.unwrap_or(3) as u32,
+            job_max_attempts: r.positive("JOB_MAX_ATTEMPTS")?.unwrap_or(5) as u32,
             log_format: match r.text("LOG_FORMAT").as_deref() {
                 None => LogFormat::Text,
                 Some(v) if v.eq_ignore_ascii_case("text") => LogFormat::Text,

@@ -9,6 +9,7 @@
 //! - [`master_file`] masters one file to another, reporting progress per stage and honouring
 //!   a cancellation flag.
 
+pub mod dsp;
 pub mod error;
 pub mod params;
 pub mod progress;

@@ -19,6 +19,7 @@ pub mod dither;
 pub mod dynamics;
 pub mod eq;
 pub mod limiter;
+pub mod spectrum;
 pub mod styles;
 pub mod width;
 
@@ -98,14 +99,34 @@ pub struct Measured {
     /// Long-term average spectrum in octave bands, `(centre Hz, dB re the 1 kHz band)`.
     /// Each band's level is the signal *power in the whole octave* (what an octave-band
     /// analyser reads: pink noise is flat), not a per-Hz density.
+    /// [`spectrum::OctaveAnalyzer::spectrum_db`] measures it in this convention.
     pub spectrum: Vec<(f64, f64)>,
+    /// Per-band stereo statistics ([`spectrum::OctaveAnalyzer::band_stereo`]); the EQ uses
+    /// them to keep the L/R correlation change within
+    /// [`eq::MAX_CORRELATION_CHANGE`]. Empty for mono or when not measured (then the EQ
+    /// correction is not limited for correlation).
+    pub band_stereo: Vec<spectrum::BandStereo>,
+}
+
+impl Measured {
+    /// Measures what the stages need from a whole signal held in memory (integrated
+    /// loudness must come from a BS.1770 meter; pass it in).
+    pub fn from_analyzer(integrated_lufs: f64, analyzer: &spectrum::OctaveAnalyzer) -> Self {
+        Measured {
+            integrated_lufs,
+            spectrum: analyzer.spectrum_db(),
+            band_stereo: analyzer.band_stereo(),
+        }
+    }
 }
 
 /// Builds the pre-limiter stages for `style`, in chain order: DC removal → tonal-balance EQ
 /// → dynamics → M/S width. The caller adds gain and the
 /// [`TruePeakLimiter`](limiter::TruePeakLimiter).
 ///
-/// The EQ is left out when `measured.spectrum` is empty (nothing to correct against) and
+/// The EQ correction is limited so that its predicted L/R correlation change stays within
+/// [`eq::MAX_CORRELATION_CHANGE`] (when `measured.band_stereo` is given). The EQ is left out
+/// when `measured.spectrum` is empty (nothing to correct against) and
 /// the width stage when the style's width is exactly 1.0 or the signal is not stereo.
 pub fn build_stages(
     style: Style,
@@ -124,6 +145,11 @@ pub fn build_stages(
             params.eq_amount,
             eq::MAX_CORRECTION_DB,
         )?;
+        let correction = eq::limit_for_correlation(
+            &correction,
+            &measured.band_stereo,
+            eq::MAX_CORRELATION_CHANGE,
+        );
         stages.push(Box::new(eq::LinearPhaseEq::new(
             sample_rate,
             channels,
@@ -162,6 +188,7 @@ mod tests {
                 .target_curve()
                 .to_vec(),
             // (the standard curve measured: the EQ is built but corrects little)
+            band_stereo: vec![],
         }
     }
 
@@ -186,6 +213,7 @@ mod tests {
         let bad = Measured {
             integrated_lufs: f64::NAN,
             spectrum: vec![],
+            band_stereo: vec![],
         };
         assert!(build_stages(Style::Standard, 44_100, 2, &bad).is_err());
     }

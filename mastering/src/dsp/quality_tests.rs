@@ -3,6 +3,7 @@
 
 use super::eq::{LinearPhaseEq, design_correction};
 use super::limiter::TruePeakLimiter;
+use super::spectrum::OctaveAnalyzer;
 use super::styles::{BAND_CENTRES_HZ, StyleParams};
 use super::test_signals::{
     TestRng, correlation, loudness_and_true_peak, loudness_range, music_like, run_stage, sine,
@@ -70,21 +71,26 @@ fn octave_bands(x: &[Vec<f32>], rate: u32) -> Vec<(f64, f64)> {
     abs.iter().map(|&(hz, db)| (hz, db - reference)).collect()
 }
 
-/// Runs the whole chain for `style` and returns the aligned output (latency removed).
+/// What the analysis pass would measure: loudness (ebur128) and the octave analyser's
+/// spectrum and stereo statistics.
+fn measure(x: &[Vec<f32>], rate: u32) -> Measured {
+    let (lufs, _) = loudness_and_true_peak(x, rate);
+    let mut analyzer = OctaveAnalyzer::new(rate, x.len()).unwrap();
+    analyzer.add(x);
+    Measured::from_analyzer(lufs, &analyzer)
+}
+
+/// Runs the whole chain for `style` and returns the aligned output (latency removed) and
+/// the limiter's deepest gain reduction.
 fn master(
     x: &[Vec<f32>],
     rate: u32,
     style: Style,
-    spectrum: Vec<(f64, f64)>,
+    measured: &Measured,
     gain: GainMode,
     ceiling: f64,
 ) -> (Vec<Vec<f32>>, f64) {
-    let (lufs, _) = loudness_and_true_peak(x, rate);
-    let measured = Measured {
-        integrated_lufs: lufs,
-        spectrum,
-    };
-    let mut stages = build_stages(style, rate, x.len(), &measured).unwrap();
+    let mut stages = build_stages(style, rate, x.len(), measured).unwrap();
     let mut y = x.to_vec();
     for stage in &mut stages {
         y = run_stage(stage.as_mut(), &y, 8192, true);
@@ -114,8 +120,14 @@ fn master(
     (out, limiter.max_gain_reduction_db())
 }
 
-fn flat_spectrum() -> Vec<(f64, f64)> {
-    BAND_CENTRES_HZ.iter().map(|&hz| (hz, 0.0)).collect()
+/// A "flat-ish" measurement: the tone's own loudness, a flat spectrum (so the EQ applies
+/// half of the standard curve), no stereo statistics.
+fn flat_measured(x: &[Vec<f32>], rate: u32) -> Measured {
+    Measured {
+        integrated_lufs: loudness_and_true_peak(x, rate).0,
+        spectrum: BAND_CENTRES_HZ.iter().map(|&hz| (hz, 0.0)).collect(),
+        band_stereo: vec![],
+    }
 }
 
 #[test]
@@ -128,7 +140,8 @@ fn thd_n_of_sines_through_the_default_chain_is_below_one_percent() {
             for mode in [GainMode::ToTarget, GainMode::IntoLimiter(3.0)] {
                 let tone = sine(hz, db_to_lin(dbfs), rate, secs * rate as usize);
                 let x = vec![tone.clone(), tone];
-                let (y, gr) = master(&x, rate, Style::Standard, flat_spectrum(), mode, -1.0);
+                let measured = flat_measured(&x, rate);
+                let (y, gr) = master(&x, rate, Style::Standard, &measured, mode, -1.0);
                 // Skip 3 s of settling (compressor attack/release, limiter release) and stop
                 // 1 s before the end (the linear-phase EQ pre-rings before the tone stops).
                 let settled = &y[0][3 * rate as usize..5 * rate as usize];
@@ -155,10 +168,10 @@ fn styles_with_unit_width_keep_stereo_correlation() {
     let rate = 44_100;
     for seed in [21, 22, 23] {
         let x = music_like(seed, rate, rate as usize * 8, 2, 0.5);
-        let spectrum = octave_bands(&x, rate);
+        let measured = measure(&x, rate);
         let before = correlation(&x[0], &x[1]);
         for style in Style::ALL {
-            let (y, _) = master(&x, rate, style, spectrum.clone(), GainMode::ToTarget, -1.0);
+            let (y, _) = master(&x, rate, style, &measured, GainMode::ToTarget, -1.0);
             let after = correlation(&y[0], &y[1]);
             println!("seed {seed} {style}: correlation {before:.3} → {after:.3}");
             if StyleParams::of(style).width == 1.0 {
@@ -195,8 +208,9 @@ fn gentle_styles_keep_most_of_the_loudness_range() {
         }
     }
     let lra_in = loudness_range(&x, rate);
+    let measured = measure(&x, rate);
     for style in Style::ALL {
-        let (y, _) = master(&x, rate, style, flat_spectrum(), GainMode::ToTarget, -1.0);
+        let (y, _) = master(&x, rate, style, &measured, GainMode::ToTarget, -1.0);
         let lra_out = loudness_range(&y, rate);
         let kept = lra_out / lra_in;
         println!(
@@ -226,8 +240,9 @@ fn spectrum_moves_toward_the_target_within_six_db() {
         })
         .collect();
     let before = octave_bands(&x, rate);
+    let measured = measure(&x, rate);
     for style in Style::ALL {
-        let (y, _) = master(&x, rate, style, before.clone(), GainMode::ToTarget, -1.0);
+        let (y, _) = master(&x, rate, style, &measured, GainMode::ToTarget, -1.0);
         let after = octave_bands(&y, rate);
         let target = StyleParams::of(style).target_curve();
         let distance = |s: &[(f64, f64)]| -> f64 {
@@ -252,8 +267,13 @@ fn spectrum_moves_toward_the_target_within_six_db() {
         }
         // The EQ alone, in absolute band power: within ±6 dB (+0.05 dB measurement).
         let params = StyleParams::of(style);
-        let correction =
-            design_correction(&before, &params.target_curve(), params.eq_amount, 6.0).unwrap();
+        let correction = design_correction(
+            &measured.spectrum,
+            &params.target_curve(),
+            params.eq_amount,
+            6.0,
+        )
+        .unwrap();
         let mut eq = LinearPhaseEq::new(rate, 2, &correction).unwrap();
         let mut z = run_stage(&mut eq, &x, 8192, true);
         for ch in &mut z {

@@ -20,6 +20,8 @@ pub struct Ditherer {
     max: i32,
     seed: u64,
     state: u64,
+    /// Second half of the last 64-bit draw, not yet used (each sample needs 32 bits).
+    spare: Option<u32>,
 }
 
 impl Ditherer {
@@ -38,6 +40,7 @@ impl Ditherer {
             max: (full - 1) as i32,
             seed,
             state: 0,
+            spare: None,
         };
         d.reset();
         Ok(d)
@@ -56,19 +59,28 @@ impl Ditherer {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
         self.state = if z == 0 { 1 } else { z };
+        self.spare = None;
     }
 
-    /// Two independent uniform values in [-0.5, 0.5).
+    /// Two independent uniform values in [-0.5, 0.5) with 16-bit resolution (1/65536 LSB
+    /// steps, far finer than needed), from half of a 64-bit xorshift64* draw.
     #[inline]
     fn two_uniforms(&mut self) -> (f64, f64) {
-        self.state ^= self.state >> 12;
-        self.state ^= self.state << 25;
-        self.state ^= self.state >> 27;
-        let r = self.state.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        let scale = 1.0 / 4_294_967_296.0;
+        let bits = match self.spare.take() {
+            Some(bits) => bits,
+            None => {
+                self.state ^= self.state >> 12;
+                self.state ^= self.state << 25;
+                self.state ^= self.state >> 27;
+                let r = self.state.wrapping_mul(0x2545_F491_4F6C_DD1D);
+                self.spare = Some((r & 0xFFFF_FFFF) as u32);
+                (r >> 32) as u32
+            }
+        };
+        let scale = 1.0 / 65_536.0;
         (
-            (r >> 32) as f64 * scale - 0.5,
-            (r & 0xFFFF_FFFF) as f64 * scale - 0.5,
+            f64::from(bits >> 16) * scale - 0.5,
+            f64::from(bits & 0xFFFF) * scale - 0.5,
         )
     }
 
@@ -79,18 +91,23 @@ impl Ditherer {
         if !x.is_finite() {
             return 0;
         }
-        let v = (f64::from(x) * self.scale + u1 + u2).round();
-        v.clamp(f64::from(self.min), f64::from(self.max)) as i32
+        let v = (f64::from(x) * self.scale + u1 + u2 + 0.5)
+            .clamp(f64::from(self.min), f64::from(self.max) + 0.5);
+        // floor(v) without a libm call: truncate, then step down for negative fractions.
+        let t = v as i64;
+        (t - i64::from((t as f64) > v)) as i32
     }
 
     /// Quantises a planar block into `out` as interleaved frames (`out` is cleared first;
     /// reuse it across blocks so it stops allocating once large enough).
     pub fn quantize_interleaved(&mut self, block: &[Vec<f32>], out: &mut Vec<i32>) {
-        out.clear();
+        let channels = block.len();
         let frames = block.iter().map(Vec::len).min().unwrap_or(0);
-        for i in 0..frames {
-            for ch in block {
-                out.push(self.quantize_sample(ch[i]));
+        out.clear();
+        out.resize(frames * channels, 0);
+        for (i, frame) in out.chunks_exact_mut(channels.max(1)).enumerate() {
+            for (dst, ch) in frame.iter_mut().zip(block) {
+                *dst = self.quantize_sample(ch[i]);
             }
         }
     }

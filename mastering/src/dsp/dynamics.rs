@@ -216,17 +216,45 @@ impl BlockProcessor for Compressor {
             // Frames up to the end of the current control interval.
             let n = (CONTROL_INTERVAL - self.pending).min(len - offset);
             let first = self.pending;
-            for ((samples, filters), energy) in block[..channels]
-                .iter_mut()
-                .zip(&mut self.filters)
-                .zip(&mut self.energy)
-            {
-                let span = &mut samples[offset..offset + n];
-                let [shelf, highpass] = filters;
-                for (v, &g) in span.iter_mut().zip(&self.ramp[first..first + n]) {
-                    let k = highpass.run(shelf.run(f64::from(*v)));
-                    *energy += k * k;
-                    *v *= g;
+            let ramp = &self.ramp[first..first + n];
+            if let ([left, right], [fl, fr], [el, er]) = (
+                &mut block[..channels],
+                self.filters.as_mut_slice(),
+                self.energy.as_mut_slice(),
+            ) {
+                // Stereo: both channels in one loop, so the four filter recursions overlap.
+                // Work on local copies so the recursions stay in registers.
+                let ([mut sl, mut hl], [mut sr, mut hr]) = (*fl, *fr);
+                let (mut sum_l, mut sum_r) = (*el, *er);
+                let (l, r) = (
+                    &mut left[offset..offset + n],
+                    &mut right[offset..offset + n],
+                );
+                for ((a, b), &g) in l.iter_mut().zip(r.iter_mut()).zip(ramp) {
+                    let ka = hl.run(sl.run(f64::from(*a)));
+                    let kb = hr.run(sr.run(f64::from(*b)));
+                    sum_l += ka * ka;
+                    sum_r += kb * kb;
+                    *a *= g;
+                    *b *= g;
+                }
+                (*fl, *fr) = ([sl, hl], [sr, hr]);
+                (*el, *er) = (sum_l, sum_r);
+            } else {
+                for ((samples, filters), energy) in block[..channels]
+                    .iter_mut()
+                    .zip(&mut self.filters)
+                    .zip(&mut self.energy)
+                {
+                    let [mut shelf, mut highpass] = *filters;
+                    let mut sum = *energy;
+                    for (v, &g) in samples[offset..offset + n].iter_mut().zip(ramp) {
+                        let k = highpass.run(shelf.run(f64::from(*v)));
+                        sum += k * k;
+                        *v *= g;
+                    }
+                    *filters = [shelf, highpass];
+                    *energy = sum;
                 }
             }
             self.pending += n;

@@ -1,6 +1,6 @@
 //! The processing stages of the mastering chain.
 //!
-//! Every stage implements [`BlockProcessor`](crate::stage::BlockProcessor): planar blocks
+//! Every stage implements [`BlockProcessor`]: planar blocks
 //! (one `Vec<f32>` per channel), processed in place, any block length. Each stage validates
 //! its parameters and allocates everything it needs in its constructor (errors are
 //! [`DspError`]); `process` never allocates.

@@ -109,8 +109,9 @@ pub struct Measured {
 }
 
 impl Measured {
-    /// Measures what the stages need from a whole signal held in memory (integrated
-    /// loudness must come from a BS.1770 meter; pass it in).
+    /// Combines the integrated loudness (from a BS.1770 meter such as `ebur128`) with the
+    /// spectrum and per-band stereo statistics of an [`spectrum::OctaveAnalyzer`] that was
+    /// fed the whole input.
     pub fn from_analyzer(integrated_lufs: f64, analyzer: &spectrum::OctaveAnalyzer) -> Self {
         Measured {
             integrated_lufs,

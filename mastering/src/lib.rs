@@ -10,6 +10,7 @@
 //!   a cancellation flag.
 
 pub mod decode;
+pub mod dsp;
 pub mod encode;
 pub mod error;
 pub mod interim;

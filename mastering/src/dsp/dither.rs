@@ -1,0 +1,179 @@
+//! TPDF dither and quantisation to 16- or 24-bit integers.
+//!
+//! Each sample is scaled to the integer range (`2^(bits-1)` per unit), has triangular
+//! (TPDF, ±1 LSB) dither added — the sum of two independent uniform values of ±½ LSB — and
+//! is rounded. The total error is then signal-independent noise of ½ LSB RMS. Results are
+//! **saturated** to the integer range (+1.0 → 32767 at 16 bits), never wrapped.
+//! Non-finite samples become 0.
+//!
+//! The generator is a seeded xorshift64*, so the same input and seed always give the same
+//! output, byte for byte (QUALITY.md: determinism).
+
+use super::DspError;
+
+/// Seeded TPDF ditherer and quantiser; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct Ditherer {
+    bits: u16,
+    scale: f64,
+    min: i32,
+    max: i32,
+    seed: u64,
+    state: u64,
+    /// Second half of the last 64-bit draw, not yet used (each sample needs 32 bits).
+    spare: Option<u32>,
+}
+
+impl Ditherer {
+    /// Builds a quantiser to `bit_depth` bits (16 or 24) with a fixed `seed`.
+    pub fn new(bit_depth: u16, seed: u64) -> Result<Self, DspError> {
+        if bit_depth != 16 && bit_depth != 24 {
+            return Err(DspError::Parameter(format!(
+                "dither bit depth must be 16 or 24, got {bit_depth}"
+            )));
+        }
+        let full = 1i64 << (bit_depth - 1);
+        let mut d = Ditherer {
+            bits: bit_depth,
+            scale: full as f64,
+            min: -(full as i32),
+            max: (full - 1) as i32,
+            seed,
+            state: 0,
+            spare: None,
+        };
+        d.reset();
+        Ok(d)
+    }
+
+    /// Target bit depth.
+    pub fn bit_depth(&self) -> u16 {
+        self.bits
+    }
+
+    /// Restarts the generator from the seed.
+    pub fn reset(&mut self) {
+        // SplitMix64 of the seed: a well-mixed, never-zero xorshift state.
+        let mut z = self.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        self.state = if z == 0 { 1 } else { z };
+        self.spare = None;
+    }
+
+    /// Two independent uniform values in [-0.5, 0.5) with 16-bit resolution (1/65536 LSB
+    /// steps, far finer than needed), from half of a 64-bit xorshift64* draw.
+    #[inline]
+    fn two_uniforms(&mut self) -> (f64, f64) {
+        let bits = match self.spare.take() {
+            Some(bits) => bits,
+            None => {
+                self.state ^= self.state >> 12;
+                self.state ^= self.state << 25;
+                self.state ^= self.state >> 27;
+                let r = self.state.wrapping_mul(0x2545_F491_4F6C_DD1D);
+                self.spare = Some((r & 0xFFFF_FFFF) as u32);
+                (r >> 32) as u32
+            }
+        };
+        let scale = 1.0 / 65_536.0;
+        (
+            f64::from(bits >> 16) * scale - 0.5,
+            f64::from(bits & 0xFFFF) * scale - 0.5,
+        )
+    }
+
+    /// Quantises one sample (nominal range ±1.0).
+    #[inline]
+    pub fn quantize_sample(&mut self, x: f32) -> i32 {
+        let (u1, u2) = self.two_uniforms();
+        if !x.is_finite() {
+            return 0;
+        }
+        let v = (f64::from(x) * self.scale + u1 + u2 + 0.5)
+            .clamp(f64::from(self.min), f64::from(self.max) + 0.5);
+        // floor(v) without a libm call: truncate, then step down for negative fractions.
+        let t = v as i64;
+        (t - i64::from((t as f64) > v)) as i32
+    }
+
+    /// Quantises a planar block into `out` as interleaved frames (`out` is cleared first;
+    /// reuse it across blocks so it stops allocating once large enough).
+    pub fn quantize_interleaved(&mut self, block: &[Vec<f32>], out: &mut Vec<i32>) {
+        let channels = block.len();
+        let frames = block.iter().map(Vec::len).min().unwrap_or(0);
+        out.clear();
+        out.resize(frames * channels, 0);
+        for (i, frame) in out.chunks_exact_mut(channels.max(1)).enumerate() {
+            for (dst, ch) in frame.iter_mut().zip(block) {
+                *dst = self.quantize_sample(ch[i]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsp::test_signals::sine;
+
+    #[test]
+    fn saturates_instead_of_wrapping() {
+        let mut d = Ditherer::new(16, 1).unwrap();
+        for _ in 0..1000 {
+            assert_eq!(d.quantize_sample(1.0), 32767);
+            assert_eq!(d.quantize_sample(2.0), 32767);
+            let minus_one = d.quantize_sample(-1.0);
+            assert!((-32768..=-32767).contains(&minus_one), "{minus_one}");
+            assert_eq!(d.quantize_sample(-3.0), -32768);
+            assert_eq!(d.quantize_sample(f32::NAN), 0);
+        }
+        let mut d24 = Ditherer::new(24, 1).unwrap();
+        assert_eq!(d24.quantize_sample(1.5), 8_388_607);
+        assert_eq!(d24.quantize_sample(-1.5), -8_388_608);
+        assert!(Ditherer::new(8, 1).is_err());
+    }
+
+    #[test]
+    fn is_deterministic_per_seed() {
+        let x = vec![sine(440.0, 0.3, 44_100, 10_000); 2];
+        let run = |seed| {
+            let mut d = Ditherer::new(16, seed).unwrap();
+            let mut out = Vec::new();
+            d.quantize_interleaved(&x, &mut out);
+            out
+        };
+        assert_eq!(run(42), run(42));
+        assert_ne!(run(42), run(43));
+        let mut d = Ditherer::new(16, 42).unwrap();
+        let mut a = Vec::new();
+        d.quantize_interleaved(&x, &mut a);
+        d.reset();
+        let mut b = Vec::new();
+        d.quantize_interleaved(&x, &mut b);
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 20_000);
+    }
+
+    #[test]
+    fn error_is_tpdf_noise_of_half_an_lsb() {
+        let mut d = Ditherer::new(16, 7).unwrap();
+        let x = sine(997.0, 0.25, 48_000, 200_000);
+        let errors: Vec<f64> = x
+            .iter()
+            .map(|&v| f64::from(d.quantize_sample(v)) - f64::from(v) * 32768.0)
+            .collect();
+        let mean = errors.iter().sum::<f64>() / errors.len() as f64;
+        let rms = (errors.iter().map(|e| e * e).sum::<f64>() / errors.len() as f64).sqrt();
+        assert!(mean.abs() < 0.01, "mean error {mean} LSB");
+        assert!((rms - 0.5).abs() < 0.01, "error RMS {rms} LSB (TPDF: 0.5)");
+        assert!(
+            errors.iter().all(|e| e.abs() <= 1.5),
+            "TPDF error stays within ±1.5 LSB"
+        );
+        // A silent input gives only ±1 LSB of dither, never more.
+        let silent: Vec<i32> = (0..10_000).map(|_| d.quantize_sample(0.0)).collect();
+        assert!(silent.iter().all(|s| s.abs() <= 1));
+    }
+}

@@ -9,6 +9,7 @@
 //! - [`master_file`] masters one file to another, reporting progress per stage and honouring
 //!   a cancellation flag.
 
+pub mod analysis;
 pub mod decode;
 pub mod encode;
 pub mod error;
@@ -39,10 +40,7 @@ pub fn probe(path: &Path) -> Result<AudioInfo, MasterError> {
 
 /// Decodes and measures the whole file.
 pub fn analyze_file(path: &Path) -> Result<Analysis, MasterError> {
-    let _ = path;
-    Err(MasterError::Unsupported(
-        "analysis not built yet (interim placeholder, replaced by the analysis module)".into(),
-    ))
+    analysis::analyze_file(path)
 }
 
 /// Masters `input` into `output` (written in place: callers that need atomic visibility

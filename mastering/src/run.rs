@@ -2,7 +2,7 @@
 
 use crate::decode::{DecodeStats, Decoder};
 use crate::error::MasterError;
-use crate::meter::{LoudnessMeter, MeterMode};
+use crate::meter::{FastMeter, MeterMode};
 use crate::progress::{Progress, Stage};
 use crate::report::{AudioInfo, Loudness};
 use std::path::Path;
@@ -131,7 +131,7 @@ pub fn expected_frames(info: &AudioInfo) -> u64 {
         .map_or(0, |d| (d * f64::from(info.sample_rate)).round() as u64)
 }
 
-/// Decodes `path` once and measures it, reporting progress between `start` and `end`.
+/// Decodes `path` once and measures it with the chain's [`FastMeter`], reporting progress between `start` and `end`.
 pub fn measure_file(
     path: &Path,
     mode: MeterMode,
@@ -141,7 +141,7 @@ pub fn measure_file(
 ) -> Result<Measured, MasterError> {
     let mut decoder = Decoder::open(path)?;
     let info = decoder.info().clone();
-    let mut meter = LoudnessMeter::new(decoder.channels(), decoder.sample_rate(), mode)?;
+    let mut meter = FastMeter::new(decoder.channels(), decoder.sample_rate(), mode)?;
     let span = Span {
         start,
         end,

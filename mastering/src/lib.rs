@@ -10,6 +10,7 @@
 //!   a cancellation flag.
 
 pub mod analysis;
+pub mod chain;
 pub mod decode;
 pub mod encode;
 pub mod error;
@@ -48,9 +49,9 @@ pub fn analyze_file(path: &Path) -> Result<Analysis, MasterError> {
 /// periodically inside long stages; setting `cancel` stops the work with
 /// [`MasterError::Cancelled`] at the next block. On error no output file is left behind.
 ///
-/// **Currently the interim chain** ([`interim`]): gain to target limited by true-peak
-/// headroom, dither, encode, re-measure. It is replaced by the full chain once the DSP stages
-/// land.
+/// Runs the full chain ([`chain`]) with the stages available in this build: until the dsp
+/// branch is merged that is [`chain::InterimStages`] (no EQ/dynamics/width, the stand-in
+/// limiter). The gain-only [`interim`] chain remains available on its own.
 pub fn master_file(
     input: &Path,
     output: &Path,
@@ -58,5 +59,12 @@ pub fn master_file(
     on_progress: &mut dyn FnMut(Progress),
     cancel: &AtomicBool,
 ) -> Result<MasterReport, MasterError> {
-    interim::master_file_interim(input, output, params, on_progress, cancel)
+    chain::master_file_with(
+        input,
+        output,
+        params,
+        &chain::InterimStages,
+        on_progress,
+        cancel,
+    )
 }

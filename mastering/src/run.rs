@@ -79,6 +79,14 @@ impl<'a> Reporter<'a> {
         }
     }
 
+    /// Adds `secs` to the timing entry `label` (for stages timed by a pipeline).
+    pub fn add_timing(&mut self, label: &str, secs: f64) {
+        match self.timings.iter_mut().find(|(l, _)| l == label) {
+            Some((_, t)) => *t += secs,
+            None => self.timings.push((label.to_string(), secs)),
+        }
+    }
+
     /// Closes the last stage and returns the seconds spent per stage label.
     pub fn finish(mut self) -> Vec<(String, f64)> {
         self.close_timing();

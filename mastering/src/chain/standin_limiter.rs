@@ -23,10 +23,14 @@ pub struct StandInLimiter {
     ceiling: f32,
     window: usize,
     release: f64,
+    /// Interpolation phases, taps reversed: `y = Σ_j phase[j] · x[n - TAPS + 1 + j]`.
     phases: [[f32; TAPS]; FACTOR - 1],
-    /// Per channel: last TAPS input samples (ring).
-    hist: Vec<[f32; TAPS]>,
-    hist_pos: usize,
+    /// Per channel: the last TAPS - 1 input samples.
+    hist: Vec<Vec<f32>>,
+    /// Scratch: history + block of one channel, one phase's output, the block's detection.
+    work: Vec<f32>,
+    acc: Vec<f32>,
+    detected: Vec<f32>,
     /// Per channel: audio delay line of `delay` frames (ring).
     delay: Vec<Vec<f32>>,
     delay_pos: usize,
@@ -60,8 +64,8 @@ impl StandInLimiter {
             .collect();
         let mut phases = [[0.0f32; TAPS]; FACTOR - 1];
         for (p, phase) in phases.iter_mut().enumerate() {
-            for (k, c) in phase.iter_mut().enumerate() {
-                *c = h[FACTOR * k + p + 1] as f32;
+            for (j, c) in phase.iter_mut().enumerate() {
+                *c = h[FACTOR * (TAPS - 1 - j) + p + 1] as f32;
             }
         }
         let delay = window + DETECT_DELAY - 1;
@@ -73,8 +77,10 @@ impl StandInLimiter {
             window,
             release: 1.0 - (-1.0 / (0.08 * f64::from(rate))).exp(),
             phases,
-            hist: vec![[0.0; TAPS]; channels],
-            hist_pos: 0,
+            hist: vec![vec![0.0; TAPS - 1]; channels],
+            work: Vec::new(),
+            acc: Vec::new(),
+            detected: Vec::new(),
             delay: vec![vec![0.0; delay]; channels],
             delay_pos: 0,
             min_q: VecDeque::with_capacity(window + 1),
@@ -86,22 +92,35 @@ impl StandInLimiter {
         }
     }
 
-    /// Largest magnitude at frame `n - DETECT_DELAY` and the interpolated points after it.
-    fn detect(&self) -> f32 {
-        let mut peak = 0.0f32;
-        for hist in &self.hist {
-            // hist[(hist_pos + TAPS - 1 - k) % TAPS] is x[n - k].
-            let centre = hist[(self.hist_pos + TAPS - 1 - DETECT_DELAY) % TAPS];
-            peak = peak.max(centre.abs());
-            for phase in &self.phases {
-                let mut y = 0.0f32;
-                for (k, c) in phase.iter().enumerate() {
-                    y += c * hist[(self.hist_pos + TAPS - 1 - k) % TAPS];
-                }
-                peak = peak.max(y.abs());
+    /// Fills `self.detected[i]` with the largest magnitude, over all channels, of the sample
+    /// `DETECT_DELAY` frames before frame `i` of the block and of the interpolated points
+    /// next to it. Vectorisable: the taps are accumulated over the whole block.
+    fn detect_block(&mut self, block: &[Vec<f32>], n: usize) {
+        self.detected.clear();
+        self.detected.resize(n, 0.0);
+        for (plane, hist) in block.iter().zip(&mut self.hist) {
+            self.work.clear();
+            self.work.extend_from_slice(hist);
+            self.work.extend_from_slice(&plane[..n]);
+            let centre = &self.work[TAPS - 1 - DETECT_DELAY..TAPS - 1 - DETECT_DELAY + n];
+            for (d, x) in self.detected.iter_mut().zip(centre) {
+                *d = d.max(x.abs());
             }
+            for phase in &self.phases {
+                self.acc.clear();
+                self.acc.resize(n, 0.0);
+                for (j, &c) in phase.iter().enumerate() {
+                    for (y, &x) in self.acc.iter_mut().zip(&self.work[j..j + n]) {
+                        *y += c * x;
+                    }
+                }
+                for (d, y) in self.detected.iter_mut().zip(&self.acc) {
+                    *d = d.max(y.abs());
+                }
+            }
+            let len = self.work.len();
+            hist.copy_from_slice(&self.work[len - (TAPS - 1)..]);
         }
-        peak
     }
 }
 
@@ -109,12 +128,9 @@ impl BlockProcessor for StandInLimiter {
     fn process(&mut self, block: &mut [Vec<f32>]) {
         let n = block.first().map_or(0, Vec::len);
         let delay_len = self.delay.first().map_or(1, Vec::len);
+        self.detect_block(block, n);
         for i in 0..n {
-            for (ch, plane) in block.iter().enumerate().take(self.channels) {
-                self.hist[ch][self.hist_pos] = plane[i];
-            }
-            self.hist_pos = (self.hist_pos + 1) % TAPS;
-            let peak = self.detect();
+            let peak = self.detected[i];
             let need = if peak > self.ceiling {
                 self.ceiling / peak
             } else {
@@ -156,12 +172,11 @@ impl BlockProcessor for StandInLimiter {
 
     fn reset(&mut self) {
         for h in &mut self.hist {
-            *h = [0.0; TAPS];
+            h.fill(0.0);
         }
         for d in &mut self.delay {
             d.fill(0.0);
         }
-        self.hist_pos = 0;
         self.delay_pos = 0;
         self.min_q.clear();
         self.avg_ring.fill(1.0);

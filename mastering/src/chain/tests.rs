@@ -563,3 +563,65 @@ fn stand_in_limiter_holds_the_ceiling() {
     assert_eq!(n, quiet[0].len() - lat);
     assert!(block[0].iter().zip(&quiet[0]).all(|(a, b)| a == b));
 }
+
+/// Peak resident memory of this process, bytes (Linux).
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// QUALITY.md §4: a 60-minute stereo input masters under 512 MB peak RSS. Heavy (writes a
+/// 635 MB WAV and masters it): run alone with
+/// `cargo test -p mastering --release -- --ignored sixty_minutes --nocapture`.
+#[test]
+#[ignore = "heavy: 60-minute input, about a minute of CPU and 2 GB of temporary disk"]
+fn sixty_minutes_stereo_stays_under_512_mb() {
+    let dir = temp_dir();
+    let input = path_in(&dir, "long.wav");
+    let rate = 44_100u32;
+    {
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(&input, spec).unwrap();
+        let minute = loud_music(rate, 60.0, 2);
+        for m in 0..60 {
+            let gain = 0.3 + 0.6 * (m % 7) as f32 / 7.0;
+            let mut iw = w.get_i16_writer(minute[0].len() as u32 * 2);
+            for (l, r) in minute[0].iter().zip(&minute[1]) {
+                iw.write_sample(((l * gain).clamp(-1.0, 1.0) * 32767.0) as i16);
+                iw.write_sample(((r * gain).clamp(-1.0, 1.0) * 32767.0) as i16);
+            }
+            iw.flush().unwrap();
+        }
+        w.finalize().unwrap();
+    }
+    // Reset the high-water mark so that generating the input does not count.
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let before = peak_rss_bytes().unwrap();
+    let out = path_in(&dir, "long_master.wav");
+    let p = params(Style::Standard, None, OutputFormat::Wav { bit_depth: 16 });
+    let t = std::time::Instant::now();
+    let report = master(&input, &out, &p).unwrap();
+    let peak = peak_rss_bytes().unwrap();
+    eprintln!(
+        "60 min: {:.1} s wall ({:.0}x real time), peak RSS {} MB (before mastering {} MB), \
+         {:.2} LUFS, {:.2} dBTP, stages {:?}",
+        t.elapsed().as_secs_f64(),
+        3600.0 / t.elapsed().as_secs_f64(),
+        peak >> 20,
+        before >> 20,
+        report.after.lufs,
+        report.after.true_peak_db,
+        report.stage_seconds
+    );
+    assert!(peak < 512 << 20, "peak RSS {} MB", peak >> 20);
+    assert!((report.after.lufs + 14.0).abs() <= 0.1);
+    assert!(report.after.true_peak_db <= -1.0);
+    assert!((report.duration_sec - 3600.0).abs() < 1e-6);
+}

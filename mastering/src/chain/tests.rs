@@ -625,3 +625,52 @@ fn sixty_minutes_stereo_stays_under_512_mb() {
     assert!(report.after.true_peak_db <= -1.0);
     assert!((report.duration_sec - 3600.0).abs() < 1e-6);
 }
+
+/// Real recordings (QUALITY.md §5), fetched by `mastering/scripts/fetch-test-music.sh DIR`:
+/// `MASTERING_MUSIC_DIR=DIR cargo test -p mastering --release -- --ignored real_music`.
+#[test]
+#[ignore = "needs real music: run mastering/scripts/fetch-test-music.sh and set MASTERING_MUSIC_DIR"]
+fn real_music_meets_the_delivery_bounds() {
+    let dir = std::env::var("MASTERING_MUSIC_DIR").expect("set MASTERING_MUSIC_DIR");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "ogg"))
+        .collect();
+    files.sort();
+    let tmp = temp_dir();
+    let mut mastered = 0;
+    for input in &files {
+        let info = crate::probe(input).unwrap();
+        if info.duration_sec.unwrap_or(0.0) < 3.0 {
+            continue;
+        }
+        let input_corr = crate::analyze_file(input).unwrap().stereo_correlation;
+        for (style, format) in [
+            (Style::Standard, OutputFormat::Wav { bit_depth: 16 }),
+            (Style::Classical, OutputFormat::Flac { bit_depth: 24 }),
+            (Style::Edm, OutputFormat::Mp3 { bitrate_kbps: 320 }),
+        ] {
+            let out = path_in(&tmp, &format!("o.{}", format.extension()));
+            let p = params(style, None, format);
+            match master(input, &out, &p) {
+                Ok(report) => {
+                    assert_delivered(&out, &p, &report);
+                    let corr = crate::analyze_file(&out).unwrap().stereo_correlation;
+                    eprintln!(
+                        "{}: {style} {:.2} -> {:.2} LUFS, TP {:.2}, corr {input_corr:.3} -> {corr:.3}",
+                        input.display(),
+                        report.before.lufs,
+                        report.after.lufs,
+                        report.after.true_peak_db
+                    );
+                    assert!((corr - input_corr).abs() <= 0.05, "correlation moved");
+                    mastered += 1;
+                }
+                Err(MasterError::Silent(_) | MasterError::TooShort(_)) => {}
+                Err(e) => panic!("{}: {e}", input.display()),
+            }
+        }
+    }
+    assert!(mastered > 0, "no music found in {dir}");
+}

@@ -87,13 +87,14 @@ fn header(rate: u32, channels: u16, bits: u16, data_bytes: u32) -> Vec<u8> {
 impl BlockEncoder for WavEncoder {
     fn write(&mut self, block: &[Vec<f32>]) -> Result<(), MasterError> {
         let frames = check_block(block, self.channels)?;
+        let bps = self.bytes_per_sample;
         self.buf.clear();
-        self.buf
-            .reserve(frames * self.channels * self.bytes_per_sample);
+        self.buf.resize(frames * self.channels * bps, 0);
+        let mut out = self.buf.chunks_exact_mut(bps);
         for n in 0..frames {
-            for plane in block {
+            for (plane, dst) in block.iter().zip(&mut out) {
                 let v = self.quantizer.quantize(plane[n]).to_le_bytes();
-                self.buf.extend_from_slice(&v[..self.bytes_per_sample]);
+                dst.copy_from_slice(&v[..bps]);
             }
         }
         self.data_bytes += self.buf.len() as u64;

@@ -185,7 +185,7 @@ fn run_chain(
         rep.begin(Stage::Encode, "encode", 0.75)?;
         encode_pass(&mut run, gain_db, output, rep)?;
         rep.begin(Stage::Analysis, "measure_output", 0.92)?;
-        let measured = run::measure_file(output, MeterMode::FULL, rep, 0.92, 1.0)?;
+        let measured = run::measure_file(output, MeterMode::FULL, rep, 0.92, 0.99)?;
         let miss = target - measured.loudness.lufs;
         let over = measured.loudness.true_peak_db - params.true_peak_db;
         let done = miss.abs() <= DELIVERY_TOLERANCE_LU && over <= 0.0;

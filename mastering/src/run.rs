@@ -14,7 +14,8 @@ pub const MIN_DURATION_SEC: f64 = 3.0;
 /// Inputs quieter than this integrated loudness are treated as silent, LUFS.
 pub const SILENCE_LUFS: f64 = -70.0;
 
-/// Reports progress (throttled to steps of 1 %), checks the cancel flag, times stages.
+/// Reports progress (throttled to steps of 1 %, never decreasing), checks the cancel flag,
+/// times stages.
 pub struct Reporter<'a> {
     on_progress: &'a mut dyn FnMut(Progress),
     cancel: &'a AtomicBool,
@@ -57,7 +58,8 @@ impl<'a> Reporter<'a> {
         if self.cancel.load(Ordering::Relaxed) {
             return Err(MasterError::Cancelled);
         }
-        let fraction = fraction.clamp(0.0, 1.0);
+        // Never backwards: a corrective pass after the output was measured stays put.
+        let fraction = fraction.clamp(0.0, 1.0).max(self.last_sent);
         if force || fraction - self.last_sent >= 0.01 {
             self.last_sent = fraction;
             (self.on_progress)(Progress {

@@ -6,7 +6,7 @@
 //! pass B  spill A → [processing stages: EQ, dynamics, width] ──── spill B (disk, pre-gain)
 //! loop    spill B → gain g → [limiter] → integrated loudness;  g ← secant step
 //!         until |I − target| ≤ 0.05 LU (at most 6 passes; none when the limiter is idle)
-//! final   spill B → gain g → [limiter] → TPDF dither → encoder → output file
+//! final   spill B → gain g → [limiter, skipped when idle] → TPDF dither → encoder → output
 //! verify  decode the output → BS.1770 meter → the report's `after`; if it misses the target
 //!         by more than 0.1 LU or passes the ceiling (MP3 overshoot), correct and re-encode
 //! ```
@@ -132,6 +132,9 @@ struct Run<'a> {
     frames: u64,
     spill: SpillBuffer,
     limiter: Pipeline,
+    /// The gain keeps every true peak under the ceiling: the limiter would be a no-op, so
+    /// the final pass skips it (saving its cost).
+    limiter_idle: bool,
 }
 
 fn run_chain(
@@ -168,6 +171,7 @@ fn run_chain(
             analysis.channels,
             ceiling,
         )?]),
+        limiter_idle: false,
     };
 
     rep.begin(Stage::LoudnessCorrection, "loudness_loop", 0.4)?;
@@ -352,6 +356,7 @@ fn limited_pass(
     mut sink: impl FnMut(&[Vec<f32>]) -> Result<(), MasterError>,
 ) -> Result<(), MasterError> {
     let gain = run::db_to_gain(gain_db) as f32;
+    let use_limiter = !run.limiter_idle;
     run.limiter.reset();
     let span = Span {
         start,
@@ -368,12 +373,15 @@ fn limited_pass(
         }
         done += n as u64;
         run::apply_gain(&mut block, gain);
-        if run.limiter.process(&mut block) > 0 {
+        if !use_limiter || run.limiter.process(&mut block) > 0 {
             sink(&block)?;
         }
         rep.advance(span.at(done))?;
     }
-    run.limiter.flush(run.channels, BLOCK_FRAMES, sink)
+    if use_limiter {
+        run.limiter.flush(run.channels, BLOCK_FRAMES, sink)?;
+    }
+    Ok(())
 }
 
 /// Integrated loudness of the limited signal at `gain_db`.
@@ -406,7 +414,8 @@ fn find_gain(
 ) -> Result<(f64, f64, bool), MasterError> {
     let linear = (target - pre_limiter.lufs).min(MAX_GAIN_DB);
     // The stand-in keeps 0.05 dB inside its ceiling; 0.1 dB covers any limiter's margin.
-    if pre_limiter.true_peak_db + linear <= ceiling - 0.1 {
+    run.limiter_idle = pre_limiter.true_peak_db + linear <= ceiling - 0.1;
+    if run.limiter_idle {
         return Ok((linear, pre_limiter.lufs + linear, false));
     }
     let step = (0.75 - 0.4) / MAX_LOOP_PASSES as f32;

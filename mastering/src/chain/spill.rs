@@ -48,10 +48,11 @@ impl SpillBuffer {
             ));
         }
         self.bytes.clear();
-        self.bytes.reserve(n * self.channels * 4);
+        self.bytes.resize(n * self.channels * 4, 0);
+        let mut out = self.bytes.chunks_exact_mut(4);
         for i in 0..n {
-            for plane in block {
-                self.bytes.extend_from_slice(&plane[i].to_le_bytes());
+            for (plane, dst) in block.iter().zip(&mut out) {
+                dst.copy_from_slice(&plane[i].to_le_bytes());
             }
         }
         writer.write_all(&self.bytes)?;
@@ -115,9 +116,12 @@ impl SpillReader<'_> {
         }
         self.bytes.resize(n * self.channels * 4, 0);
         self.reader.read_exact(&mut self.bytes)?;
-        for frame in self.bytes.chunks_exact(self.channels * 4) {
-            for (plane, s) in block.iter_mut().zip(frame.chunks_exact(4)) {
-                plane.push(f32::from_le_bytes([s[0], s[1], s[2], s[3]]));
+        let stride = self.channels * 4;
+        for (ch, plane) in block.iter_mut().enumerate() {
+            plane.resize(n, 0.0);
+            let samples = self.bytes[ch * 4..].chunks(stride);
+            for (dst, s) in plane.iter_mut().zip(samples) {
+                *dst = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
             }
         }
         self.remaining -= n as u64;

@@ -91,18 +91,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    let out = dir.path().join("master.wav");
-    let params = MasterParams::new(
-        Style::Standard,
-        None,
-        None,
-        OutputFormat::Wav { bit_depth: 16 },
-    )?;
-    let t = Instant::now();
-    let rep = mastering::master_file(&input, &out, &params, &mut |_| {}, &AtomicBool::new(false))?;
-    report("master_file (whole chain)", secs, t.elapsed().as_secs_f64());
-    for (stage, s) in &rep.stage_seconds {
-        println!("    {stage:<28} {s:>7.3} s");
+    for style in [Style::Standard, Style::Edm] {
+        let out = dir.path().join("master.wav");
+        let params = MasterParams::new(style, None, None, OutputFormat::Wav { bit_depth: 16 })?;
+        let t = Instant::now();
+        let rep =
+            mastering::master_file(&input, &out, &params, &mut |_| {}, &AtomicBool::new(false))?;
+        report(
+            &format!(
+                "master_file {style} ({:.1} LUFS) WAV 16",
+                params.target_lufs
+            ),
+            secs,
+            t.elapsed().as_secs_f64(),
+        );
+        for (stage, s) in &rep.stage_seconds {
+            println!("    {stage:<28} {s:>7.3} s");
+        }
+        println!(
+            "    before {:.2} LUFS {:.2} dBTP, after {:.2} LUFS {:.2} dBTP",
+            rep.before.lufs, rep.before.true_peak_db, rep.after.lufs, rep.after.true_peak_db
+        );
     }
     Ok(())
 }

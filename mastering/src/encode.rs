@@ -29,7 +29,9 @@ pub trait BlockEncoder: Send {
     /// Encodes one planar block (one slice per channel, all the same length).
     fn write(&mut self, block: &[Vec<f32>]) -> Result<(), MasterError>;
 
-    /// Flushes the codec, completes the headers and closes the file.
+    /// Flushes the codec, completes the headers and closes the file. The data is handed to
+    /// the OS but not fsynced: a caller that renames the file into place and needs it to
+    /// survive a power cut syncs it itself.
     fn finish(self: Box<Self>) -> Result<(), MasterError>;
 }
 

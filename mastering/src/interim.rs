@@ -109,6 +109,7 @@ fn run_interim(
         sample_rate: after.info.sample_rate,
         channels: after.info.channels,
         stage_seconds: timings,
+        warnings: Vec::new(),
     })
 }
 

@@ -9,6 +9,8 @@
 //! - [`master_file`] masters one file to another, reporting progress per stage and honouring
 //!   a cancellation flag.
 
+pub mod analysis;
+pub mod chain;
 pub mod decode;
 pub mod dsp;
 pub mod encode;
@@ -40,10 +42,7 @@ pub fn probe(path: &Path) -> Result<AudioInfo, MasterError> {
 
 /// Decodes and measures the whole file.
 pub fn analyze_file(path: &Path) -> Result<Analysis, MasterError> {
-    let _ = path;
-    Err(MasterError::Unsupported(
-        "analysis not built yet (interim placeholder, replaced by the analysis module)".into(),
-    ))
+    analysis::analyze_file(path)
 }
 
 /// Masters `input` into `output` (written in place: callers that need atomic visibility
@@ -51,9 +50,9 @@ pub fn analyze_file(path: &Path) -> Result<Analysis, MasterError> {
 /// periodically inside long stages; setting `cancel` stops the work with
 /// [`MasterError::Cancelled`] at the next block. On error no output file is left behind.
 ///
-/// **Currently the interim chain** ([`interim`]): gain to target limited by true-peak
-/// headroom, dither, encode, re-measure. It is replaced by the full chain once the DSP stages
-/// land.
+/// Runs the full chain ([`chain`]) with the stages available in this build: until the dsp
+/// branch is merged that is [`chain::InterimStages`] (no EQ/dynamics/width, the stand-in
+/// limiter). The gain-only [`interim`] chain remains available on its own.
 pub fn master_file(
     input: &Path,
     output: &Path,
@@ -61,5 +60,12 @@ pub fn master_file(
     on_progress: &mut dyn FnMut(Progress),
     cancel: &AtomicBool,
 ) -> Result<MasterReport, MasterError> {
-    interim::master_file_interim(input, output, params, on_progress, cancel)
+    chain::master_file_with(
+        input,
+        output,
+        params,
+        &chain::InterimStages,
+        on_progress,
+        cancel,
+    )
 }

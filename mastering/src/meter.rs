@@ -21,6 +21,10 @@ use crate::error::MasterError;
 use crate::report::Loudness;
 use ebur128::{EbuR128, Mode};
 
+mod fast;
+
+pub use fast::{FastMeter, TruePeakMeter};
+
 /// Level reported for "no signal" (silence, or too short to gate), dB.
 pub const FLOOR_DB: f64 = -120.0;
 

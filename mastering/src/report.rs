@@ -77,4 +77,8 @@ pub struct MasterReport {
     pub channels: u16,
     /// Seconds spent in each stage, for benchmarks and logs.
     pub stage_seconds: Vec<(String, f64)>,
+    /// Things the user should know: repaired input (NaN samples, damaged packets, a
+    /// truncated file) or a loudness target that could not be reached. Empty when clean.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }

@@ -2,7 +2,7 @@
 
 use crate::decode::{DecodeStats, Decoder};
 use crate::error::MasterError;
-use crate::meter::{LoudnessMeter, MeterMode};
+use crate::meter::{FastMeter, MeterMode};
 use crate::progress::{Progress, Stage};
 use crate::report::{AudioInfo, Loudness};
 use std::path::Path;
@@ -14,7 +14,8 @@ pub const MIN_DURATION_SEC: f64 = 3.0;
 /// Inputs quieter than this integrated loudness are treated as silent, LUFS.
 pub const SILENCE_LUFS: f64 = -70.0;
 
-/// Reports progress (throttled to steps of 1 %), checks the cancel flag, times stages.
+/// Reports progress (throttled to steps of 1 %, never decreasing), checks the cancel flag,
+/// times stages.
 pub struct Reporter<'a> {
     on_progress: &'a mut dyn FnMut(Progress),
     cancel: &'a AtomicBool,
@@ -57,7 +58,8 @@ impl<'a> Reporter<'a> {
         if self.cancel.load(Ordering::Relaxed) {
             return Err(MasterError::Cancelled);
         }
-        let fraction = fraction.clamp(0.0, 1.0);
+        // Never backwards: a corrective pass after the output was measured stays put.
+        let fraction = fraction.clamp(0.0, 1.0).max(self.last_sent);
         if force || fraction - self.last_sent >= 0.01 {
             self.last_sent = fraction;
             (self.on_progress)(Progress {
@@ -76,6 +78,14 @@ impl<'a> Reporter<'a> {
                 None => self.timings.push((std::mem::take(&mut self.label), secs)),
             }
             self.label.clear();
+        }
+    }
+
+    /// Adds `secs` to the timing entry `label` (for stages timed by a pipeline).
+    pub fn add_timing(&mut self, label: &str, secs: f64) {
+        match self.timings.iter_mut().find(|(l, _)| l == label) {
+            Some((_, t)) => *t += secs,
+            None => self.timings.push((label.to_string(), secs)),
         }
     }
 
@@ -131,7 +141,7 @@ pub fn expected_frames(info: &AudioInfo) -> u64 {
         .map_or(0, |d| (d * f64::from(info.sample_rate)).round() as u64)
 }
 
-/// Decodes `path` once and measures it, reporting progress between `start` and `end`.
+/// Decodes `path` once and measures it with the chain's [`FastMeter`], reporting progress between `start` and `end`.
 pub fn measure_file(
     path: &Path,
     mode: MeterMode,
@@ -141,7 +151,7 @@ pub fn measure_file(
 ) -> Result<Measured, MasterError> {
     let mut decoder = Decoder::open(path)?;
     let info = decoder.info().clone();
-    let mut meter = LoudnessMeter::new(decoder.channels(), decoder.sample_rate(), mode)?;
+    let mut meter = FastMeter::new(decoder.channels(), decoder.sample_rate(), mode)?;
     let span = Span {
         start,
         end,

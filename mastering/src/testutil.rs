@@ -121,3 +121,32 @@ pub fn decode_all(path: &Path) -> (Vec<Vec<f32>>, u32) {
     }
     (out, dec.sample_rate())
 }
+
+/// Writes a 16-bit AIFF (big-endian PCM; sample rate as an 80-bit extended float).
+pub fn write_aiff16(path: &Path, planes: &[Vec<f32>], rate: u32) {
+    let channels = planes.len() as u16;
+    let frames = planes[0].len() as u32;
+    let data_len = frames * u32::from(channels) * 2;
+    let mut b = Vec::new();
+    b.extend_from_slice(b"FORM");
+    b.extend_from_slice(&(4 + 8 + 18 + 8 + 8 + data_len).to_be_bytes());
+    b.extend_from_slice(b"AIFFCOMM");
+    b.extend_from_slice(&18u32.to_be_bytes());
+    b.extend_from_slice(&channels.to_be_bytes());
+    b.extend_from_slice(&frames.to_be_bytes());
+    b.extend_from_slice(&16u16.to_be_bytes());
+    // 80-bit extended: exponent 16383 + e, explicit integer bit in the 64-bit mantissa.
+    let e = 31 - rate.leading_zeros();
+    b.extend_from_slice(&((16383 + e) as u16).to_be_bytes());
+    b.extend_from_slice(&((u64::from(rate)) << (63 - e)).to_be_bytes());
+    b.extend_from_slice(b"SSND");
+    b.extend_from_slice(&(8 + data_len).to_be_bytes());
+    b.extend_from_slice(&[0u8; 8]);
+    for n in 0..frames as usize {
+        for p in planes {
+            let v = (f64::from(p[n]) * 32767.0).round().clamp(-32768.0, 32767.0) as i16;
+            b.extend_from_slice(&v.to_be_bytes());
+        }
+    }
+    std::fs::write(path, b).expect("write aiff");
+}

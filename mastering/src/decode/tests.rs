@@ -199,3 +199,20 @@ fn truncated_wav_keeps_the_readable_audio() {
     );
     assert!(max_abs_diff(&first, &src[0][..first.len()]) < 1e-4);
 }
+
+#[test]
+fn aiff_decodes() {
+    let dir = temp_dir();
+    let path = path_in(&dir, "a.aiff");
+    let src = stereo_sine(48_000, 12_345, 0.5);
+    write_aiff16(&path, &src, 48_000);
+    let info = probe(&path).unwrap();
+    assert_eq!(
+        (info.sample_rate, info.channels, info.bits_per_sample),
+        (48_000, 2, Some(16))
+    );
+    let (got, _) = decode_all(&path);
+    for ch in 0..2 {
+        assert!(max_abs_diff(&got[ch], &src[ch]) <= 1.01 / 32767.0);
+    }
+}

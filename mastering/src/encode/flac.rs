@@ -146,11 +146,8 @@ impl BlockEncoder for FlacEncoder {
         );
         self.file.seek(SeekFrom::Start(0))?;
         self.file.write_all(&header)?;
-        let file = self
-            .file
-            .into_inner()
-            .map_err(|e| MasterError::Io(e.into_error()))?;
-        file.sync_data()?;
+        // Flush; durability (fsync before the caller's rename) is the caller's choice.
+        self.file.flush()?;
         Ok(())
     }
 }

@@ -142,11 +142,8 @@ impl BlockEncoder for Mp3Encoder {
             self.file.seek(SeekFrom::Start(offset))?;
             self.file.write_all(&tag)?;
         }
-        let file = self
-            .file
-            .into_inner()
-            .map_err(|e| MasterError::Io(e.into_error()))?;
-        file.sync_data()?;
+        // Flush; durability (fsync before the caller's rename) is the caller's choice.
+        self.file.flush()?;
         Ok(())
     }
 }

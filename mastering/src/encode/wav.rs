@@ -1,17 +1,31 @@
-//! WAV output through hound, 16 or 24-bit PCM, TPDF-dithered.
+//! WAV output, 16 or 24-bit PCM, TPDF-dithered.
+//!
+//! Written directly (not through hound, which costs a call and a check per sample: 2.5×
+//! slower here): the canonical 44-byte header for mono/stereo 16-bit, WAVE_FORMAT_EXTENSIBLE
+//! (with the standard channel mask) for 24-bit or more than two channels, as Microsoft
+//! recommends. Sizes are patched when the encoder finishes; a file that would pass the RIFF
+//! 4 GiB limit is refused with an error rather than written corrupt.
 
 use super::{BlockEncoder, DITHER_SEED, TpdfQuantizer, check_block};
 use crate::error::MasterError;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
+
+/// KSDATAFORMAT_SUBTYPE_PCM.
+const PCM_GUID: [u8; 16] = [
+    0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71,
+];
 
 /// Streams dithered PCM to a WAV file.
 pub struct WavEncoder {
-    writer: hound::WavWriter<BufWriter<File>>,
+    file: BufWriter<File>,
     quantizer: TpdfQuantizer,
     channels: usize,
-    bits: u32,
+    bytes_per_sample: usize,
+    header_len: u64,
+    data_bytes: u64,
+    buf: Vec<u8>,
 }
 
 impl WavEncoder {
@@ -21,47 +35,87 @@ impl WavEncoder {
         channels: usize,
         bits: u32,
     ) -> Result<WavEncoder, MasterError> {
-        let spec = hound::WavSpec {
-            channels: u16::try_from(channels)
-                .map_err(|_| MasterError::Encode(format!("{channels} channels")))?,
-            sample_rate,
-            bits_per_sample: bits as u16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let writer = hound::WavWriter::create(path, spec).map_err(hound_error)?;
+        let ch = u16::try_from(channels)
+            .map_err(|_| MasterError::Encode(format!("WAV: {channels} channels")))?;
+        let header = header(sample_rate, ch, bits as u16, 0);
+        let mut file = BufWriter::with_capacity(1 << 16, File::create(path)?);
+        file.write_all(&header)?;
         Ok(WavEncoder {
-            writer,
+            file,
             quantizer: TpdfQuantizer::new(bits, DITHER_SEED),
             channels,
-            bits,
+            bytes_per_sample: bits as usize / 8,
+            header_len: header.len() as u64,
+            data_bytes: 0,
+            buf: Vec::new(),
         })
     }
 }
 
-fn hound_error(e: hound::Error) -> MasterError {
-    match e {
-        hound::Error::IoError(io) => MasterError::Io(io),
-        other => MasterError::Encode(format!("WAV: {other}")),
+/// The RIFF/WAVE header for `data_bytes` of PCM.
+fn header(rate: u32, channels: u16, bits: u16, data_bytes: u32) -> Vec<u8> {
+    let extensible = channels > 2 || bits > 16;
+    let block_align = channels * bits / 8;
+    let fmt_len: u32 = if extensible { 40 } else { 16 };
+    let mut h = Vec::with_capacity(68);
+    h.extend_from_slice(b"RIFF");
+    h.extend_from_slice(&(4 + 8 + fmt_len + 8 + data_bytes).to_le_bytes());
+    h.extend_from_slice(b"WAVEfmt ");
+    h.extend_from_slice(&fmt_len.to_le_bytes());
+    h.extend_from_slice(&(if extensible { 0xFFFEu16 } else { 1 }).to_le_bytes());
+    h.extend_from_slice(&channels.to_le_bytes());
+    h.extend_from_slice(&rate.to_le_bytes());
+    h.extend_from_slice(&(rate * u32::from(block_align)).to_le_bytes());
+    h.extend_from_slice(&block_align.to_le_bytes());
+    h.extend_from_slice(&bits.to_le_bytes());
+    if extensible {
+        let mask: u32 = if channels <= 18 {
+            (1u32 << channels) - 1
+        } else {
+            0
+        };
+        h.extend_from_slice(&22u16.to_le_bytes());
+        h.extend_from_slice(&bits.to_le_bytes());
+        h.extend_from_slice(&mask.to_le_bytes());
+        h.extend_from_slice(&PCM_GUID);
     }
+    h.extend_from_slice(b"data");
+    h.extend_from_slice(&data_bytes.to_le_bytes());
+    h
 }
 
 impl BlockEncoder for WavEncoder {
     fn write(&mut self, block: &[Vec<f32>]) -> Result<(), MasterError> {
         let frames = check_block(block, self.channels)?;
+        let bps = self.bytes_per_sample;
+        self.buf.clear();
+        self.buf.resize(frames * self.channels * bps, 0);
+        let mut out = self.buf.chunks_exact_mut(bps);
         for n in 0..frames {
-            for plane in block {
-                let v = self.quantizer.quantize(plane[n]);
-                if self.bits == 16 {
-                    self.writer.write_sample(v as i16).map_err(hound_error)?;
-                } else {
-                    self.writer.write_sample(v).map_err(hound_error)?;
-                }
+            for (plane, dst) in block.iter().zip(&mut out) {
+                let v = self.quantizer.quantize(plane[n]).to_le_bytes();
+                dst.copy_from_slice(&v[..bps]);
             }
         }
+        self.data_bytes += self.buf.len() as u64;
+        if self.header_len + self.data_bytes > u64::from(u32::MAX) {
+            return Err(MasterError::Encode(
+                "the output exceeds the 4 GiB WAV limit; choose FLAC".into(),
+            ));
+        }
+        self.file.write_all(&self.buf)?;
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> Result<(), MasterError> {
-        self.writer.finalize().map_err(hound_error)
+    fn finish(mut self: Box<Self>) -> Result<(), MasterError> {
+        let data = self.data_bytes as u32;
+        let riff_len = (self.header_len - 8) as u32 + data;
+        self.file.seek(SeekFrom::Start(4))?;
+        self.file.write_all(&riff_len.to_le_bytes())?;
+        self.file.seek(SeekFrom::Start(self.header_len - 4))?;
+        self.file.write_all(&data.to_le_bytes())?;
+        // Flush; durability (fsync before the caller's rename) is the caller's choice.
+        self.file.flush()?;
+        Ok(())
     }
 }

@@ -243,3 +243,164 @@ fn silence_reads_the_floor_and_peaks_are_reported() {
     // Without true peak, the true peak falls back to the sample peak.
     assert_eq!(m.true_peak_db(), m.sample_peak_db());
 }
+
+mod fast_meter {
+    use super::*;
+    use crate::testutil::{pink_noise, white_noise};
+
+    fn fast(planes: &[Vec<f32>], rate: u32, mode: MeterMode) -> FastMeter {
+        let mut m = FastMeter::new(planes.len(), rate, mode).unwrap();
+        let n = planes[0].len();
+        let mut start = 0;
+        while start < n {
+            let end = (start + 1777).min(n);
+            let block: Vec<&[f32]> = planes.iter().map(|p| &p[start..end]).collect();
+            m.add_block(&block).unwrap();
+            start = end;
+        }
+        m
+    }
+
+    #[test]
+    fn passes_the_integrated_and_lra_cases() {
+        for rate in RATES {
+            for (segs, want) in [
+                (vec![(20.0, -23.0)], -23.0),
+                (vec![(20.0, -33.0)], -33.0),
+                (vec![(10.0, -36.0), (60.0, -23.0), (10.0, -36.0)], -23.0),
+                (
+                    vec![
+                        (10.0, -72.0),
+                        (10.0, -36.0),
+                        (60.0, -23.0),
+                        (10.0, -36.0),
+                        (10.0, -72.0),
+                    ],
+                    -23.0,
+                ),
+                (vec![(20.0, -26.0), (20.1, -20.0), (20.0, -26.0)], -23.0),
+            ] {
+                let m = fast(
+                    &stereo(tone_segments(rate, &segs)),
+                    rate,
+                    MeterMode::INTEGRATED,
+                );
+                assert_near(m.integrated(), want, 0.1, &format!("{segs:?} at {rate}"));
+            }
+            let n = 20 * rate as usize;
+            let five: Vec<Vec<f32>> = [-28.0, -28.0, -24.0, -30.0, -30.0]
+                .iter()
+                .map(|&db| sine(1000.0, db_to_amp(db), rate, n))
+                .collect();
+            assert_near(
+                fast(&five, rate, MeterMode::INTEGRATED).integrated(),
+                -23.0,
+                0.1,
+                "3341-6",
+            );
+            for (segs, want) in [
+                (vec![(20.0, -20.0), (20.0, -30.0)], 10.0),
+                (vec![(20.0, -20.0), (20.0, -15.0)], 5.0),
+                (vec![(20.0, -40.0), (20.0, -20.0)], 20.0),
+                (
+                    vec![
+                        (20.0, -50.0),
+                        (20.0, -35.0),
+                        (20.0, -20.0),
+                        (20.0, -35.0),
+                        (20.0, -50.0),
+                    ],
+                    15.0,
+                ),
+            ] {
+                let m = fast(&stereo(tone_segments(rate, &segs)), rate, MeterMode::FULL);
+                assert_near(m.lra(), want, 1.0, &format!("LRA {segs:?} at {rate}"));
+            }
+        }
+    }
+
+    #[test]
+    fn passes_the_true_peak_cases() {
+        let rate = 48_000u32;
+        let fs = f64::from(rate);
+        for (freq, phase_deg, amp, want) in [
+            (fs / 4.0, 0.0, 0.5, -6.0),
+            (fs / 4.0, 45.0, 0.5, -6.0),
+            (fs / 6.0, 60.0, 0.5, -6.0),
+            (fs / 8.0, 67.5, 0.5, -6.0),
+            (fs / 4.0, 45.0, 1.41, 3.0),
+        ] {
+            let fade = fs * 0.02;
+            let x: Vec<f32> = (0..rate as usize)
+                .map(|n| {
+                    let g = (n as f64 / fade).min(1.0);
+                    let g = 0.5 - 0.5 * (std::f64::consts::PI * g).cos();
+                    let ph = 2.0 * std::f64::consts::PI * freq * n as f64 / fs
+                        + f64::to_radians(phase_deg);
+                    (g * amp * ph.sin()) as f32
+                })
+                .collect();
+            let tp = fast(&stereo(x), rate, MeterMode::INTEGRATED_TRUE_PEAK).true_peak_db();
+            assert!(
+                tp <= want + 0.2 && tp >= want - 0.4,
+                "{freq} Hz {phase_deg}°: {tp:.3}"
+            );
+        }
+    }
+
+    /// Noise bursts with a slow envelope: loudness varies, true peaks between samples.
+    fn programme(rate: u32, channels: usize, secs: f64, seed: u64) -> Vec<Vec<f32>> {
+        let n = (f64::from(rate) * secs) as usize;
+        (0..channels)
+            .map(|c| {
+                let p = pink_noise(0.6, n, seed + c as u64);
+                let w = white_noise(0.2, n, seed + 100 + c as u64);
+                p.iter()
+                    .zip(&w)
+                    .enumerate()
+                    .map(|(i, (a, b))| {
+                        let t = i as f64 / f64::from(rate);
+                        let env = 0.55 + 0.45 * (2.0 * std::f64::consts::PI * 0.13 * t).sin();
+                        ((f64::from(*a) + f64::from(*b)) * env) as f32
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn agrees_with_the_ebur128_crate() {
+        for (rate, channels) in [
+            (44_100u32, 2usize),
+            (48_000, 1),
+            (96_000, 2),
+            (48_000, 6),
+            (22_050, 5),
+        ] {
+            let sig = programme(rate, channels, 30.0, rate as u64 + channels as u64);
+            let reference = measure(&sig, rate, MeterMode::FULL).loudness();
+            let ours = fast(&sig, rate, MeterMode::FULL).loudness();
+            let what = format!("{channels} ch at {rate} Hz");
+            assert_near(
+                ours.lufs,
+                reference.lufs,
+                0.01,
+                &format!("{what} integrated"),
+            );
+            assert_near(
+                ours.true_peak_db,
+                reference.true_peak_db,
+                0.01,
+                &format!("{what} true peak"),
+            );
+            assert_near(
+                ours.sample_peak_db,
+                reference.sample_peak_db,
+                1e-6,
+                &format!("{what} sample peak"),
+            );
+            // Short-term steps differ (100 ms here, 1 s in ebur128): LRA agrees loosely.
+            assert_near(ours.lra, reference.lra, 0.5, &format!("{what} LRA"));
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Whole-file analysis: loudness (via [`crate::meter`]), long-term average spectrum,
+//! stereo correlation, crest factor, PLR and a streaming-platform preview.
+
+mod spectrum;
+
+pub use spectrum::{OCTAVE_CENTRES_HZ, SpectrumAnalyzer};
+
+use crate::decode::Decoder;
+use crate::error::MasterError;
+use crate::meter::{FLOOR_DB, LoudnessMeter, MeterMode, amp_to_db};
+use crate::report::{Analysis, StreamingPreview};
+use std::path::Path;
+
+/// Running L/R correlation, RMS and peak of a planar signal.
+#[derive(Debug, Clone, Default)]
+pub struct SignalStats {
+    sum_lr: f64,
+    sum_ll: f64,
+    sum_rr: f64,
+    sum_sq: f64,
+    samples: u64,
+    peak: f32,
+    channels: usize,
+}
+
+impl SignalStats {
+    /// Stats for `channels` channels.
+    pub fn new(channels: usize) -> SignalStats {
+        SignalStats {
+            channels,
+            ..Default::default()
+        }
+    }
+
+    /// Adds one planar block.
+    pub fn add_block<S: AsRef<[f32]>>(&mut self, block: &[S]) {
+        for plane in block {
+            let plane = plane.as_ref();
+            let mut sq = 0.0f64;
+            for &x in plane {
+                sq += f64::from(x) * f64::from(x);
+                self.peak = self.peak.max(x.abs());
+            }
+            self.sum_sq += sq;
+            self.samples += plane.len() as u64;
+        }
+        if block.len() >= 2 {
+            let (l, r) = (block[0].as_ref(), block[1].as_ref());
+            for (&a, &b) in l.iter().zip(r) {
+                let (a, b) = (f64::from(a), f64::from(b));
+                self.sum_lr += a * b;
+                self.sum_ll += a * a;
+                self.sum_rr += b * b;
+            }
+        }
+    }
+
+    /// Pearson correlation of the first two channels, -1 ..= 1; 1.0 for mono, and when
+    /// either channel is silent (nothing out of phase to report).
+    pub fn correlation(&self) -> f64 {
+        if self.channels < 2 {
+            return 1.0;
+        }
+        let denom = (self.sum_ll * self.sum_rr).sqrt();
+        if denom > 0.0 {
+            (self.sum_lr / denom).clamp(-1.0, 1.0)
+        } else {
+            1.0
+        }
+    }
+
+    /// RMS over all samples of all channels, dBFS.
+    pub fn rms_db(&self) -> f64 {
+        if self.samples == 0 {
+            return FLOOR_DB;
+        }
+        amp_to_db((self.sum_sq / self.samples as f64).sqrt())
+    }
+
+    /// Sample peak over all channels, dBFS.
+    pub fn peak_db(&self) -> f64 {
+        amp_to_db(f64::from(self.peak))
+    }
+
+    /// Crest factor, peak over RMS, dB (0 for silence).
+    pub fn crest_factor_db(&self) -> f64 {
+        if self.sum_sq > 0.0 {
+            self.peak_db() - self.rms_db()
+        } else {
+            0.0
+        }
+    }
+}
+
+/// How a platform's loudness normalisation treats a track quieter than its reference.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Normalization {
+    /// Turns loud tracks down, never turns quiet ones up.
+    DownOnly,
+    /// Turns quiet tracks up, but only as far as the true peak stays at or below this
+    /// ceiling, dBTP.
+    UpToPeak(f64),
+}
+
+/// A streaming platform's published loudness reference and normalisation behaviour.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Platform {
+    pub name: &'static str,
+    pub target_lufs: f64,
+    pub policy: Normalization,
+}
+
+/// The platforms of the preview, as documented by them (2024): Spotify (-14, turns quiet
+/// tracks up only as far as -1 dBTP in its default mode) and Apple Music (Sound Check,
+/// -16, likewise limited by peak headroom, modelled as -1 dBTP); YouTube, Tidal, Amazon
+/// Music (-14) and Deezer (-15) only turn loud tracks down. A model of their stated
+/// behaviour, not a measurement of their players.
+pub const PLATFORMS: [Platform; 6] = [
+    Platform {
+        name: "Spotify",
+        target_lufs: -14.0,
+        policy: Normalization::UpToPeak(-1.0),
+    },
+    Platform {
+        name: "Apple Music",
+        target_lufs: -16.0,
+        policy: Normalization::UpToPeak(-1.0),
+    },
+    Platform {
+        name: "YouTube",
+        target_lufs: -14.0,
+        policy: Normalization::DownOnly,
+    },
+    Platform {
+        name: "Tidal",
+        target_lufs: -14.0,
+        policy: Normalization::DownOnly,
+    },
+    Platform {
+        name: "Amazon Music",
+        target_lufs: -14.0,
+        policy: Normalization::DownOnly,
+    },
+    Platform {
+        name: "Deezer",
+        target_lufs: -15.0,
+        policy: Normalization::DownOnly,
+    },
+];
+
+/// The gain, dB, each platform would apply to a track of `lufs` and `true_peak_db`.
+pub fn streaming_preview(lufs: f64, true_peak_db: f64) -> Vec<StreamingPreview> {
+    PLATFORMS
+        .iter()
+        .map(|p| {
+            let wanted = p.target_lufs - lufs;
+            let gain = match p.policy {
+                Normalization::DownOnly => wanted.min(0.0),
+                Normalization::UpToPeak(ceiling) if wanted > 0.0 => {
+                    wanted.min((ceiling - true_peak_db).max(0.0))
+                }
+                Normalization::UpToPeak(_) => wanted,
+            };
+            StreamingPreview {
+                platform: p.name.to_string(),
+                target_lufs: p.target_lufs,
+                gain_applied_db: (gain * 100.0).round() / 100.0,
+            }
+        })
+        .collect()
+}
+
+/// Decodes `path` once and returns its full [`Analysis`].
+pub fn analyze_file(path: &Path) -> Result<Analysis, MasterError> {
+    let mut decoder = Decoder::open(path)?;
+    let channels = decoder.channels();
+    let rate = decoder.sample_rate();
+    let mut meter = LoudnessMeter::new(channels, rate, MeterMode::FULL)?;
+    let mut spectrum = SpectrumAnalyzer::new(channels, rate);
+    let mut stats = SignalStats::new(channels);
+    let mut block = Vec::new();
+    while decoder.read_block(&mut block)? > 0 {
+        meter.add_block(&block)?;
+        spectrum.add_block(&block);
+        stats.add_block(&block);
+    }
+    let loudness = meter.loudness();
+    Ok(Analysis {
+        lufs: loudness.lufs,
+        true_peak_db: loudness.true_peak_db,
+        sample_peak_db: loudness.sample_peak_db,
+        lra: loudness.lra,
+        duration_sec: meter.seconds(),
+        sample_rate: rate,
+        channels: channels as u16,
+        plr_db: if loudness.lufs > FLOOR_DB {
+            loudness.true_peak_db - loudness.lufs
+        } else {
+            0.0
+        },
+        crest_factor_db: stats.crest_factor_db(),
+        stereo_correlation: stats.correlation(),
+        spectrum: spectrum.octave_bands(),
+        streaming_preview: streaming_preview(loudness.lufs, loudness.true_peak_db),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,676 @@
+use super::*;
+use crate::meter::LoudnessMeter;
+use crate::params::Style;
+use crate::stage::BlockProcessor;
+use crate::testutil::*;
+use std::sync::atomic::Ordering;
+
+fn params(style: Style, target: Option<f64>, format: OutputFormat) -> MasterParams {
+    MasterParams::new(style, target, Some(-1.0), format).unwrap()
+}
+
+fn master(input: &Path, output: &Path, p: &MasterParams) -> Result<MasterReport, MasterError> {
+    master_file_with(
+        input,
+        output,
+        p,
+        &InterimStages,
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+}
+
+/// Measures a decoded file with the ebur128 crate: a meter other than the chain's own.
+fn independent(path: &Path) -> (Loudness, usize, u32, usize) {
+    let (planes, rate) = decode_all(path);
+    let mut m = LoudnessMeter::new(planes.len(), rate, MeterMode::FULL).unwrap();
+    m.add_block(&planes).unwrap();
+    let clipped = planes
+        .iter()
+        .flat_map(|p| p.iter())
+        .filter(|s| s.abs() >= 1.0)
+        .count();
+    (m.loudness(), planes.len(), rate, clipped)
+}
+
+/// Dense, loud, partly correlated noise with a beat: the limiter has work to do.
+fn loud_music(rate: u32, secs: f64, channels: usize) -> Vec<Vec<f32>> {
+    let n = (f64::from(rate) * secs) as usize;
+    let a = pink_noise(0.7, n, 21);
+    let b = pink_noise(0.7, n, 22);
+    (0..channels)
+        .map(|c| {
+            let (wa, wb) = if c % 2 == 0 { (0.8, 0.2) } else { (0.2, 0.8) };
+            a.iter()
+                .zip(&b)
+                .enumerate()
+                .map(|(i, (x, y))| {
+                    let t = i as f64 / f64::from(rate);
+                    let kick = (-((t * 2.0).fract()) * 30.0).exp()
+                        * (2.0 * std::f64::consts::PI * 55.0 * t).sin();
+                    (wa * f64::from(*x) + wb * f64::from(*y) + 0.5 * kick) as f32
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn assert_delivered(path: &Path, p: &MasterParams, report: &MasterReport) {
+    let (got, _, _, clipped) = independent(path);
+    let what = format!("{:?} {}", p.format, path.display());
+    assert!(
+        (got.lufs - p.target_lufs).abs() <= 0.1,
+        "{what}: {:.3} LUFS, target {}",
+        got.lufs,
+        p.target_lufs
+    );
+    assert!(
+        got.true_peak_db <= p.true_peak_db,
+        "{what}: true peak {:.3}",
+        got.true_peak_db
+    );
+    assert_eq!(clipped, 0, "{what}: samples at full scale");
+    assert!(
+        (report.after.lufs - got.lufs).abs() < 0.02,
+        "{what}: report says {}",
+        report.after.lufs
+    );
+    assert!((report.after.true_peak_db - got.true_peak_db).abs() < 0.05);
+}
+
+#[test]
+fn loud_input_reaches_every_format_within_tolerance() {
+    let dir = temp_dir();
+    let input = path_in(&dir, "in.wav");
+    write_wav(&input, &loud_music(44_100, 12.0, 2), 44_100, WavKind::Float);
+    for format in [
+        OutputFormat::Wav { bit_depth: 16 },
+        OutputFormat::Wav { bit_depth: 24 },
+        OutputFormat::Flac { bit_depth: 16 },
+        OutputFormat::Mp3 { bitrate_kbps: 320 },
+        OutputFormat::Mp3 { bitrate_kbps: 128 },
+    ] {
+        let output = path_in(&dir, &format!("o.{}", format.extension()));
+        let p = params(Style::Edm, None, format);
+        let report = master(&input, &output, &p).unwrap();
+        assert_delivered(&output, &p, &report);
+        assert_eq!((report.sample_rate, report.channels), (44_100, 2));
+    }
+}
+
+#[test]
+fn every_style_target_is_met() {
+    let dir = temp_dir();
+    let input = path_in(&dir, "in.wav");
+    write_wav(
+        &input,
+        &loud_music(48_000, 8.0, 2),
+        48_000,
+        WavKind::Int(24),
+    );
+    for style in Style::ALL {
+        let output = path_in(&dir, &format!("{}.wav", style.name()));
+        let p = params(style, None, OutputFormat::Wav { bit_depth: 16 });
+        let report = master(&input, &output, &p).unwrap();
+        assert_delivered(&output, &p, &report);
+    }
+    // The quiet end of the allowed target range, and a hot one.
+    for target in [-30.0, -7.0] {
+        let output = path_in(&dir, "edge.wav");
+        let p = params(
+            Style::Standard,
+            Some(target),
+            OutputFormat::Wav { bit_depth: 24 },
+        );
+        let report = master(&input, &output, &p).unwrap();
+        assert_delivered(&output, &p, &report);
+    }
+}
+
+/// -5 LUFS under -1 dBTP needs a PLR of 4 dB: the stand-in limiter saturates at -5.96 LUFS
+/// on this material (its release keeps the gain down between peaks). The real limiter and
+/// dynamics of the dsp branch must reach it; until then the chain delivers and warns.
+#[test]
+#[ignore = "needs the dsp branch's limiter/dynamics; the stand-in saturates at -5.96 LUFS"]
+fn loudest_target_is_met() {
+    let dir = temp_dir();
+    let input = path_in(&dir, "in.wav");
+    write_wav(
+        &input,
+        &loud_music(48_000, 8.0, 2),
+        48_000,
+        WavKind::Int(24),
+    );
+    let output = path_in(&dir, "o.wav");
+    let p = params(Style::Edm, Some(-5.0), OutputFormat::Wav { bit_depth: 24 });
+    let report = master(&input, &output, &p).unwrap();
+    assert_delivered(&output, &p, &report);
+}
+
+#[test]
+fn an_unreachable_target_is_delivered_with_a_warning() {
+    let dir = temp_dir();
+    let input = path_in(&dir, "in.wav");
+    write_wav(
+        &input,
+        &loud_music(48_000, 8.0, 2),
+        48_000,
+        WavKind::Int(24),
+    );
+    let output = path_in(&dir, "o.wav");
+    let p = params(Style::Edm, Some(-5.0), OutputFormat::Wav { bit_depth: 24 });
+    let report = master(&input, &output, &p).unwrap();
+    let (got, ..) = independent(&output);
+    assert!(
+        got.true_peak_db <= -1.0,
+        "the ceiling is never traded for loudness"
+    );
+    if (got.lufs + 5.0).abs() > 0.1 {
+        assert!(
+            report.warnings.iter().any(|w| w.contains("out of reach")),
+            "{:?}",
+            report.warnings
+        );
+    } else {
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    }
+}
+
+#[test]
+fn odd_inputs_master_or_fail_clearly() {
+    let dir = temp_dir();
+    let wav16 = OutputFormat::Wav { bit_depth: 16 };
+    let out = path_in(&dir, "out.wav");
+    let ok_cases: Vec<(&str, Vec<Vec<f32>>, u32, WavKind)> = vec![
+        ("8bit", loud_music(22_050, 5.0, 2), 22_050, WavKind::Int(8)),
+        ("11k", loud_music(11_025, 5.0, 1), 11_025, WavKind::Int(16)),
+        ("96k", loud_music(96_000, 4.0, 2), 96_000, WavKind::Int(24)),
+        ("5.1", loud_music(48_000, 5.0, 6), 48_000, WavKind::Int(16)),
+    ];
+    for (name, sig, rate, kind) in ok_cases {
+        let input = path_in(&dir, &format!("{name}.wav"));
+        write_wav(&input, &sig, rate, kind);
+        let p = params(Style::Standard, None, wav16);
+        let report = master(&input, &out, &p).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_delivered(&out, &p, &report);
+        let (_, channels, got_rate, _) = independent(&out);
+        assert_eq!(
+            (channels, got_rate),
+            (sig.len(), rate),
+            "{name}: layout kept"
+        );
+    }
+
+    // Float with NaN, infinities and overs above 0 dBFS.
+    let mut sig = loud_music(44_100, 5.0, 2);
+    for (i, s) in sig[1].iter_mut().enumerate().step_by(7919) {
+        *s = match i % 3 {
+            0 => f32::NAN,
+            1 => 3.5,
+            _ => f32::NEG_INFINITY,
+        };
+    }
+    let input = path_in(&dir, "nan.wav");
+    write_wav(&input, &sig, 44_100, WavKind::Float);
+    let p = params(Style::Standard, None, wav16);
+    let report = master(&input, &out, &p).unwrap();
+    assert!(
+        report.before.true_peak_db > 10.0,
+        "overs kept in the input measurement"
+    );
+    assert!(
+        report.warnings[0].contains("invalid samples"),
+        "{:?}",
+        report.warnings
+    );
+    assert_delivered(&out, &p, &report);
+
+    // 5.1 cannot be an MP3: a clear error, no file.
+    let input = path_in(&dir, "5.1.wav");
+    let p = params(
+        Style::Standard,
+        None,
+        OutputFormat::Mp3 { bitrate_kbps: 320 },
+    );
+    let mp3_out = path_in(&dir, "out.mp3");
+    let err = master(&input, &mp3_out, &p).unwrap_err();
+    assert!(matches!(err, MasterError::Encode(_)), "{err:?}");
+    assert!(!mp3_out.exists());
+
+    let p = params(Style::Standard, None, wav16);
+    let short = path_in(&dir, "short.wav");
+    write_wav(
+        &short,
+        &loud_music(44_100, 0.5, 2),
+        44_100,
+        WavKind::Int(16),
+    );
+    assert!(matches!(
+        master(&short, &out, &p),
+        Err(MasterError::TooShort(_))
+    ));
+
+    let silent = path_in(&dir, "silent.wav");
+    write_wav(
+        &silent,
+        &vec![vec![0.0; 44_100 * 5]; 2],
+        44_100,
+        WavKind::Int(16),
+    );
+    assert!(matches!(
+        master(&silent, &out, &p),
+        Err(MasterError::Silent(_))
+    ));
+
+    let empty = path_in(&dir, "empty.wav");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(matches!(
+        master(&empty, &out, &p),
+        Err(MasterError::Unsupported(_))
+    ));
+
+    let text = path_in(&dir, "text.wav");
+    std::fs::write(&text, "just some words, not a RIFF header\n".repeat(100)).unwrap();
+    assert!(matches!(
+        master(&text, &out, &p),
+        Err(MasterError::Unsupported(_))
+    ));
+    assert!(!out.exists(), "failed runs leave no output");
+}
+
+#[test]
+fn truncated_files_master_or_fail_clearly() {
+    let dir = temp_dir();
+    let src = loud_music(44_100, 6.0, 2);
+    let wav = path_in(&dir, "src.wav");
+    write_wav(&wav, &src, 44_100, WavKind::Int(16));
+    let flac = path_in(&dir, "src.flac");
+    let mp3 = path_in(&dir, "src.mp3");
+    for (path, format) in [
+        (&flac, OutputFormat::Flac { bit_depth: 16 }),
+        (&mp3, OutputFormat::Mp3 { bitrate_kbps: 192 }),
+    ] {
+        let mut enc = crate::encode::create_encoder(path, format, 44_100, 2).unwrap();
+        enc.write(&src).unwrap();
+        enc.finish().unwrap();
+    }
+    let out = path_in(&dir, "out.wav");
+    let p = params(Style::Standard, None, OutputFormat::Wav { bit_depth: 16 });
+    for source in [&wav, &flac, &mp3] {
+        let bytes = std::fs::read(source).unwrap();
+        for keep in [0.7, 0.3, 0.02] {
+            let cut = path_in(
+                &dir,
+                &format!("cut.{}", source.extension().unwrap().to_str().unwrap()),
+            );
+            std::fs::write(&cut, &bytes[..(bytes.len() as f64 * keep) as usize]).unwrap();
+            match master(&cut, &out, &p) {
+                Ok(report) => {
+                    assert!(report.duration_sec >= 3.0);
+                    assert_delivered(&out, &p, &report);
+                }
+                Err(e) => assert!(
+                    matches!(
+                        e,
+                        MasterError::Corrupt(_)
+                            | MasterError::TooShort(_)
+                            | MasterError::Unsupported(_)
+                    ),
+                    "{}: {e:?}",
+                    source.display()
+                ),
+            }
+        }
+        // Damage in the middle: overwrite 2 kB with garbage.
+        let mut damaged = bytes.clone();
+        let mid = damaged.len() / 2;
+        for (i, b) in damaged[mid..mid + 2048].iter_mut().enumerate() {
+            *b = (i * 7 + 13) as u8;
+        }
+        let cut = path_in(
+            &dir,
+            &format!("bad.{}", source.extension().unwrap().to_str().unwrap()),
+        );
+        std::fs::write(&cut, &damaged).unwrap();
+        match master(&cut, &out, &p) {
+            Ok(report) => assert!((report.after.lufs - p.target_lufs).abs() <= 0.1),
+            Err(e) => assert!(matches!(e, MasterError::Corrupt(_)), "{e:?}"),
+        }
+    }
+}
+
+#[test]
+fn mono_stays_mono_and_output_is_deterministic() {
+    let dir = temp_dir();
+    let input = path_in(&dir, "mono.wav");
+    write_wav(
+        &input,
+        &loud_music(44_100, 5.0, 1),
+        44_100,
+        WavKind::Int(16),
+    );
+    for format in [
+        OutputFormat::Wav { bit_depth: 16 },
+        OutputFormat::Flac { bit_depth: 24 },
+        OutputFormat::Mp3 { bitrate_kbps: 192 },
+    ] {
+        let a = path_in(&dir, &format!("a.{}", format.extension()));
+        let b = path_in(&dir, &format!("b.{}", format.extension()));
+        let p = params(Style::Podcast, None, format);
+        let report = master(&input, &a, &p).unwrap();
+        master(&input, &b, &p).unwrap();
+        assert_eq!(report.channels, 1, "{format:?}");
+        assert_eq!(independent(&a).1, 1);
+        assert!(
+            std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+            "{format:?} differs"
+        );
+    }
+}
+
+#[test]
+fn progress_and_cancel() {
+    let dir = temp_dir();
+    let input = path_in(&dir, "in.wav");
+    write_wav(
+        &input,
+        &loud_music(44_100, 6.0, 2),
+        44_100,
+        WavKind::Int(16),
+    );
+    let out = path_in(&dir, "o.wav");
+    let p = params(Style::Edm, None, OutputFormat::Wav { bit_depth: 16 });
+    let mut seen = Vec::new();
+    let report = master_file_with(
+        &input,
+        &out,
+        &p,
+        &InterimStages,
+        &mut |x| seen.push(x),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert!(
+        seen.windows(2).all(|w| w[1].fraction >= w[0].fraction),
+        "monotonic"
+    );
+    assert_eq!(seen.last().unwrap().fraction, 1.0);
+    for stage in [
+        Stage::Decode,
+        Stage::LoudnessCorrection,
+        Stage::Encode,
+        Stage::Analysis,
+    ] {
+        assert!(seen.iter().any(|x| x.stage == stage), "{stage:?} reported");
+    }
+    let labels: Vec<&str> = report
+        .stage_seconds
+        .iter()
+        .map(|(l, _)| l.as_str())
+        .collect();
+    for l in [
+        "decode_analysis",
+        "loudness_loop",
+        "encode",
+        "measure_output",
+        "limiter (stand-in)",
+    ] {
+        assert!(labels.contains(&l), "{l} timed: {labels:?}");
+    }
+
+    std::fs::remove_file(&out).unwrap();
+    let cancel = AtomicBool::new(false);
+    let err = master_file_with(
+        &input,
+        &out,
+        &p,
+        &InterimStages,
+        &mut |x| {
+            if x.stage == Stage::LoudnessCorrection {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        },
+        &cancel,
+    )
+    .unwrap_err();
+    assert!(matches!(err, MasterError::Cancelled));
+    assert!(!out.exists());
+}
+
+/// A stage that only delays: the pipeline must hide its latency exactly.
+struct Delay {
+    line: Vec<Vec<f32>>,
+}
+
+impl BlockProcessor for Delay {
+    fn process(&mut self, block: &mut [Vec<f32>]) {
+        for (plane, line) in block.iter_mut().zip(&mut self.line) {
+            for s in plane.iter_mut() {
+                line.push(*s);
+                *s = line.remove(0);
+            }
+        }
+    }
+    fn latency(&self) -> usize {
+        self.line[0].len()
+    }
+    fn reset(&mut self) {
+        for l in &mut self.line {
+            l.fill(0.0);
+        }
+    }
+}
+
+#[test]
+fn pipeline_compensates_latency_exactly() {
+    let x = white_noise(0.5, 10_000, 3);
+    let stages = vec![
+        NamedStage::new(
+            "d1",
+            Box::new(Delay {
+                line: vec![vec![0.0; 700]],
+            }),
+        ),
+        NamedStage::new(
+            "d2",
+            Box::new(Delay {
+                line: vec![vec![0.0; 5000]],
+            }),
+        ),
+    ];
+    let mut p = Pipeline::new(stages);
+    assert_eq!(p.latency(), 5700);
+    let mut out = Vec::new();
+    for chunk in x.chunks(1234) {
+        let mut block = vec![chunk.to_vec()];
+        p.process(&mut block);
+        out.extend_from_slice(&block[0]);
+    }
+    p.flush(1, 1000, |b: &[Vec<f32>]| -> Result<(), ()> {
+        out.extend_from_slice(&b[0]);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(out, x);
+}
+
+#[test]
+fn spill_buffer_round_trips_and_rereads() {
+    let dir = temp_dir();
+    let mut s = SpillBuffer::new_in(dir.path(), 2).unwrap();
+    let l = white_noise(1.5, 9_999, 4);
+    let r = white_noise(0.5, 9_999, 5);
+    for start in (0..l.len()).step_by(4000) {
+        let end = (start + 4000).min(l.len());
+        s.write(&[l[start..end].to_vec(), r[start..end].to_vec()])
+            .unwrap();
+    }
+    assert_eq!(s.frames(), 9_999);
+    for _ in 0..2 {
+        let mut reader = s.reader(3000).unwrap();
+        let (mut gl, mut gr) = (Vec::new(), Vec::new());
+        let mut block = Vec::new();
+        while reader.read_block(&mut block).unwrap() > 0 {
+            gl.extend_from_slice(&block[0]);
+            gr.extend_from_slice(&block[1]);
+        }
+        assert!(gl == l && gr == r);
+    }
+    assert!(s.write(&[vec![0.0], vec![0.0]]).is_err(), "write-once");
+}
+
+#[test]
+fn stand_in_limiter_holds_the_ceiling() {
+    let rate = 48_000;
+    let sig = loud_music(rate, 4.0, 2);
+    let boosted: Vec<Vec<f32>> = sig
+        .iter()
+        .map(|p| p.iter().map(|s| s * 4.0).collect())
+        .collect();
+    let mut p = Pipeline::new(vec![NamedStage::new(
+        "lim",
+        Box::new(StandInLimiter::new(2, rate, -1.0)),
+    )]);
+    let mut out = vec![Vec::new(), Vec::new()];
+    for start in (0..boosted[0].len()).step_by(4096) {
+        let end = (start + 4096).min(boosted[0].len());
+        let mut block: Vec<Vec<f32>> = boosted.iter().map(|c| c[start..end].to_vec()).collect();
+        p.process(&mut block);
+        for (o, b) in out.iter_mut().zip(&block) {
+            o.extend_from_slice(b);
+        }
+    }
+    p.flush(2, 4096, |b: &[Vec<f32>]| -> Result<(), ()> {
+        for (o, x) in out.iter_mut().zip(b) {
+            o.extend_from_slice(x);
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(out[0].len(), boosted[0].len());
+    let mut m = LoudnessMeter::new(2, rate, MeterMode::INTEGRATED_TRUE_PEAK).unwrap();
+    m.add_block(&out).unwrap();
+    assert!(m.true_peak_db() <= -1.0, "true peak {}", m.true_peak_db());
+    // Quiet passages pass untouched (gain 1 once the release has recovered).
+    let quiet: Vec<Vec<f32>> = sig
+        .iter()
+        .map(|c| c.iter().map(|s| s * 0.1).collect())
+        .collect();
+    p.reset();
+    let mut block = quiet.clone();
+    let n = p.process(&mut block);
+    let lat = p.latency();
+    assert_eq!(n, quiet[0].len() - lat);
+    assert!(block[0].iter().zip(&quiet[0]).all(|(a, b)| a == b));
+}
+
+/// Peak resident memory of this process, bytes (Linux).
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// QUALITY.md §4: a 60-minute stereo input masters under 512 MB peak RSS. Heavy (writes a
+/// 635 MB WAV and masters it): run alone with
+/// `cargo test -p mastering --release -- --ignored sixty_minutes --nocapture`.
+#[test]
+#[ignore = "heavy: 60-minute input, about a minute of CPU and 2 GB of temporary disk"]
+fn sixty_minutes_stereo_stays_under_512_mb() {
+    let dir = temp_dir();
+    let input = path_in(&dir, "long.wav");
+    let rate = 44_100u32;
+    {
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(&input, spec).unwrap();
+        let minute = loud_music(rate, 60.0, 2);
+        for m in 0..60 {
+            let gain = 0.3 + 0.6 * (m % 7) as f32 / 7.0;
+            let mut iw = w.get_i16_writer(minute[0].len() as u32 * 2);
+            for (l, r) in minute[0].iter().zip(&minute[1]) {
+                iw.write_sample(((l * gain).clamp(-1.0, 1.0) * 32767.0) as i16);
+                iw.write_sample(((r * gain).clamp(-1.0, 1.0) * 32767.0) as i16);
+            }
+            iw.flush().unwrap();
+        }
+        w.finalize().unwrap();
+    }
+    // Reset the high-water mark so that generating the input does not count.
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let before = peak_rss_bytes().unwrap();
+    let out = path_in(&dir, "long_master.wav");
+    let p = params(Style::Standard, None, OutputFormat::Wav { bit_depth: 16 });
+    let t = std::time::Instant::now();
+    let report = master(&input, &out, &p).unwrap();
+    let peak = peak_rss_bytes().unwrap();
+    eprintln!(
+        "60 min: {:.1} s wall ({:.0}x real time), peak RSS {} MB (before mastering {} MB), \
+         {:.2} LUFS, {:.2} dBTP, stages {:?}",
+        t.elapsed().as_secs_f64(),
+        3600.0 / t.elapsed().as_secs_f64(),
+        peak >> 20,
+        before >> 20,
+        report.after.lufs,
+        report.after.true_peak_db,
+        report.stage_seconds
+    );
+    assert!(peak < 512 << 20, "peak RSS {} MB", peak >> 20);
+    assert!((report.after.lufs + 14.0).abs() <= 0.1);
+    assert!(report.after.true_peak_db <= -1.0);
+    assert!((report.duration_sec - 3600.0).abs() < 1e-6);
+}
+
+/// Real recordings (QUALITY.md §5), fetched by `mastering/scripts/fetch-test-music.sh DIR`:
+/// `MASTERING_MUSIC_DIR=DIR cargo test -p mastering --release -- --ignored real_music`.
+#[test]
+#[ignore = "needs real music: run mastering/scripts/fetch-test-music.sh and set MASTERING_MUSIC_DIR"]
+fn real_music_meets_the_delivery_bounds() {
+    let dir = std::env::var("MASTERING_MUSIC_DIR").expect("set MASTERING_MUSIC_DIR");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "ogg"))
+        .collect();
+    files.sort();
+    let tmp = temp_dir();
+    let mut mastered = 0;
+    for input in &files {
+        let info = crate::probe(input).unwrap();
+        if info.duration_sec.unwrap_or(0.0) < 3.0 {
+            continue;
+        }
+        let input_corr = crate::analyze_file(input).unwrap().stereo_correlation;
+        for (style, format) in [
+            (Style::Standard, OutputFormat::Wav { bit_depth: 16 }),
+            (Style::Classical, OutputFormat::Flac { bit_depth: 24 }),
+            (Style::Edm, OutputFormat::Mp3 { bitrate_kbps: 320 }),
+        ] {
+            let out = path_in(&tmp, &format!("o.{}", format.extension()));
+            let p = params(style, None, format);
+            match master(input, &out, &p) {
+                Ok(report) => {
+                    assert_delivered(&out, &p, &report);
+                    let corr = crate::analyze_file(&out).unwrap().stereo_correlation;
+                    eprintln!(
+                        "{}: {style} {:.2} -> {:.2} LUFS, TP {:.2}, corr {input_corr:.3} -> {corr:.3}",
+                        input.display(),
+                        report.before.lufs,
+                        report.after.lufs,
+                        report.after.true_peak_db
+                    );
+                    assert!((corr - input_corr).abs() <= 0.05, "correlation moved");
+                    mastered += 1;
+                }
+                Err(MasterError::Silent(_) | MasterError::TooShort(_)) => {}
+                Err(e) => panic!("{}: {e}", input.display()),
+            }
+        }
+    }
+    assert!(mastered > 0, "no music found in {dir}");
+}

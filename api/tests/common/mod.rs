@@ -79,9 +79,10 @@ impl Proc {
 
     /// SIGTERM (graceful), then wait up to `timeout` for the exit.
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
+        // The shell's built-in `kill`: no procps needed.
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -TERM {}", self.child.id()))
             .status();
         let start = Instant::now();
         while start.elapsed() < timeout {

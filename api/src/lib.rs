@@ -5,6 +5,7 @@ pub mod error;
 pub mod routes;
 pub mod sweeper;
 pub mod upload;
+pub mod web;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -46,18 +47,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/analyze", post(analyze::analyze))
         // The upload routes enforce MAX_UPLOAD_MB themselves while streaming to disk.
         .layer(DefaultBodyLimit::disable());
-    Router::new()
+    let app = Router::new()
         .merge(uploads)
-        .route("/api/master/status/{id}", get(status::status))
-        .route("/api/master/progress/{id}", get(status::progress))
-        .route("/api/master/result/{id}", get(files::result))
-        .route("/api/master/preview/{id}", get(files::preview))
+        .merge(web::routes())
+        .route("/api/master/status/{job_id}", get(status::status))
+        .route("/api/master/progress/{job_id}", get(status::progress))
+        .route("/api/master/result/{job_id}", get(files::result))
+        .route("/api/master/preview/{job_id}", get(files::preview))
         .route("/api/styles", get(info::styles))
         .route("/api/health", get(info::health))
         .route("/api/openapi.json", get(info::openapi))
         .fallback(info::not_found)
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    web::with_security_headers(app).with_state(state)
 }
 
 /// Opens the stores, starts the embedded workers and the sweeper, and serves HTTP on

@@ -205,25 +205,25 @@ async fn bad_input_is_rejected_and_leaves_nothing() {
     assert_eq!(r.status().as_u16(), 404);
 }
 
-/// A WAV cut short after its header (the header promises 5 s, the file holds a few
-/// frames) is refused at upload. Ignored until `mastering::probe` checks the declared
-/// length against the data (today it decodes the first packets and accepts the file).
+/// A WAV cut short (the header promises 5 s; the file holds a few frames, or 60 % of the
+/// data) is refused at upload: `mastering::probe` decodes the tail the header declares.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs mastering::probe to detect truncated files"]
 async fn truncated_wav_is_rejected_at_upload() {
     let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
     let _api = env.start_api().await;
-    let mut truncated = wav_bytes(5.0);
-    truncated.truncate(60);
-    let (status, body) = upload(
-        &env.base_url(),
-        "/api/v2/master",
-        Some(("cut.wav", truncated)),
-        &[],
-    )
-    .await;
-    assert!(status == 400 || status == 415, "{status} {body}");
-    assert!(body["detail"].is_string());
+    let whole = wav_bytes(5.0);
+    for keep in [60, whole.len() * 6 / 10] {
+        let truncated = whole[..keep].to_vec();
+        let (status, body) = upload(
+            &env.base_url(),
+            "/api/v2/master",
+            Some(("cut.wav", truncated)),
+            &[],
+        )
+        .await;
+        assert!(status == 400 || status == 415, "{keep} bytes: {status} {body}");
+        assert!(body["detail"].is_string(), "{body}");
+    }
     assert_eq!(count_rows(&env, "master_jobs").await, 0);
     assert!(env.files_under("uploads").is_empty());
 }

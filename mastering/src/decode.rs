@@ -18,9 +18,10 @@ use std::path::Path;
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
+use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
+use symphonia::core::units::Time;
 
 /// Frames per block the decoder delivers unless asked otherwise.
 pub const DEFAULT_BLOCK_FRAMES: usize = 4096;
@@ -32,6 +33,11 @@ pub const MAX_SAMPLE_RATE: u32 = 192_000;
 pub const MAX_CHANNELS: usize = 32;
 /// Bad packets in a row after which the file is declared corrupt.
 pub const MAX_CONSECUTIVE_BAD_PACKETS: usize = 16;
+/// How far before its declared end [`probe`] starts decoding a file to prove it is whole, s.
+pub const TAIL_CHECK_SECONDS: f64 = 2.0;
+/// Audio that may be missing at the end before a file counts as truncated, s (a partial
+/// last frame is common in MP3 files and harmless).
+pub const TRUNCATION_TOLERANCE_SECONDS: f64 = 0.5;
 
 /// What the decoder saw while reading, for reports and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -353,12 +359,56 @@ fn check_channels(channels: usize) -> Result<(), MasterError> {
     }
 }
 
-/// Opens `path` and decodes its first block only. See [`crate::probe`].
+/// Opens `path`, decodes its first block, then seeks to [`TAIL_CHECK_SECONDS`] before the
+/// declared end and decodes the rest, so a truncated upload is refused while reading only the
+/// two ends of the file. See [`crate::probe`].
 pub fn probe(path: &Path) -> Result<AudioInfo, MasterError> {
     let mut decoder = Decoder::open(path)?;
     let mut block = Vec::new();
     decoder.read_block(&mut block)?;
+    decoder.check_reaches_declared_end()?;
     Ok(decoder.info().clone())
+}
+
+impl Decoder {
+    /// Proves the stream lasts as long as its container declares: seeks to a little before
+    /// the declared end and decodes to the end. A stream without a declared length passes
+    /// (there is nothing to compare with). Leaves the decoder at the end of the stream.
+    pub fn check_reaches_declared_end(&mut self) -> Result<(), MasterError> {
+        let Some(declared) = self.info.duration_sec else {
+            return Ok(());
+        };
+        let truncated = |reached: f64| {
+            MasterError::Corrupt(format!(
+                "the file is truncated: its header declares {declared:.1} s of audio but it \
+                 ends at {reached:.1} s"
+            ))
+        };
+        let rate = f64::from(self.info.sample_rate);
+        let start = (declared - TAIL_CHECK_SECONDS).max(0.0);
+        if start > self.stats.frames as f64 / rate {
+            let time = Time::try_from_secs_f64(start)
+                .ok_or_else(|| MasterError::Corrupt("the declared duration is invalid".into()))?;
+            let to = SeekTo::Time {
+                time,
+                track_id: Some(self.track_id),
+            };
+            if self.format.seek(SeekMode::Accurate, to).is_err() {
+                return Err(truncated(self.stats.frames as f64 / rate));
+            }
+            self.decoder.reset();
+            self.packet.iter_mut().for_each(Vec::clear);
+            self.packet_pos = 0;
+            self.stats.frames = (start * rate) as u64;
+        }
+        let mut block = Vec::new();
+        while self.read_block(&mut block)? > 0 {}
+        let reached = self.stats.frames as f64 / rate;
+        if self.stats.truncated && reached < declared - TRUNCATION_TOLERANCE_SECONDS {
+            return Err(truncated(reached));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

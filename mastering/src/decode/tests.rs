@@ -216,3 +216,61 @@ fn aiff_decodes() {
         assert!(max_abs_diff(&got[ch], &src[ch]) <= 1.01 / 32767.0);
     }
 }
+
+/// Writes `planes` (10 s stereo at 44.1 kHz) in `format` and returns the file's bytes.
+fn encoded_bytes(dir: &tempfile::TempDir, name: &str, format: crate::OutputFormat) -> Vec<u8> {
+    let path = path_in(dir, name);
+    let src = stereo_sine(44_100, 441_000, 0.5);
+    let mut encoder = crate::encode::create_encoder(&path, format, 44_100, 2).unwrap();
+    encoder.write(&src).unwrap();
+    encoder.finish().unwrap();
+    std::fs::read(&path).unwrap()
+}
+
+#[test]
+fn probe_accepts_whole_files_and_refuses_truncated_ones() {
+    use crate::OutputFormat;
+    let dir = temp_dir();
+    let formats = [
+        ("a.wav", OutputFormat::Wav { bit_depth: 16 }),
+        ("a.flac", OutputFormat::Flac { bit_depth: 16 }),
+        ("a.mp3", OutputFormat::Mp3 { bitrate_kbps: 192 }),
+    ];
+    for (name, format) in formats {
+        let bytes = encoded_bytes(&dir, name, format);
+        let whole = path_in(&dir, &format!("whole_{name}"));
+        std::fs::write(&whole, &bytes).unwrap();
+        let info = probe(&whole).unwrap_or_else(|e| panic!("{name}: whole file refused: {e}"));
+        let declared = info.duration_sec.expect("declared duration");
+        assert!(
+            (declared - 10.0).abs() < 0.1,
+            "{name}: declares {declared} s"
+        );
+
+        // Keep 60 % of the file: the header still declares 10 s.
+        let cut = path_in(&dir, &format!("cut_{name}"));
+        std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
+        match probe(&cut) {
+            Err(MasterError::Corrupt(msg)) => {
+                assert!(msg.contains("truncated"), "{name}: {msg}")
+            }
+            other => panic!("{name}: truncated file gave {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn probe_refuses_a_header_with_a_few_frames() {
+    // The header declares one second; only four frames follow it.
+    let dir = temp_dir();
+    let path = path_in(&dir, "short.wav");
+    write_wav(
+        &path,
+        &stereo_sine(44_100, 44_100, 0.5),
+        44_100,
+        WavKind::Int(16),
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..44 + 16]).unwrap();
+    assert!(matches!(probe(&path), Err(MasterError::Corrupt(_))));
+}

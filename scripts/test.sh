@@ -2,7 +2,8 @@
 # The project's whole test suite: the one command the README gives and CI runs.
 #   1. fetches the real-music test files (Debian's frozen-bubble-data, never committed);
 #   2. runs every Rust test in release mode (DSP tests process real-length signals);
-#   3. checks the deployment files (systemd units, Prometheus rules, backup/restore).
+#   3. checks the deployment files (systemd units, Prometheus rules, backup/restore);
+#   4. runs the browser tests (headless Chromium against the release API binary).
 # It ends with one line "N passed, M failed" summing all of them, and exits non-zero on any failure.
 set -uo pipefail
 
@@ -23,6 +24,11 @@ if [ -f ops/check.sh ]; then
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 fi
 
+if [ -f e2e/run.sh ]; then
+  MAGIC_MASTER_API_BIN="$root/target/release/magic-master-api" bash e2e/run.sh 2>&1 | tee "$log_dir/e2e.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+fi
+
 passed=0
 failed=0
 while read -r p f; do
@@ -30,6 +36,11 @@ while read -r p f; do
 done < <(sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$log_dir/cargo.log")
 if [ -f "$log_dir/ops.log" ]; then
   read -r p f < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$log_dir/ops.log" | tail -n 1) || true
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+fi
+if [ -f "$log_dir/e2e.log" ]; then
+  p=$(sed -nE 's/^ℹ pass ([0-9]+).*/\1/p' "$log_dir/e2e.log" | tail -n 1)
+  f=$(sed -nE 's/^ℹ fail ([0-9]+).*/\1/p' "$log_dir/e2e.log" | tail -n 1)
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
 fi
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then

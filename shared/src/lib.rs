@@ -2,6 +2,7 @@
 //! migrations, the queue (one payload type, one queue name), the job-row repository,
 //! worker heartbeats and the storage layout.
 
+pub mod backup;
 pub mod db;
 pub mod heartbeats;
 pub mod jobs;

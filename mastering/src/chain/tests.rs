@@ -14,7 +14,7 @@ fn master(input: &Path, output: &Path, p: &MasterParams) -> Result<MasterReport,
         input,
         output,
         p,
-        &InterimStages,
+        &MasteringStages,
         &mut |_| {},
         &AtomicBool::new(false),
     )
@@ -127,11 +127,10 @@ fn every_style_target_is_met() {
     }
 }
 
-/// -5 LUFS under -1 dBTP needs a PLR of 4 dB: the stand-in limiter saturates at -5.96 LUFS
-/// on this material (its release keeps the gain down between peaks). The real limiter and
-/// dynamics of the dsp branch must reach it; until then the chain delivers and warns.
+/// -5 LUFS under -1 dBTP needs a PLR of 4 dB: the style's limiter saturates near -10 LUFS
+/// on this dense, bass-heavy material; the loudness loop raises the limiter's drive (faster
+/// hold and release, then the soft saturator) until the target is met.
 #[test]
-#[ignore = "needs the dsp branch's limiter/dynamics; the stand-in saturates at -5.96 LUFS"]
 fn loudest_target_is_met() {
     let dir = temp_dir();
     let input = path_in(&dir, "in.wav");
@@ -385,7 +384,7 @@ fn progress_and_cancel() {
         &input,
         &out,
         &p,
-        &InterimStages,
+        &MasteringStages,
         &mut |x| seen.push(x),
         &AtomicBool::new(false),
     )
@@ -409,11 +408,15 @@ fn progress_and_cancel() {
         .map(|(l, _)| l.as_str())
         .collect();
     for l in [
-        "decode_analysis",
-        "loudness_loop",
+        "decode",
+        "dc",
+        "analysis",
+        "equalizer",
+        "dynamics",
+        "limiter",
+        "loudness_correction",
         "encode",
-        "measure_output",
-        "limiter (stand-in)",
+        "verify",
     ] {
         assert!(labels.contains(&l), "{l} timed: {labels:?}");
     }
@@ -424,7 +427,7 @@ fn progress_and_cancel() {
         &input,
         &out,
         &p,
-        &InterimStages,
+        &MasteringStages,
         &mut |x| {
             if x.stage == Stage::LoudnessCorrection {
                 cancel.store(true, Ordering::Relaxed);
@@ -520,7 +523,7 @@ fn spill_buffer_round_trips_and_rereads() {
 }
 
 #[test]
-fn stand_in_limiter_holds_the_ceiling() {
+fn limiter_in_a_pipeline_holds_the_ceiling() {
     let rate = 48_000;
     let sig = loud_music(rate, 4.0, 2);
     let boosted: Vec<Vec<f32>> = sig
@@ -529,7 +532,14 @@ fn stand_in_limiter_holds_the_ceiling() {
         .collect();
     let mut p = Pipeline::new(vec![NamedStage::new(
         "lim",
-        Box::new(StandInLimiter::new(2, rate, -1.0)),
+        Box::new(
+            crate::dsp::limiter::TruePeakLimiter::new(
+                rate,
+                2,
+                &crate::dsp::limiter::LimiterSettings::with_ceiling(-1.0),
+            )
+            .unwrap(),
+        ),
     )]);
     let mut out = vec![Vec::new(), Vec::new()];
     for start in (0..boosted[0].len()).step_by(4096) {

@@ -39,6 +39,8 @@ use std::time::Instant;
 
 /// Frames per block inside the chain.
 pub const BLOCK_FRAMES: usize = 4096;
+/// Frames per block in the processing pass (three FFT hops of the EQ at 44.1/48 kHz).
+pub const PROCESSING_BLOCK_FRAMES: usize = 12_288;
 /// The loudness loop stops when the output is this close to the target, LU.
 pub const LOOP_TOLERANCE_LU: f64 = 0.05;
 /// What the delivered file must meet (QUALITY.md §2), LU.
@@ -242,12 +244,8 @@ fn decode_and_analyse(
     let (rate, channels) = (decoder.sample_rate(), decoder.channels());
     let mut raw_meter = FastMeter::new(channels, rate, MeterMode::FULL)?;
     let mut pre = Pipeline::new(factory.pre_analysis(rate, channels)?);
-    // With pre-analysis stages the analysed signal differs from the raw one: meter it too.
-    let mut pre_meter = if !pre.is_empty() {
-        Some(FastMeter::new(channels, rate, MeterMode::FULL)?)
-    } else {
-        None
-    };
+    // The pre-analysis stages (DC removal, below 2 Hz) do not change BS.1770 loudness (its
+    // K-weighting removes everything below 38 Hz): the raw input's meter serves both.
     let mut spectrum = OctaveAnalyzer::new(rate, channels)?;
     let mut stats = SignalStats::new(channels);
     let mut spill = SpillBuffer::new_in(dir, channels)?;
@@ -259,9 +257,6 @@ fn decode_and_analyse(
     let mut block = Vec::new();
     let mut frames = 0u64;
     let mut sink = |block: &[Vec<f32>]| -> Result<(), MasterError> {
-        if let Some(m) = &mut pre_meter {
-            m.add_block(block)?;
-        }
         spectrum.add(block);
         stats.add_block(block);
         spill.write(block)
@@ -296,7 +291,7 @@ fn decode_and_analyse(
     let analysis = InputAnalysis {
         sample_rate: rate,
         channels,
-        loudness: pre_meter.map_or(before.loudness, |m| m.loudness()),
+        loudness: before.loudness,
         spectrum: spectrum.spectrum_db(),
         band_stereo: spectrum.band_stereo(),
         stereo_correlation: stats.correlation(),
@@ -336,7 +331,8 @@ fn process_stages(
         meter.add_block(block)?;
         spill_b.write(block)
     };
-    let mut reader = spill_a.reader(BLOCK_FRAMES)?;
+    // Long blocks: the linear-phase EQ filters one FFT frame per call.
+    let mut reader = spill_a.reader(PROCESSING_BLOCK_FRAMES)?;
     let mut block = Vec::new();
     let mut done = 0u64;
     loop {

@@ -221,7 +221,8 @@ fn run_chain(
         }
         rep.begin(Stage::LoudnessCorrection, "loudness_correction", 0.75)?;
         if over > 0.0 {
-            run.ceiling -= over + 0.05;
+            // MP3 overshoot varies from encode to encode by about ±0.15 dB: keep clear of it.
+            run.ceiling -= over + 0.2;
             run.rebuild_limiter(factory)?;
         }
         (gain_db, float_lufs, saturated) =

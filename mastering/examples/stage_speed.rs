@@ -3,8 +3,8 @@
 //!
 //! `cargo run -p mastering --release --example stage_speed [seconds]`
 
-use mastering::analysis::SpectrumAnalyzer;
 use mastering::decode::Decoder;
+use mastering::dsp::spectrum::OctaveAnalyzer;
 use mastering::encode::create_encoder;
 use mastering::meter::{FastMeter, LoudnessMeter, MeterMode};
 use mastering::{MasterParams, OutputFormat, Style};
@@ -57,11 +57,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let t = Instant::now();
-    let mut s = SpectrumAnalyzer::new(2, rate);
+    let mut s = OctaveAnalyzer::new(rate, 2)?;
     for b in &blocks {
-        s.add_block(b);
+        s.add(b);
     }
-    let _ = s.octave_bands();
+    let _ = s.spectrum_db();
     report("spectrum (Welch LTAS)", secs, t.elapsed().as_secs_f64());
 
     for format in [

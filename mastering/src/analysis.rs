@@ -1,9 +1,8 @@
-//! Whole-file analysis: loudness (via [`crate::meter`]), long-term average spectrum,
+//! Whole-file analysis: loudness (via [`crate::meter`]), long-term average spectrum (via
+//! [`crate::dsp::spectrum::OctaveAnalyzer`], the same measurement the EQ is designed from),
 //! stereo correlation, crest factor, PLR and a streaming-platform preview.
 
-mod spectrum;
-
-pub use spectrum::{OCTAVE_CENTRES_HZ, SpectrumAnalyzer};
+pub use crate::dsp::spectrum::OctaveAnalyzer;
 
 use crate::decode::Decoder;
 use crate::error::MasterError;
@@ -176,14 +175,15 @@ pub fn analyze_file(path: &Path) -> Result<Analysis, MasterError> {
     let channels = decoder.channels();
     let rate = decoder.sample_rate();
     let mut meter = LoudnessMeter::new(channels, rate, MeterMode::FULL)?;
-    let mut spectrum = SpectrumAnalyzer::new(channels, rate);
+    let mut spectrum = OctaveAnalyzer::new(rate, channels)?;
     let mut stats = SignalStats::new(channels);
     let mut block = Vec::new();
     while decoder.read_block(&mut block)? > 0 {
         meter.add_block(&block)?;
-        spectrum.add_block(&block);
+        spectrum.add(&block);
         stats.add_block(&block);
     }
+    spectrum.finish();
     let loudness = meter.loudness();
     Ok(Analysis {
         lufs: loudness.lufs,
@@ -200,7 +200,7 @@ pub fn analyze_file(path: &Path) -> Result<Analysis, MasterError> {
         },
         crest_factor_db: stats.crest_factor_db(),
         stereo_correlation: stats.correlation(),
-        spectrum: spectrum.octave_bands(),
+        spectrum: spectrum.report_bands(),
         streaming_preview: streaming_preview(loudness.lufs, loudness.true_peak_db),
     })
 }

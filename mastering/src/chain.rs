@@ -18,15 +18,14 @@
 mod pipeline;
 mod spill;
 mod stages;
-mod standin_limiter;
 
 pub use pipeline::{NamedStage, Pipeline};
 pub use spill::{SpillBuffer, SpillReader};
-pub use stages::{InputAnalysis, InterimStages, StageFactory};
-pub use standin_limiter::StandInLimiter;
+pub use stages::{InputAnalysis, MasteringStages, StageFactory};
 
-use crate::analysis::{SignalStats, SpectrumAnalyzer};
+use crate::analysis::SignalStats;
 use crate::decode::Decoder;
+use crate::dsp::spectrum::OctaveAnalyzer;
 use crate::encode::{BlockEncoder, create_encoder};
 use crate::error::MasterError;
 use crate::meter::{FastMeter, MeterMode};
@@ -36,9 +35,12 @@ use crate::report::{Loudness, MasterReport};
 use crate::run::{self, Measured, Reporter, Span};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
+use std::time::Instant;
 
 /// Frames per block inside the chain.
 pub const BLOCK_FRAMES: usize = 4096;
+/// Frames per block in the processing pass (three FFT hops of the EQ at 44.1/48 kHz).
+pub const PROCESSING_BLOCK_FRAMES: usize = 12_288;
 /// The loudness loop stops when the output is this close to the target, LU.
 pub const LOOP_TOLERANCE_LU: f64 = 0.05;
 /// What the delivered file must meet (QUALITY.md §2), LU.
@@ -47,6 +49,9 @@ pub const DELIVERY_TOLERANCE_LU: f64 = 0.1;
 pub const MAX_LOOP_PASSES: usize = 6;
 /// Most corrective re-encodes after measuring the output.
 pub const MAX_CORRECTIONS: usize = 3;
+/// The loudness loop treats the limiter as saturated when the loudness rises by less than
+/// this per dB of gain (LU/dB) while short of the target.
+pub const SATURATED_SLOPE: f64 = 0.1;
 /// Largest gain the chain applies, dB (inputs quieter than -70 LUFS are refused anyway).
 pub const MAX_GAIN_DB: f64 = 60.0;
 
@@ -132,9 +137,25 @@ struct Run<'a> {
     frames: u64,
     spill: SpillBuffer,
     limiter: Pipeline,
+    /// The limiter's ceiling, dBTP, and drive level (see [`StageFactory::limiter`]).
+    ceiling: f64,
+    drive: usize,
     /// The gain keeps every true peak under the ceiling: the limiter would be a no-op, so
     /// the final pass skips it (saving its cost).
     limiter_idle: bool,
+}
+
+impl Run<'_> {
+    /// Replaces the limiter by a new one at the current ceiling and drive.
+    fn rebuild_limiter(&mut self, factory: &dyn StageFactory) -> Result<(), MasterError> {
+        self.limiter = Pipeline::new(vec![factory.limiter(
+            self.params,
+            (self.rate, self.channels),
+            self.ceiling,
+            self.drive,
+        )?]);
+        Ok(())
+    }
 }
 
 fn run_chain(
@@ -150,12 +171,12 @@ fn run_chain(
     };
 
     // Pass A: decode, measure the input, pre-analysis stages, analysis, spill.
-    rep.begin(Stage::Decode, "decode_analysis", 0.0)?;
+    rep.begin(Stage::Decode, "analysis", 0.0)?;
     let (before, analysis, spill_a) = decode_and_analyse(input, dir, factory, rep)?;
     run::check_masterable(&before)?;
 
     // Pass B: processing stages designed from the analysis.
-    rep.begin(Stage::Equalizer, "processing", 0.25)?;
+    rep.begin(Stage::Equalizer, "spill", 0.25)?;
     let (spill, pre_limiter) =
         process_stages(spill_a, &analysis, params, factory, dir, before.frames, rep)?;
 
@@ -166,29 +187,27 @@ fn run_chain(
         channels: analysis.channels,
         frames: before.frames,
         spill,
-        limiter: Pipeline::new(vec![factory.limiter(
-            analysis.sample_rate,
-            analysis.channels,
-            ceiling,
-        )?]),
+        limiter: Pipeline::new(Vec::new()),
+        ceiling,
+        drive: 0,
         limiter_idle: false,
     };
+    run.rebuild_limiter(factory)?;
 
-    rep.begin(Stage::LoudnessCorrection, "loudness_loop", 0.4)?;
+    rep.begin(Stage::LoudnessCorrection, "loudness_correction", 0.4)?;
     let target = params.target_lufs;
     let (mut gain_db, mut float_lufs, mut saturated) =
-        find_gain(&mut run, &pre_limiter, ceiling, target, rep)?;
+        find_gain_driven(&mut run, factory, &pre_limiter, target, rep)?;
 
     // Encode, then measure what was written. The encoder may change the level (MP3 drops
     // the top octave: about -0.1 LU) and the peaks (MP3 reconstruction overshoots): both are
     // measured and corrected for in the next attempt, level by aiming the float signal at
     // the target plus the encoder's loss, peaks by lowering the limiter's ceiling.
     let mut after = None;
-    let mut ceiling_now = ceiling;
     for attempt in 0..=MAX_CORRECTIONS {
         rep.begin(Stage::Encode, "encode", 0.75)?;
         encode_pass(&mut run, gain_db, output, rep)?;
-        rep.begin(Stage::Analysis, "measure_output", 0.92)?;
+        rep.begin(Stage::Analysis, "verify", 0.92)?;
         let measured = run::measure_file(output, MeterMode::FULL, rep, 0.92, 0.99)?;
         let miss = target - measured.loudness.lufs;
         let over = measured.loudness.true_peak_db - params.true_peak_db;
@@ -200,25 +219,14 @@ fn run_chain(
         if done || attempt == MAX_CORRECTIONS || (saturated && over <= 0.0) {
             break;
         }
-        rep.begin(Stage::LoudnessCorrection, "loudness_loop", 0.75)?;
+        rep.begin(Stage::LoudnessCorrection, "loudness_correction", 0.75)?;
         if over > 0.0 {
-            ceiling_now -= over + 0.05;
-            run.limiter = Pipeline::new(vec![factory.limiter(
-                run.rate,
-                run.channels,
-                ceiling_now,
-            )?]);
+            // MP3 overshoot varies from encode to encode by about ±0.15 dB: keep clear of it.
+            run.ceiling -= over + 0.2;
+            run.rebuild_limiter(factory)?;
         }
-        (gain_db, float_lufs, saturated) = find_gain(
-            &mut run,
-            &pre_limiter,
-            ceiling_now,
-            target + encoder_loss,
-            rep,
-        )?;
-    }
-    for (name, secs) in run.limiter.timings() {
-        rep.add_timing(name, secs);
+        (gain_db, float_lufs, saturated) =
+            find_gain_driven(&mut run, factory, &pre_limiter, target + encoder_loss, rep)?;
     }
     let after = after.ok_or_else(|| MasterError::Encode("no output was written".into()))?;
     Ok((before, after))
@@ -237,13 +245,9 @@ fn decode_and_analyse(
     let (rate, channels) = (decoder.sample_rate(), decoder.channels());
     let mut raw_meter = FastMeter::new(channels, rate, MeterMode::FULL)?;
     let mut pre = Pipeline::new(factory.pre_analysis(rate, channels)?);
-    // With pre-analysis stages the analysed signal differs from the raw one: meter it too.
-    let mut pre_meter = if !pre.is_empty() {
-        Some(FastMeter::new(channels, rate, MeterMode::FULL)?)
-    } else {
-        None
-    };
-    let mut spectrum = SpectrumAnalyzer::new(channels, rate);
+    // The pre-analysis stages (DC removal, below 2 Hz) do not change BS.1770 loudness (its
+    // K-weighting removes everything below 38 Hz): the raw input's meter serves both.
+    let mut spectrum = OctaveAnalyzer::new(rate, channels)?;
     let mut stats = SignalStats::new(channels);
     let mut spill = SpillBuffer::new_in(dir, channels)?;
     let span = Span {
@@ -254,15 +258,15 @@ fn decode_and_analyse(
     let mut block = Vec::new();
     let mut frames = 0u64;
     let mut sink = |block: &[Vec<f32>]| -> Result<(), MasterError> {
-        if let Some(m) = &mut pre_meter {
-            m.add_block(block)?;
-        }
-        spectrum.add_block(block);
+        spectrum.add(block);
         stats.add_block(block);
         spill.write(block)
     };
+    let mut decode_secs = 0.0;
     loop {
+        let t = Instant::now();
         let n = decoder.read_block(&mut block)?;
+        decode_secs += t.elapsed().as_secs_f64();
         if n == 0 {
             break;
         }
@@ -274,8 +278,10 @@ fn decode_and_analyse(
         rep.advance(span.at(frames))?;
     }
     pre.flush(channels, BLOCK_FRAMES, &mut sink)?;
+    spectrum.finish();
+    rep.add_inner("decode", decode_secs);
     for (name, secs) in pre.timings() {
-        rep.add_timing(name, secs);
+        rep.add_inner(name, secs);
     }
     let before = Measured {
         info,
@@ -286,8 +292,9 @@ fn decode_and_analyse(
     let analysis = InputAnalysis {
         sample_rate: rate,
         channels,
-        loudness: pre_meter.map_or(before.loudness, |m| m.loudness()),
-        spectrum: spectrum.octave_bands(),
+        loudness: before.loudness,
+        spectrum: spectrum.spectrum_db(),
+        band_stereo: spectrum.band_stereo(),
         stereo_correlation: stats.correlation(),
         crest_factor_db: stats.crest_factor_db(),
     };
@@ -325,7 +332,8 @@ fn process_stages(
         meter.add_block(block)?;
         spill_b.write(block)
     };
-    let mut reader = spill_a.reader(BLOCK_FRAMES)?;
+    // Long blocks: the linear-phase EQ filters one FFT frame per call.
+    let mut reader = spill_a.reader(PROCESSING_BLOCK_FRAMES)?;
     let mut block = Vec::new();
     let mut done = 0u64;
     loop {
@@ -341,7 +349,7 @@ fn process_stages(
     }
     stages.flush(channels, BLOCK_FRAMES, &mut sink)?;
     for (name, secs) in stages.timings() {
-        rep.add_timing(name, secs);
+        rep.add_inner(name, secs);
     }
     Ok((spill_b, meter.loudness()))
 }
@@ -357,6 +365,7 @@ fn limited_pass(
 ) -> Result<(), MasterError> {
     let gain = run::db_to_gain(gain_db) as f32;
     let use_limiter = !run.limiter_idle;
+    let limiter_before = run.limiter.total_seconds();
     run.limiter.reset();
     let span = Span {
         start,
@@ -381,6 +390,7 @@ fn limited_pass(
     if use_limiter {
         run.limiter.flush(run.channels, BLOCK_FRAMES, sink)?;
     }
+    rep.add_inner("limiter", run.limiter.total_seconds() - limiter_before);
     Ok(())
 }
 
@@ -413,7 +423,7 @@ fn find_gain(
     rep: &mut Reporter<'_>,
 ) -> Result<(f64, f64, bool), MasterError> {
     let linear = (target - pre_limiter.lufs).min(MAX_GAIN_DB);
-    // The stand-in keeps 0.05 dB inside its ceiling; 0.1 dB covers any limiter's margin.
+    // The limiter aims 0.05 dB inside its ceiling; 0.1 dB covers that margin.
     run.limiter_idle = pre_limiter.true_peak_db + linear <= ceiling - 0.1;
     if run.limiter_idle {
         return Ok((linear, pre_limiter.lufs + linear, false));
@@ -444,11 +454,33 @@ fn find_gain(
         } else {
             1.0
         };
+        // Short of the target and nearly flat: 1 LU more would take 10 dB more gain.
+        if f < 0.0 && slope < SATURATED_SLOPE {
+            return Ok((best.1, target + best.2, true));
+        }
         g_prev = g;
         f_prev = f;
         g = (g - f / slope).min(MAX_GAIN_DB);
     }
     Ok((best.1, target + best.2, false))
+}
+
+/// [`find_gain`], raising the limiter's drive level while it saturates below the target.
+fn find_gain_driven(
+    run: &mut Run<'_>,
+    factory: &dyn StageFactory,
+    pre_limiter: &Loudness,
+    target: f64,
+    rep: &mut Reporter<'_>,
+) -> Result<(f64, f64, bool), MasterError> {
+    loop {
+        let found = find_gain(run, pre_limiter, run.ceiling, target, rep)?;
+        if !found.2 || run.drive >= factory.max_drive() {
+            return Ok(found);
+        }
+        run.drive += 1;
+        run.rebuild_limiter(factory)?;
+    }
 }
 
 /// The final pass: gain → limiter → encoder (which dithers) → `output`.

@@ -5,17 +5,14 @@
 //! and streams to its file: memory stays bounded by one block plus one codec frame.
 //!
 //! Quantisation (WAV and FLAC): both 16-bit and 24-bit outputs get TPDF dither of ±1 LSB
-//! from a fixed-seed generator ([`TpdfQuantizer`]), so the same input always gives the same
+//! from a fixed-seed generator ([`crate::dsp::dither::Ditherer`]), so the same input always gives the same
 //! bytes. Values beyond full scale after dither are clamped to the integer range; the chain
 //! keeps the true peak below the ceiling, so this only guards against overflow. MP3 gets the
 //! float signal directly: LAME quantises in its own domain, where dither is meaningless.
 
 mod flac;
 mod mp3;
-mod quantize;
 mod wav;
-
-pub use quantize::TpdfQuantizer;
 
 use crate::error::MasterError;
 use crate::params::OutputFormat;

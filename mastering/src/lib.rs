@@ -15,7 +15,6 @@ pub mod decode;
 pub mod dsp;
 pub mod encode;
 pub mod error;
-pub mod interim;
 pub mod meter;
 pub mod params;
 pub mod progress;
@@ -50,9 +49,7 @@ pub fn analyze_file(path: &Path) -> Result<Analysis, MasterError> {
 /// periodically inside long stages; setting `cancel` stops the work with
 /// [`MasterError::Cancelled`] at the next block. On error no output file is left behind.
 ///
-/// Runs the full chain ([`chain`]) with the stages available in this build: until the dsp
-/// branch is merged that is [`chain::InterimStages`] (no EQ/dynamics/width, the stand-in
-/// limiter). The gain-only [`interim`] chain remains available on its own.
+/// Runs the full chain ([`chain`]) with the [`dsp`] stages ([`chain::MasteringStages`]).
 pub fn master_file(
     input: &Path,
     output: &Path,
@@ -64,7 +61,7 @@ pub fn master_file(
         input,
         output,
         params,
-        &chain::InterimStages,
+        &chain::MasteringStages,
         on_progress,
         cancel,
     )

@@ -24,6 +24,8 @@ pub struct Reporter<'a> {
     started: Instant,
     last_sent: f32,
     timings: Vec<(String, f64)>,
+    /// Seconds of the current stage already reported under other labels.
+    inner: f64,
 }
 
 impl<'a> Reporter<'a> {
@@ -36,6 +38,7 @@ impl<'a> Reporter<'a> {
             started: Instant::now(),
             last_sent: -1.0,
             timings: Vec::new(),
+            inner: 0.0,
         }
     }
 
@@ -71,8 +74,9 @@ impl<'a> Reporter<'a> {
     }
 
     fn close_timing(&mut self) {
+        let inner = std::mem::take(&mut self.inner);
         if !self.label.is_empty() {
-            let secs = self.started.elapsed().as_secs_f64();
+            let secs = (self.started.elapsed().as_secs_f64() - inner).max(0.0);
             match self.timings.iter_mut().find(|(l, _)| *l == self.label) {
                 Some((_, t)) => *t += secs,
                 None => self.timings.push((std::mem::take(&mut self.label), secs)),
@@ -81,7 +85,15 @@ impl<'a> Reporter<'a> {
         }
     }
 
-    /// Adds `secs` to the timing entry `label` (for stages timed by a pipeline).
+    /// Adds `secs`, spent inside the current stage, to the timing entry `label` instead of
+    /// the current stage's (for stages timed by a pipeline): the entries stay exclusive and
+    /// add up to the total.
+    pub fn add_inner(&mut self, label: &str, secs: f64) {
+        self.inner += secs;
+        self.add_timing(label, secs);
+    }
+
+    /// Adds `secs` to the timing entry `label`.
     pub fn add_timing(&mut self, label: &str, secs: f64) {
         match self.timings.iter_mut().find(|(l, _)| l == label) {
             Some((_, t)) => *t += secs,

@@ -107,6 +107,11 @@ impl Pipeline {
         self.flushed = false;
     }
 
+    /// Seconds spent in all stages so far.
+    pub fn total_seconds(&self) -> f64 {
+        self.times.iter().map(Duration::as_secs_f64).sum()
+    }
+
     /// Seconds spent in each stage so far.
     pub fn timings(&self) -> impl Iterator<Item = (&'static str, f64)> + '_ {
         self.stages

@@ -19,6 +19,7 @@ pub mod dither;
 pub mod dynamics;
 pub mod eq;
 pub mod limiter;
+pub mod saturator;
 pub mod spectrum;
 pub mod styles;
 pub mod width;
@@ -35,8 +36,8 @@ use crate::stage::BlockProcessor;
 pub const MIN_SAMPLE_RATE: u32 = 8_000;
 /// Highest sample rate a stage accepts, Hz.
 pub const MAX_SAMPLE_RATE: u32 = 192_000;
-/// Most channels a stage accepts (7.1 plus headroom).
-pub const MAX_CHANNELS: usize = 16;
+/// Most channels a stage accepts (as many as the decoder).
+pub const MAX_CHANNELS: usize = 32;
 
 /// Why a DSP stage could not be built. Processing itself cannot fail.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -45,7 +46,7 @@ pub enum DspError {
     #[error("sample rate {0} Hz is outside the supported 8000..=192000 Hz")]
     SampleRate(u32),
     /// The channel count is 0 or above [`MAX_CHANNELS`].
-    #[error("channel count {0} is outside the supported 1..=16")]
+    #[error("channel count {0} is outside the supported 1..=32")]
     Channels(usize),
     /// A stage parameter is out of range or not a finite number; the message names it.
     #[error("invalid DSP parameter: {0}")]
@@ -123,22 +124,43 @@ impl Measured {
 
 /// Builds the pre-limiter stages for `style`, in chain order: DC removal → tonal-balance EQ
 /// → dynamics → M/S width. The caller adds gain and the
-/// [`TruePeakLimiter`](limiter::TruePeakLimiter).
-///
-/// The EQ correction is limited so that its predicted L/R correlation change stays within
-/// [`eq::MAX_CORRELATION_CHANGE`] (when `measured.band_stereo` is given). The EQ is left out
-/// when `measured.spectrum` is empty (nothing to correct against) and
-/// the width stage when the style's width is exactly 1.0 or the signal is not stereo.
+/// [`TruePeakLimiter`](limiter::TruePeakLimiter). The chain runs the DC blocker before its
+/// analysis and the rest ([`processing_stages`]) after it.
 pub fn build_stages(
     style: Style,
     sample_rate: u32,
     channels: usize,
     measured: &Measured,
 ) -> Result<Vec<Box<dyn BlockProcessor>>, DspError> {
+    let mut stages: Vec<Box<dyn BlockProcessor>> =
+        vec![Box::new(dc::DcBlocker::new(sample_rate, channels)?)];
+    stages.extend(
+        processing_stages(style, sample_rate, channels, measured)?
+            .into_iter()
+            .map(|(_, stage)| stage),
+    );
+    Ok(stages)
+}
+
+/// A stage and its name (used in timings).
+pub type NamedProcessor = (&'static str, Box<dyn BlockProcessor>);
+
+/// The stages designed from the analysis, named and in chain order: tonal-balance EQ
+/// (`equalizer`) → dynamics (`dynamics`) → M/S width (`width`).
+///
+/// The EQ correction is limited so that its predicted L/R correlation change stays within
+/// [`eq::MAX_CORRELATION_CHANGE`] (when `measured.band_stereo` is given). The EQ is left out
+/// when `measured.spectrum` is empty (nothing to correct against) and
+/// the width stage when the style's width is exactly 1.0 or the signal is not stereo.
+pub fn processing_stages(
+    style: Style,
+    sample_rate: u32,
+    channels: usize,
+    measured: &Measured,
+) -> Result<Vec<NamedProcessor>, DspError> {
     check_format(sample_rate, channels)?;
     let params = styles::StyleParams::of(style);
-    let mut stages: Vec<Box<dyn BlockProcessor>> = Vec::with_capacity(4);
-    stages.push(Box::new(dc::DcBlocker::new(sample_rate, channels)?));
+    let mut stages: Vec<NamedProcessor> = Vec::with_capacity(3);
     if !measured.spectrum.is_empty() {
         let correction = eq::design_correction(
             &measured.spectrum,
@@ -151,24 +173,29 @@ pub fn build_stages(
             &measured.band_stereo,
             eq::MAX_CORRELATION_CHANGE,
         );
-        stages.push(Box::new(eq::LinearPhaseEq::new(
-            sample_rate,
-            channels,
-            &correction,
-        )?));
+        stages.push((
+            "equalizer",
+            Box::new(eq::LinearPhaseEq::new(sample_rate, channels, &correction)?),
+        ));
     }
-    stages.push(Box::new(dynamics::Compressor::new(
-        sample_rate,
-        channels,
-        measured.integrated_lufs,
-        &params.compressor,
-    )?));
-    if channels == 2 && params.width != 1.0 {
-        stages.push(Box::new(width::StereoWidth::new(
+    stages.push((
+        "dynamics",
+        Box::new(dynamics::Compressor::new(
             sample_rate,
             channels,
-            params.width,
-        )?));
+            measured.integrated_lufs,
+            &params.compressor,
+        )?),
+    ));
+    if channels == 2 && params.width != 1.0 {
+        stages.push((
+            "width",
+            Box::new(width::StereoWidth::new(
+                sample_rate,
+                channels,
+                params.width,
+            )?),
+        ));
     }
     Ok(stages)
 }

@@ -7,7 +7,7 @@ use super::spectrum::OctaveAnalyzer;
 use super::styles::{BAND_CENTRES_HZ, StyleParams};
 use super::test_signals::{
     TestRng, correlation, loudness_and_true_peak, loudness_range, music_like, run_stage, sine,
-    thd_n_percent, thread_cpu_seconds,
+    thd_n_percent,
 };
 use super::{Measured, build_stages, db_to_lin};
 use crate::params::Style;
@@ -326,85 +326,6 @@ proptest! {
         prop_assert!(tp <= ceiling, "true peak {tp:.4} dBTP > ceiling {ceiling:.4}");
         prop_assert!(y.iter().flatten().all(|v| v.abs() < 1.0), "no sample at full scale");
     }
-}
-
-/// Speed of every stage on 3 minutes of stereo 44.1 kHz (65536-frame blocks), one full
-/// pass per stage, printed as thread CPU seconds and real-time factor. The pre-limiter
-/// stages run once, the limiter typically 2-3 times in the loudness loop.
-#[test]
-fn chain_speed_per_stage() {
-    let rate = 44_100;
-    let secs = 180usize;
-    let block_len = 65_536;
-    let total = secs * rate as usize;
-    let source = music_like(41, rate, block_len * 4, 2, 0.7);
-    let mut track: Vec<Vec<f32>> = source
-        .iter()
-        .map(|c| c.iter().copied().cycle().take(total).collect())
-        .collect();
-    let measured = measure(&source, rate);
-    let mut stages = build_stages(Style::Edm, rate, 2, &measured).unwrap();
-    let params = StyleParams::of(Style::Edm);
-    let mut limiter = TruePeakLimiter::new(rate, 2, &params.limiter_settings(-1.0)).unwrap();
-    let mut block: Vec<Vec<f32>> = (0..2).map(|_| Vec::with_capacity(block_len)).collect();
-    // One timed pass of `f` over the whole track, block by block, in place.
-    let mut pass = |track: &mut Vec<Vec<f32>>, f: &mut dyn FnMut(&mut [Vec<f32>])| -> f64 {
-        let start = thread_cpu_seconds();
-        for from in (0..total).step_by(block_len) {
-            let to = (from + block_len).min(total);
-            for (b, t) in block.iter_mut().zip(track.iter()) {
-                b.clear();
-                b.extend_from_slice(&t[from..to]);
-            }
-            f(&mut block);
-            for (b, t) in block.iter().zip(track.iter_mut()) {
-                t[from..to].copy_from_slice(b);
-            }
-        }
-        thread_cpu_seconds() - start
-    };
-    let copy_only = pass(&mut track, &mut |_| {});
-    let mut report = vec![];
-    for (stage, name) in stages.iter_mut().zip(["dc", "eq", "dynamics", "width"]) {
-        report.push((
-            name,
-            pass(&mut track, &mut |b| stage.process(b)) - copy_only,
-        ));
-    }
-    let gain = db_to_lin(8.0) as f32;
-    for v in track.iter_mut().flatten() {
-        *v *= gain;
-    }
-    report.push((
-        "limiter",
-        pass(&mut track, &mut |b| limiter.process(b)) - copy_only,
-    ));
-    let mut dither = super::dither::Ditherer::new(16, 1).unwrap();
-    let mut ints = Vec::with_capacity(block_len * 2);
-    report.push((
-        "dither",
-        pass(&mut track, &mut |b| {
-            dither.quantize_interleaved(b, &mut ints)
-        }) - copy_only,
-    ));
-    let all: f64 = report.iter().map(|r| r.1).sum();
-    for (name, t) in &report {
-        println!(
-            "{name:>9}: {t:.3} s CPU ({:.0}x real time)",
-            secs as f64 / t.max(1e-9)
-        );
-    }
-    println!(
-        "all stages, 3 min stereo 44.1 kHz: {all:.3} s = {:.0}x real time \
-         (limiter GR max {:.1} dB; block copies excluded: {copy_only:.3} s per pass)",
-        secs as f64 / all,
-        limiter.max_gain_reduction_db()
-    );
-    assert!(
-        secs as f64 / all > 300.0,
-        "DSP stages at {:.0}x real time",
-        secs as f64 / all
-    );
 }
 
 #[test]

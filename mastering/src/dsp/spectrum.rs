@@ -11,11 +11,14 @@
 //!   cross-power, from which the EQ predicts how a correction would change the L/R
 //!   correlation (and limits it, see [`super::eq::limit_for_correlation`]).
 //!
-//! The analysis pass of the chain can use it directly so that the EQ and the report share
-//! one convention. `add` does not allocate.
+//! It is the crate's only spectrum analyser: [`crate::analyze_file`] reports
+//! [`OctaveAnalyzer::report_bands`] and the chain's analysis pass designs the EQ from the
+//! same measurement, so the report and the EQ share one convention. `add` does not
+//! allocate.
 
 use super::styles::BAND_CENTRES_HZ;
 use super::{DspError, check_format};
+use crate::report::SpectrumBand;
 use realfft::RealFftPlanner;
 use realfft::RealToComplex;
 use realfft::num_complex::Complex;
@@ -52,6 +55,8 @@ pub struct OctaveAnalyzer {
     band_of_bin: Vec<usize>,
     power: Vec<[f64; 10]>,
     cross: [f64; 10],
+    /// Frames analysed so far.
+    analysed: u64,
 }
 
 impl std::fmt::Debug for OctaveAnalyzer {
@@ -95,6 +100,7 @@ impl OctaveAnalyzer {
             band_of_bin,
             power: vec![[0.0; 10]; channels],
             cross: [0.0; 10],
+            analysed: 0,
         })
     }
 
@@ -122,7 +128,21 @@ impl OctaveAnalyzer {
         }
     }
 
+    /// Ends the input. A track shorter than one FFT frame is analysed as one zero-padded
+    /// frame (so a 0.1 s file still has a spectrum); otherwise the partial last frame is
+    /// dropped, as in any Welch estimate.
+    pub fn finish(&mut self) {
+        if self.analysed == 0 && self.filled > 0 {
+            for frame in &mut self.frames {
+                frame[self.filled..].fill(0.0);
+            }
+            self.analyse_frame();
+            self.filled = 0;
+        }
+    }
+
     fn analyse_frame(&mut self) {
+        self.analysed += 1;
         for ((frame, spectrum), power) in self
             .frames
             .iter()
@@ -174,6 +194,25 @@ impl OctaveAnalyzer {
                 };
                 (BAND_CENTRES_HZ[b], db)
             })
+            .collect()
+    }
+
+    /// The spectrum as the analysis report gives it: [`Self::spectrum_db`], or every usable
+    /// band at 0 dB when there is no reference (silence).
+    pub fn report_bands(&self) -> Vec<SpectrumBand> {
+        let spectrum = self.spectrum_db();
+        if spectrum.is_empty() {
+            return self
+                .usable_bands()
+                .map(|b| SpectrumBand {
+                    hz: BAND_CENTRES_HZ[b],
+                    db: 0.0,
+                })
+                .collect();
+        }
+        spectrum
+            .into_iter()
+            .map(|(hz, db)| SpectrumBand { hz, db })
             .collect()
     }
 

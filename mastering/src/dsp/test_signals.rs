@@ -247,20 +247,3 @@ fn thd_meter_reads_known_distortion() {
         "1 % at 50 Hz reads {thd_low} %"
     );
 }
-
-/// CPU time of the calling thread in seconds (from `/proc/thread-self/schedstat`, so that
-/// speed measurements are not inflated by other processes on a shared machine); falls back
-/// to wall-clock time where that file does not exist.
-pub fn thread_cpu_seconds() -> f64 {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .map(|ns| ns as f64 * 1e-9)
-        .unwrap_or_else(|| {
-            START
-                .get_or_init(std::time::Instant::now)
-                .elapsed()
-                .as_secs_f64()
-        })
-}

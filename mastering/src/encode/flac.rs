@@ -10,7 +10,8 @@
 //! file), and the MD5 field is zero (= "not computed", allowed by the specification; it would
 //! cost about 15 % of the encode time).
 
-use super::{BlockEncoder, DITHER_SEED, TpdfQuantizer, check_block};
+use super::{BlockEncoder, DITHER_SEED, check_block};
+use crate::dsp::dither::Ditherer;
 use crate::error::MasterError;
 use flacenc::component::{BitRepr, StreamInfo};
 use flacenc::error::Verify;
@@ -30,7 +31,7 @@ pub struct FlacEncoder {
     config: flacenc::error::Verified<flacenc::config::Encoder>,
     stream_info: StreamInfo,
     framebuf: FrameBuf,
-    quantizer: TpdfQuantizer,
+    quantizer: Ditherer,
     /// Interleaved samples waiting for a full frame.
     pending: Vec<i32>,
     sink: flacenc::bitsink::MemSink<u8>,
@@ -70,7 +71,7 @@ impl FlacEncoder {
             config,
             stream_info,
             framebuf,
-            quantizer: TpdfQuantizer::new(bits, DITHER_SEED),
+            quantizer: Ditherer::new(bits as u16, DITHER_SEED)?,
             pending: Vec::with_capacity(FLAC_BLOCK * channels),
             sink: flacenc::bitsink::MemSink::new(),
             channels,
@@ -119,7 +120,7 @@ impl BlockEncoder for FlacEncoder {
         let frames = check_block(block, self.channels)?;
         for n in 0..frames {
             for plane in block {
-                let v = self.quantizer.quantize(plane[n]);
+                let v = self.quantizer.quantize_sample(plane[n]);
                 self.pending.push(v);
             }
             if self.pending.len() == FLAC_BLOCK * self.channels {

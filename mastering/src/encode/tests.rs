@@ -22,12 +22,12 @@ fn encode_to(
 
 /// What the quantiser makes of `planes` (interleaved order, as the encoders feed it).
 fn quantized(planes: &[Vec<f32>], bits: u32) -> Vec<Vec<f32>> {
-    let mut q = TpdfQuantizer::new(bits, DITHER_SEED);
+    let mut q = crate::dsp::dither::Ditherer::new(bits as u16, DITHER_SEED).unwrap();
     let scale = (1u64 << (bits - 1)) as f32;
     let mut out = vec![Vec::with_capacity(planes[0].len()); planes.len()];
     for n in 0..planes[0].len() {
         for (o, p) in out.iter_mut().zip(planes) {
-            o.push(q.quantize(p[n]) as f32 / scale);
+            o.push(q.quantize_sample(p[n]) as f32 / scale);
         }
     }
     out

@@ -6,7 +6,8 @@
 //! recommends. Sizes are patched when the encoder finishes; a file that would pass the RIFF
 //! 4 GiB limit is refused with an error rather than written corrupt.
 
-use super::{BlockEncoder, DITHER_SEED, TpdfQuantizer, check_block};
+use super::{BlockEncoder, DITHER_SEED, check_block};
+use crate::dsp::dither::Ditherer;
 use crate::error::MasterError;
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -20,7 +21,7 @@ const PCM_GUID: [u8; 16] = [
 /// Streams dithered PCM to a WAV file.
 pub struct WavEncoder {
     file: BufWriter<File>,
-    quantizer: TpdfQuantizer,
+    quantizer: Ditherer,
     channels: usize,
     bytes_per_sample: usize,
     header_len: u64,
@@ -42,7 +43,7 @@ impl WavEncoder {
         file.write_all(&header)?;
         Ok(WavEncoder {
             file,
-            quantizer: TpdfQuantizer::new(bits, DITHER_SEED),
+            quantizer: Ditherer::new(bits as u16, DITHER_SEED)?,
             channels,
             bytes_per_sample: bits as usize / 8,
             header_len: header.len() as u64,
@@ -93,7 +94,7 @@ impl BlockEncoder for WavEncoder {
         let mut out = self.buf.chunks_exact_mut(bps);
         for n in 0..frames {
             for (plane, dst) in block.iter().zip(&mut out) {
-                let v = self.quantizer.quantize(plane[n]).to_le_bytes();
+                let v = self.quantizer.quantize_sample(plane[n]).to_le_bytes();
                 dst.copy_from_slice(&v[..bps]);
             }
         }

@@ -221,7 +221,10 @@ async fn truncated_wav_is_rejected_at_upload() {
             &[],
         )
         .await;
-        assert!(status == 400 || status == 415, "{keep} bytes: {status} {body}");
+        assert!(
+            status == 400 || status == 415,
+            "{keep} bytes: {status} {body}"
+        );
         assert!(body["detail"].is_string(), "{body}");
     }
     assert_eq!(count_rows(&env, "master_jobs").await, 0);

@@ -44,7 +44,7 @@ bench_chain() {
 import json, sys
 report = json.load(open(sys.argv[1]))
 wall, rss_kb, label = float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-dur = report["duration_sec"]
+dur = report.get("duration_sec") or report["before"]["duration_sec"]
 print(f"== Magic Master chain — {label} ({dur:.1f} s of audio, one core)")
 for stage, secs in report.get("stage_seconds", []):
     rt = dur / secs if secs > 0 else float("inf")

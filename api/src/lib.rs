@@ -2,8 +2,10 @@
 //! builds the routes for a given [`AppState`] so tests can serve it on any listener.
 
 pub mod error;
+pub mod monitor;
 pub mod routes;
 pub mod sweeper;
+pub mod telemetry;
 pub mod upload;
 pub mod web;
 
@@ -13,6 +15,7 @@ use axum::routing::{get, post};
 use magic_master_worker::execute::JobContext;
 use magic_master_worker::serve::{WorkerOptions, run_worker};
 use shared::Settings;
+use shared::alerts::Alerts;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -55,11 +58,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/master/result/{job_id}", get(files::result))
         .route("/api/master/preview/{job_id}", get(files::preview))
         .route("/api/styles", get(info::styles))
-        .route("/api/health", get(info::health))
+        .route("/api/health", get(routes::health::health))
+        .route("/api/metrics", get(routes::health::api_metrics))
+        .route("/metrics", get(routes::health::prometheus))
         .route("/api/openapi.json", get(info::openapi))
-        .fallback(info::not_found)
-        .layer(tower_http::trace::TraceLayer::new_for_http());
-    web::with_security_headers(app).with_state(state)
+        .fallback(info::not_found);
+    web::with_security_headers(telemetry::layers(app)).with_state(state)
 }
 
 /// Opens the stores, starts the embedded workers and the sweeper, and serves HTTP on
@@ -78,6 +82,7 @@ pub async fn run(
         queue: stores.queue.clone(),
         started_at: shared::time::now_rfc3339(),
     };
+    let alerts = Alerts::start(&settings);
     let token = CancellationToken::new();
     let mut tasks = Vec::new();
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
@@ -93,6 +98,7 @@ pub async fn run(
             max_attempts: settings.job_max_attempts,
             worker_name: name.clone(),
             cancel: Arc::new(AtomicBool::new(false)),
+            alerts: alerts.clone(),
         };
         let options = WorkerOptions {
             name,
@@ -107,6 +113,11 @@ pub async fn run(
         )));
     }
     tasks.push(tokio::spawn(sweeper::run(state.clone(), token.clone())));
+    tasks.push(tokio::spawn(monitor::run(
+        state.clone(),
+        alerts.clone(),
+        token.clone(),
+    )));
 
     tracing::info!(
         address = %listener.local_addr()?,

@@ -35,6 +35,7 @@ impl TempUpload {
             let _ = tokio::fs::remove_file(&self.path).await;
         }
         self.keep = true;
+        crate::telemetry::record_upload_bytes(self.len);
         Ok(())
     }
 }

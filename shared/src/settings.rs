@@ -99,6 +99,15 @@ pub struct Settings {
     pub telegram_admin_chat_id: Option<String>,
     /// Telegram Bot API base URL (`MAGIC_MASTER_TELEGRAM_API_URL`).
     pub telegram_api_url: Option<String>,
+    /// At most one Telegram alert per kind in this many seconds
+    /// (`MAGIC_MASTER_TELEGRAM_THROTTLE_SECONDS`, default 300).
+    pub telegram_throttle_seconds: u64,
+    /// `/api/health` reports the disk `low` (and `degraded`) under this many MB free in the
+    /// temp dir (`MAGIC_MASTER_DISK_LOW_MB`, default 200).
+    pub disk_low_mb: u64,
+    /// How often the API checks health (for alerts) and refreshes metrics
+    /// (`MAGIC_MASTER_MONITOR_INTERVAL_SECONDS`, default 15).
+    pub monitor_interval_seconds: u64,
     /// YooKassa shop id (`MAGIC_MASTER_YOOKASSA_SHOP_ID`).
     pub yookassa_shop_id: Option<String>,
     /// YooKassa secret key (`MAGIC_MASTER_YOOKASSA_SECRET_KEY`).
@@ -174,6 +183,11 @@ impl Settings {
             telegram_bot_token: r.text("TELEGRAM_BOT_TOKEN").map(Secret),
             telegram_admin_chat_id: r.text("TELEGRAM_ADMIN_CHAT_ID"),
             telegram_api_url: r.text("TELEGRAM_API_URL"),
+            telegram_throttle_seconds: r.positive("TELEGRAM_THROTTLE_SECONDS")?.unwrap_or(300),
+            disk_low_mb: r
+                .parsed::<u64>("DISK_LOW_MB", "a whole number of MB")?
+                .unwrap_or(200),
+            monitor_interval_seconds: r.positive("MONITOR_INTERVAL_SECONDS")?.unwrap_or(15),
             yookassa_shop_id: r.text("YOOKASSA_SHOP_ID"),
             yookassa_secret_key: r.text("YOOKASSA_SECRET_KEY").map(Secret),
             yookassa_return_url: r.text("YOOKASSA_RETURN_URL"),

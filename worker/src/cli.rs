@@ -117,6 +117,7 @@ fn serve(args: RunArgs) -> anyhow::Result<()> {
             max_attempts: settings.job_max_attempts,
             worker_name: name,
             cancel: Arc::new(AtomicBool::new(false)),
+            alerts: shared::alerts::Alerts::start(&settings),
         };
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();

@@ -28,6 +28,8 @@ pub struct JobContext {
     pub worker_name: String,
     /// Set to stop running DSP at the next block.
     pub cancel: Arc<AtomicBool>,
+    /// Where a final failure is reported (Telegram; disabled by default).
+    pub alerts: shared::alerts::Alerts,
 }
 
 impl std::fmt::Debug for JobContext {
@@ -81,16 +83,32 @@ pub async fn execute_one(ctx: &JobContext, job_id: &str) -> Result<Outcome, Infr
                 "gave up after {} attempts: processing this file stopped the worker each time",
                 ctx.max_attempts
             );
-            jobs::finish_failed(&ctx.db, job_id, &msg).await?;
-            tracing::warn!(
-                job_id,
-                attempts = job.attempts,
-                "attempt guard failed the job"
-            );
+            if jobs::finish_failed(&ctx.db, job_id, &msg).await? {
+                tracing::error!(
+                    job_id,
+                    attempts = job.attempts,
+                    error = %msg,
+                    "job failed: attempt guard"
+                );
+                alert_failure(ctx, &job, &msg);
+            }
             return Ok(Outcome::Failed(msg));
         }
-        tracing::info!(job_id, attempt = job.attempts, "mastering");
-        match run_chain(ctx, &job).await {
+        tracing::info!(
+            job_id,
+            attempt = job.attempts,
+            style = job.params.style.name(),
+            "mastering"
+        );
+        let result = if job.input_path.is_file() {
+            run_chain(ctx, &job).await
+        } else {
+            Err(MasterError::Unsupported(format!(
+                "the uploaded file is missing from the server ({})",
+                job.input_path.display()
+            )))
+        };
+        match result {
             Ok((result_path, report)) => {
                 let (before, after) = measurements(&report);
                 if jobs::finish_done(&ctx.db, job_id, result_path, before, after).await? {
@@ -102,8 +120,10 @@ pub async fn execute_one(ctx: &JobContext, job_id: &str) -> Result<Outcome, Infr
             }
             Err(e) if e.is_permanent() || job.attempts >= ctx.max_attempts => {
                 let msg = e.to_string();
-                tracing::warn!(job_id, error = %msg, "job failed");
-                jobs::finish_failed(&ctx.db, job_id, &msg).await?;
+                if jobs::finish_failed(&ctx.db, job_id, &msg).await? {
+                    tracing::error!(job_id, attempts = job.attempts, error = %msg, "job failed");
+                    alert_failure(ctx, &job, &msg);
+                }
                 return Ok(Outcome::Failed(msg));
             }
             Err(e) => {
@@ -115,6 +135,21 @@ pub async fn execute_one(ctx: &JobContext, job_id: &str) -> Result<Outcome, Infr
             }
         }
     }
+}
+
+/// Reports a job's final failure (sent in the background: never delays the job).
+fn alert_failure(ctx: &JobContext, job: &JobRow, error: &str) {
+    ctx.alerts.send(
+        shared::alerts::AlertKind::JobFailed,
+        format!(
+            "❌ Magic Master job failed\njob: {}\nfile: {}\nstyle: {}\nattempts: {}\nerror: {}",
+            job.id,
+            job.original_name,
+            job.params.style.name(),
+            job.attempts,
+            error
+        ),
+    );
 }
 
 /// Input and output measurements as stored on the job row.

@@ -1,0 +1,245 @@
+//! `GET /api/health`, `GET /api/metrics` (flat JSON) and `GET /metrics` (Prometheus text).
+//!
+//! Every figure is read when asked: the database is probed with a fresh connection, queue
+//! and worker figures come from the database (right however many worker processes run), free
+//! disk from the file system of the temp dir.
+
+use crate::AppState;
+use crate::telemetry;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use deadpool_sqlite::rusqlite::{self, OpenFlags};
+use serde_json::{Value, json};
+use shared::stats::QueueStats;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A queue is reported as `backlog` when its oldest waiting job is older than this.
+pub const BACKLOG_OLDEST_SECONDS: f64 = 900.0;
+/// …or when more than this many jobs wait.
+pub const BACKLOG_PENDING: u64 = 20;
+
+/// Everything `/api/health` reports, computed once.
+#[derive(Debug, Clone)]
+pub struct HealthReport {
+    /// `None` when the database answered; the error text otherwise.
+    pub database_error: Option<String>,
+    /// Free bytes in the temp dir's file system (`None`: unknown).
+    pub disk_free_bytes: Option<u64>,
+    /// The threshold in bytes under which the disk is `low`.
+    pub disk_low_bytes: u64,
+    /// The temp dir.
+    pub disk_path: PathBuf,
+    /// Whether an `ffmpeg` executable is on `PATH`.
+    pub ffmpeg: bool,
+    /// Queue figures (zeros when the database failed).
+    pub queue: QueueStats,
+    /// Workers with a recent heartbeat.
+    pub workers_alive: u64,
+}
+
+impl HealthReport {
+    /// True when free disk is known and under the threshold.
+    pub fn disk_low(&self) -> bool {
+        self.disk_free_bytes
+            .is_some_and(|free| free < self.disk_low_bytes)
+    }
+
+    /// True when jobs wait and no worker is alive.
+    pub fn no_workers_while_jobs_wait(&self) -> bool {
+        self.workers_alive == 0 && self.queue.count("queued") > 0
+    }
+
+    /// The components that make the service degraded (empty: `ok`).
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(e) = &self.database_error {
+            out.push(format!("database: {e}"));
+        }
+        if self.disk_low() {
+            out.push(format!(
+                "disk: {} MB free in {} (threshold {} MB)",
+                self.disk_free_bytes.unwrap_or(0) >> 20,
+                self.disk_path.display(),
+                self.disk_low_bytes >> 20
+            ));
+        }
+        if self.no_workers_while_jobs_wait() {
+            out.push(format!(
+                "workers: none alive while {} job(s) wait",
+                self.queue.count("queued")
+            ));
+        }
+        out
+    }
+
+    /// `ok` or `degraded`.
+    pub fn status(&self) -> &'static str {
+        if self.problems().is_empty() {
+            "ok"
+        } else {
+            "degraded"
+        }
+    }
+}
+
+/// Seconds within which a worker's heartbeat counts as alive: three heartbeat periods.
+pub fn alive_window(state: &AppState) -> u64 {
+    state.settings.worker_heartbeat_seconds.saturating_mul(3)
+}
+
+/// Opens a fresh connection on the database file and reads from the app tables: catches a
+/// file that vanished, became unreadable or is not a database any more, which pooled
+/// connections (holding the old file open) would not notice.
+fn probe_database(path: &Path) -> Result<(), String> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| e.to_string())?;
+    conn.busy_timeout(Duration::from_secs(2))
+        .map_err(|e| e.to_string())?;
+    conn.query_row("SELECT COUNT(*) FROM master_jobs LIMIT 1", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+/// True when an executable `ffmpeg` is on `PATH`.
+pub fn ffmpeg_present() -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            std::fs::metadata(dir.join("ffmpeg"))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// Gathers the health figures.
+pub async fn report(state: &AppState) -> HealthReport {
+    let db_path = state.settings.db_path.clone();
+    let probe = tokio::task::spawn_blocking(move || probe_database(&db_path))
+        .await
+        .unwrap_or_else(|e| Err(format!("database probe failed: {e}")));
+    let queue = shared::stats::queue_stats(&state.db).await;
+    let database_error = match (&probe, &queue) {
+        (Err(e), _) => Some(e.clone()),
+        (Ok(()), Err(e)) => Some(e.to_string()),
+        _ => None,
+    };
+    let workers_alive = if database_error.is_none() {
+        shared::heartbeats::alive(&state.db, alive_window(state))
+            .await
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let temp_dir = state.settings.temp_dir.clone();
+    let disk_path = temp_dir.clone();
+    let disk_free_bytes =
+        tokio::task::spawn_blocking(move || shared::stats::disk_free_bytes(&temp_dir).ok())
+            .await
+            .ok()
+            .flatten();
+    HealthReport {
+        database_error,
+        disk_free_bytes,
+        disk_low_bytes: state.settings.disk_low_mb.saturating_mul(1024 * 1024),
+        disk_path,
+        ffmpeg: ffmpeg_present(),
+        queue: queue.unwrap_or_default(),
+        workers_alive,
+    }
+}
+
+/// The `/api/health` document of API.md.
+pub fn health_json(state: &AppState, r: &HealthReport) -> Value {
+    let q = &r.queue;
+    let pending = q.count("queued");
+    let backlog = q.oldest_pending_sec > BACKLOG_OLDEST_SECONDS || pending > BACKLOG_PENDING;
+    let disk_status = match r.disk_free_bytes {
+        None => "unknown",
+        Some(_) if r.disk_low() => "low",
+        Some(_) => "ok",
+    };
+    json!({
+        "status": r.status(),
+        "version": shared::VERSION,
+        "uptime_since": state.started_at,
+        "components": {
+            "database": {
+                "status": if r.database_error.is_some() { "error" } else { "ok" },
+                "detail": r.database_error.clone().unwrap_or_default(),
+            },
+            "disk": {
+                "status": disk_status,
+                "free_mb": r.disk_free_bytes.map(|b| b >> 20),
+                "low_mb": state.settings.disk_low_mb,
+                "path": r.disk_path.display().to_string(),
+            },
+            "ffmpeg": {"status": if r.ffmpeg { "ok" } else { "missing" }},
+            "queue": {
+                "status": if backlog { "backlog" } else { "ok" },
+                "pending": pending,
+                "running": q.count("running"),
+                "failed_last_hour": q.failed_last_hour,
+                "oldest_pending_sec": q.oldest_pending_sec.round() as u64,
+            },
+            "workers": {
+                "status": if r.workers_alive > 0 { "ok" } else { "none" },
+                "alive": r.workers_alive,
+            },
+        },
+        "jobs": {"running": q.count("running"), "queued": pending, "total_cached": q.total()},
+    })
+}
+
+/// `GET /api/health`: always 200 (the body says `ok` or `degraded`), so that a degraded
+/// service can still be inspected.
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let r = report(&state).await;
+    (StatusCode::OK, Json(health_json(&state, &r)))
+}
+
+/// Seconds since this process started.
+pub fn uptime_seconds(state: &AppState) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(&state.started_at)
+        .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
+        .unwrap_or(0)
+        .max(0)
+}
+
+/// `GET /api/metrics`: the flat JSON of API.md.
+pub async fn api_metrics(State(state): State<AppState>) -> Json<Value> {
+    let q = shared::stats::queue_stats(&state.db)
+        .await
+        .unwrap_or_default();
+    let alive = shared::heartbeats::alive(&state.db, alive_window(&state))
+        .await
+        .unwrap_or(0);
+    Json(json!({
+        "uptime_seconds": uptime_seconds(&state),
+        "jobs_running": q.count("running"),
+        "jobs_total": q.total(),
+        "jobs_queued": q.count("queued"),
+        "jobs_failed": q.count("failed"),
+        "workers_alive": alive,
+        "version": shared::VERSION,
+    }))
+}
+
+/// `GET /metrics`: Prometheus text; database figures are refreshed first.
+pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
+    telemetry::refresh(&state).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        telemetry::prometheus().render(),
+    )
+}

@@ -40,8 +40,8 @@ fn default_params(style: Style, format: OutputFormat) -> MasterParams {
 /// part plus an independent part per channel, peak `peak` (linear).
 fn partly_correlated(seed: u64, rate: u32, frames: usize, side: f64, peak: f64) -> Vec<Vec<f32>> {
     let common = music_like(seed, rate, frames, 1, 1.0).remove(0);
-    let left = music_like(seed ^ 0x5eed_1, rate, frames, 1, 1.0).remove(0);
-    let right = music_like(seed ^ 0x5eed_2, rate, frames, 1, 1.0).remove(0);
+    let left = music_like(seed ^ 0x0005_eed1, rate, frames, 1, 1.0).remove(0);
+    let right = music_like(seed ^ 0x0005_eed2, rate, frames, 1, 1.0).remove(0);
     let side = side as f32;
     let mut x: Vec<Vec<f32>> = vec![
         common

@@ -497,4 +497,6 @@ fn encode_pass(
 }
 
 #[cfg(test)]
+mod quality_tests;
+#[cfg(test)]
 mod tests;

@@ -24,14 +24,21 @@ fn master(input: &Path, output: &Path, p: &MasterParams) -> Result<MasterReport,
 /// Measures a decoded file with the ebur128 crate: a meter other than the chain's own.
 fn independent(path: &Path) -> (Loudness, usize, u32, usize) {
     let (planes, rate) = decode_all(path);
+    let (loudness, clipped) = independent_planes(&planes, rate);
+    (loudness, planes.len(), rate, clipped)
+}
+
+/// Loudness of decoded planes by the reference meter ([`LoudnessMeter`], ebur128 crate) and
+/// the number of samples at or above digital full scale.
+pub(super) fn independent_planes(planes: &[Vec<f32>], rate: u32) -> (Loudness, usize) {
     let mut m = LoudnessMeter::new(planes.len(), rate, MeterMode::FULL).unwrap();
-    m.add_block(&planes).unwrap();
+    m.add_block(planes).unwrap();
     let clipped = planes
         .iter()
         .flat_map(|p| p.iter())
         .filter(|s| s.abs() >= 1.0)
         .count();
-    (m.loudness(), planes.len(), rate, clipped)
+    (m.loudness(), clipped)
 }
 
 /// Dense, loud, partly correlated noise with a beat: the limiter has work to do.

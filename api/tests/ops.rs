@@ -207,12 +207,15 @@ async fn garbage_database_file_degrades() {
     assert_eq!(r.status().as_u16(), 200);
 }
 
+/// (path, body) of each call the mock Bot API received.
+type Calls = Arc<Mutex<Vec<(String, String)>>>;
+
 /// A mock Telegram Bot API speaking the wire format; records (path, body) of each call.
-async fn mock_bot_api() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+async fn mock_bot_api() -> (String, Calls) {
     use axum::extract::{Path, State};
-    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let seen: Calls = Arc::default();
     async fn handler(
-        State(seen): State<Arc<Mutex<Vec<(String, String)>>>>,
+        State(seen): State<Calls>,
         Path(path): Path<String>,
         body: String,
     ) -> axum::Json<Value> {

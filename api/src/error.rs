@@ -12,6 +12,25 @@ pub enum ApiError {
     /// 400: the request is malformed or a field is invalid.
     #[error("{detail}")]
     BadRequest { code: &'static str, detail: String },
+    /// 401: no token, or an invalid or expired one.
+    #[error("{detail}")]
+    Unauthorized { code: &'static str, detail: String },
+    /// 403: authenticated but not allowed (blocked, not an admin, tier too low).
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
+    /// 409 with a specific code (e.g. `email-taken`).
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    /// 429: a rate limit or quota; answered with `Retry-After` and, for quotas, `reset_at`.
+    #[error("{detail}")]
+    TooManyRequests {
+        code: &'static str,
+        detail: String,
+        /// Seconds until trying again makes sense.
+        retry_after: u64,
+        /// When the quota resets (RFC 3339).
+        reset_at: Option<String>,
+    },
     /// 404: no such job (or route).
     #[error("{0}")]
     NotFound(String),
@@ -53,6 +72,10 @@ impl ApiError {
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
+            ApiError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, code),
+            ApiError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
+            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            ApiError::TooManyRequests { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
             ApiError::NotReady(_) => (StatusCode::CONFLICT, "not-ready"),
             ApiError::Expired(_) => (StatusCode::GONE, "expired"),
@@ -62,6 +85,24 @@ impl ApiError {
             }
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl ApiError {
+    /// A 401 with a stable code.
+    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::Unauthorized {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// A 403 with a stable code.
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::Forbidden {
+            code,
+            detail: detail.into(),
         }
     }
 }
@@ -86,6 +127,23 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
+        if let ApiError::TooManyRequests {
+            retry_after,
+            reset_at,
+            ..
+        } = &self
+        {
+            let mut body = json!({ "detail": detail, "code": code, "retry_after": retry_after });
+            if let Some(reset_at) = reset_at {
+                body["reset_at"] = json!(reset_at);
+            }
+            let mut response = (status, Json(body)).into_response();
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*retry_after),
+            );
+            return response;
+        }
         (status, Json(json!({ "detail": detail, "code": code }))).into_response()
     }
 }

@@ -1,9 +1,11 @@
 //! The Magic Master HTTP API (axum). `main` loads settings and calls [`run`]; [`router`]
 //! builds the routes for a given [`AppState`] so tests can serve it on any listener.
 
+pub mod auth;
 pub mod error;
 pub mod monitor;
 pub mod routes;
+pub mod security;
 pub mod sweeper;
 pub mod telemetry;
 pub mod upload;
@@ -33,6 +35,8 @@ pub struct AppState {
     pub queue: apalis_sqlite::SqlitePool,
     /// When this process started (RFC 3339).
     pub started_at: String,
+    /// JWT keys, trusted proxies, rate limiters.
+    pub security: Arc<security::Security>,
 }
 
 impl AppState {
@@ -52,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::disable());
     let app = Router::new()
         .merge(uploads)
+        .merge(routes::account_routes())
         .merge(web::routes())
         .route("/api/master/status/{job_id}", get(status::status))
         .route("/api/master/progress/{job_id}", get(status::progress))
@@ -81,7 +86,9 @@ pub async fn run(
         db: stores.db.clone(),
         queue: stores.queue.clone(),
         started_at: shared::time::now_rfc3339(),
+        security: Arc::new(security::Security::new(&settings)?),
     };
+    auth::bootstrap_admin(&settings, &stores.db).await?;
     let alerts = Alerts::start(&settings);
     let token = CancellationToken::new();
     let mut tasks = Vec::new();
@@ -127,7 +134,11 @@ pub async fn run(
         shared::VERSION
     );
     let http_token = token.clone();
-    let serve = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+    let serve = axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutdown requested");
         http_token.cancel();

@@ -94,6 +94,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_worker_heartbeats.sql",
         sql: include_str!("../../migrations/0002_worker_heartbeats.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_accounts_quotas_payments.sql",
+        sql: include_str!("../../migrations/0003_accounts_quotas_payments.sql"),
+    },
 ];
 
 /// Applies the pending migrations of `migrations` in one immediate transaction each;

@@ -105,6 +105,21 @@ pub struct JobRow {
     pub completions: u32,
     /// Name of the worker that last claimed it.
     pub worker: Option<String>,
+    /// The account that made it (`None` for guests).
+    pub user_id: Option<i64>,
+    /// SHA-256 (hex) of the guest token that made it (`None` for users).
+    pub guest_key: Option<String>,
+}
+
+/// Who makes a job.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobOwner {
+    /// The account, when logged in.
+    pub user_id: Option<i64>,
+    /// SHA-256 (hex) of the guest token, when a guest.
+    pub guest_key: Option<String>,
+    /// The client's IP address, for the record and guest quotas.
+    pub client_ip: Option<String>,
 }
 
 /// A new unguessable job id: a random (v4) UUID, 122 random bits.
@@ -119,7 +134,7 @@ pub fn is_valid_job_id(id: &str) -> bool {
 
 const COLUMNS: &str = "id, status, progress, message, error, params_json, original_name, \
     input_path, result_path, before_json, after_json, created_at, started_at, finished_at, \
-    attempts, completions, worker";
+    attempts, completions, worker, user_id, guest_key";
 
 fn json_column(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<serde_json::Value>> {
     let text: Option<String> = row.get(idx)?;
@@ -155,31 +170,129 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
         attempts: row.get(14)?,
         completions: row.get(15)?,
         worker: row.get(16)?,
+        user_id: row.get(17)?,
+        guest_key: row.get(18)?,
     })
 }
 
-/// Inserts a queued job.
-pub async fn create(pool: &Pool, job: NewJob) -> Result<(), DbError> {
+fn insert(c: &rusqlite::Connection, job: &NewJob, owner: &JobOwner) -> rusqlite::Result<()> {
     let params_json = serde_json::to_string(&job.params)
-        .map_err(|e| DbError::Interact(format!("params to JSON: {e}")))?;
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+    c.execute(
+        "INSERT INTO master_jobs (id, status, progress, message, style, target_lufs, \
+         true_peak_db, out_format, params_json, original_name, input_path, created_at, \
+         user_id, guest_key, client_ip) \
+         VALUES (?1, 'queued', 0, 'Waiting for a worker', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+         ?10, ?11, ?12)",
+        params![
+            job.id,
+            job.params.style.name(),
+            job.params.target_lufs,
+            job.params.true_peak_db,
+            job.params.format.name(),
+            params_json,
+            job.original_name,
+            job.input_path.to_string_lossy(),
+            crate::time::now_rfc3339(),
+            owner.user_id,
+            owner.guest_key,
+            owner.client_ip,
+        ],
+    )
+    .map(|_| ())
+}
+
+/// Inserts a queued job without an owner or quota.
+pub async fn create(pool: &Pool, job: NewJob) -> Result<(), DbError> {
+    with_conn(pool, move |c| insert(c, &job, &JobOwner::default())).await
+}
+
+/// Inserts a queued job of `owner` and, when `quota` is given (subject and daily limit),
+/// reserves one master for it in the same immediate transaction: either both happen or
+/// neither. `Ok(Err(_))` when the quota is used up (nothing was written).
+pub async fn create_owned(
+    pool: &Pool,
+    job: NewJob,
+    owner: JobOwner,
+    quota: Option<(crate::quota::Subject, u32)>,
+) -> Result<Result<Option<crate::quota::Source>, crate::quota::Exhausted>, DbError> {
     with_conn(pool, move |c| {
-        c.execute(
-            "INSERT INTO master_jobs (id, status, progress, message, style, target_lufs, \
-             true_peak_db, out_format, params_json, original_name, input_path, created_at) \
-             VALUES (?1, 'queued', 0, 'Waiting for a worker', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                job.id,
-                job.params.style.name(),
-                job.params.target_lufs,
-                job.params.true_peak_db,
-                job.params.format.name(),
-                params_json,
-                job.original_name,
-                job.input_path.to_string_lossy(),
-                crate::time::now_rfc3339(),
-            ],
-        )
-        .map(|_| ())
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let source = match &quota {
+            Some((subject, limit)) => match crate::quota::reserve(&tx, &job.id, subject, *limit)? {
+                Ok(source) => Some(source),
+                Err(exhausted) => return Ok(Err(exhausted)),
+            },
+            None => None,
+        };
+        insert(&tx, &job, &owner)?;
+        tx.commit()?;
+        Ok(Ok(source))
+    })
+    .await
+}
+
+/// A user's jobs, newest first.
+pub async fn list_for_user(pool: &Pool, user_id: i64, limit: u32) -> Result<Vec<JobRow>, DbError> {
+    with_conn(pool, move |c| {
+        let mut stmt = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM master_jobs WHERE user_id = ?1 \
+             ORDER BY created_at DESC, id LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![user_id, limit], from_row)?;
+        rows.collect()
+    })
+    .await
+}
+
+/// Jobs in `status` (all when `None`), newest first, each with its owner's email, and the
+/// total count.
+pub async fn list_with_owner(
+    pool: &Pool,
+    status: Option<JobStatus>,
+    limit: u32,
+    offset: u32,
+) -> Result<(Vec<(JobRow, Option<String>)>, u64), DbError> {
+    let status = status.map(|s| s.as_str().to_owned());
+    with_conn(pool, move |c| {
+        let total: i64 = c.query_row(
+            "SELECT COUNT(*) FROM master_jobs WHERE ?1 IS NULL OR status = ?1",
+            [&status],
+            |r| r.get(0),
+        )?;
+        let cols = COLUMNS
+            .split(", ")
+            .map(|col| format!("j.{}", col.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut stmt = c.prepare(&format!(
+            "SELECT {cols}, u.email FROM master_jobs j LEFT JOIN users u ON u.id = j.user_id \
+             WHERE ?1 IS NULL OR j.status = ?1 ORDER BY j.created_at DESC, j.id \
+             LIMIT ?2 OFFSET ?3"
+        ))?;
+        let rows = stmt
+            .query_map(params![status, limit, offset], |r| {
+                Ok((from_row(r)?, r.get::<_, Option<String>>(19)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((rows, total.max(0) as u64))
+    })
+    .await
+}
+
+/// Puts a `failed` job back in the queue state (attempts reset, error cleared). Returns
+/// `false` when the job is not `failed`. Its quota stays as it was: a refunded master stays
+/// refunded (an admin retry is free for the user).
+pub async fn requeue_failed(pool: &Pool, id: &str) -> Result<bool, DbError> {
+    let id = id.to_owned();
+    with_conn(pool, move |c| {
+        let changed = c.execute(
+            "UPDATE master_jobs SET status = 'queued', progress = 0, error = NULL, \
+             message = 'Waiting for a worker (retry)', finished_at = NULL, attempts = 0 \
+             WHERE id = ?1 AND status = 'failed'",
+            [id],
+        )?;
+        Ok(changed == 1)
     })
     .await
 }
@@ -306,16 +419,22 @@ pub async fn finish_done(
     .await
 }
 
-/// Fails a queued or running job with a readable error. Returns `false` if it had already
-/// finished.
+/// Fails a queued or running job with a readable error and, in the same transaction,
+/// refunds the quota it reserved (at most once: see [`crate::quota::refund`]). Returns
+/// `false` if it had already finished.
 pub async fn finish_failed(pool: &Pool, id: &str, error: &str) -> Result<bool, DbError> {
     let (id, error) = (id.to_owned(), error.to_owned());
     with_conn(pool, move |c| {
-        let changed = c.execute(
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let changed = tx.execute(
             "UPDATE master_jobs SET status = 'failed', message = 'Failed', error = ?2, \
              finished_at = ?3 WHERE id = ?1 AND status IN ('queued', 'running')",
             params![id, error, crate::time::now_rfc3339()],
         )?;
+        if changed == 1 && crate::quota::refund(&tx, &id)? {
+            tracing::info!(job_id = %id, "quota refunded for the failed job");
+        }
+        tx.commit()?;
         Ok(changed == 1)
     })
     .await
@@ -433,6 +552,60 @@ mod tests {
         assert_eq!(row.completions, 1);
         assert_eq!(row.progress, 100);
         assert!(row.error.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_refunds_its_token_once_and_quota_is_atomic() {
+        let (_dir, pool) = pool().await;
+        let user = crate::accounts::create(&pool, "r@x.io", "h", false)
+            .await
+            .unwrap()
+            .unwrap();
+        crate::accounts::grant_tokens(&pool, user.id, 1)
+            .await
+            .unwrap();
+        let owner = JobOwner {
+            user_id: Some(user.id),
+            ..JobOwner::default()
+        };
+        let subject = crate::quota::Subject::User(user.id);
+        // Daily limit 0: the job must use the bought token.
+        let job = new_job();
+        let id = job.id.clone();
+        let source = create_owned(&pool, job, owner.clone(), Some((subject.clone(), 0)))
+            .await
+            .unwrap();
+        assert_eq!(source, Ok(Some(crate::quota::Source::Token)));
+        let tokens = |pool: Pool| async move {
+            crate::accounts::by_id(&pool, user.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .tokens
+        };
+        assert_eq!(tokens(pool.clone()).await, 0);
+        // No token left: refused, and no job row written.
+        let refused = new_job();
+        let refused_id = refused.id.clone();
+        let r = create_owned(&pool, refused, owner, Some((subject, 0)))
+            .await
+            .unwrap();
+        assert!(r.is_err());
+        assert!(get(&pool, &refused_id).await.unwrap().is_none());
+
+        claim(&pool, &id, "w").await.unwrap();
+        assert!(finish_failed(&pool, &id, "boom").await.unwrap());
+        assert_eq!(tokens(pool.clone()).await, 1, "refunded");
+        assert!(!finish_failed(&pool, &id, "again").await.unwrap());
+        assert_eq!(tokens(pool.clone()).await, 1, "refunded once");
+        // An admin retry that fails again does not refund a second time.
+        assert!(requeue_failed(&pool, &id).await.unwrap());
+        claim(&pool, &id, "w").await.unwrap();
+        assert!(finish_failed(&pool, &id, "boom 2").await.unwrap());
+        assert_eq!(tokens(pool.clone()).await, 1);
+        let row = get(&pool, &id).await.unwrap().unwrap();
+        assert_eq!(row.user_id, Some(user.id));
+        assert_eq!(list_for_user(&pool, user.id, 10).await.unwrap().len(), 1);
     }
 
     #[tokio::test]

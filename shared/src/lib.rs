@@ -2,6 +2,7 @@
 //! migrations, the queue (one payload type, one queue name), the job-row repository,
 //! worker heartbeats and the storage layout.
 
+pub mod accounts;
 pub mod alerts;
 pub mod backup;
 pub mod db;
@@ -9,6 +10,7 @@ pub mod heartbeats;
 pub mod jobs;
 pub mod paths;
 pub mod queue;
+pub mod quota;
 pub mod settings;
 pub mod stats;
 pub mod time;

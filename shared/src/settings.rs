@@ -118,7 +118,17 @@ pub struct Settings {
     pub yookassa_webhook_ip_whitelist: Vec<String>,
     /// YooKassa API base URL (`MAGIC_MASTER_YOOKASSA_API_URL`).
     pub yookassa_api_url: Option<String>,
+    /// Proxies whose `X-Forwarded-For` is believed, IPs/CIDRs comma-separated
+    /// (`MAGIC_MASTER_TRUSTED_PROXIES`; empty: the peer address is the client).
+    pub trusted_proxies: Vec<String>,
+    /// Requests a minute per IP on the register/login routes (`MAGIC_MASTER_AUTH_RATE_LIMIT`, 10).
+    pub auth_rate_limit: u32,
+    /// Lifetime of an access token in seconds (`MAGIC_MASTER_JWT_TTL_SECONDS`, 604800 = 7 days).
+    pub jwt_ttl_seconds: u64,
 }
+
+/// Guest masters a day per IP when `MAGIC_MASTER_GUEST_DAILY_LIMIT` is unset.
+pub const DEFAULT_GUEST_DAILY_LIMIT: u32 = 3;
 
 impl Settings {
     /// Loads `.env` from the working directory (if present) and the process environment;
@@ -193,6 +203,9 @@ impl Settings {
             yookassa_return_url: r.text("YOOKASSA_RETURN_URL"),
             yookassa_webhook_ip_whitelist: r.list("YOOKASSA_WEBHOOK_IP_WHITELIST"),
             yookassa_api_url: r.text("YOOKASSA_API_URL"),
+            trusted_proxies: r.list("TRUSTED_PROXIES"),
+            auth_rate_limit: r.positive("AUTH_RATE_LIMIT")?.unwrap_or(10) as u32,
+            jwt_ttl_seconds: r.positive("JWT_TTL_SECONDS")?.unwrap_or(604_800),
         };
         Ok(settings)
     }
@@ -206,6 +219,11 @@ impl Settings {
         );
         // Only DATA_DIR is set and it is always valid, so this cannot fail.
         Settings::from_vars(&vars).unwrap_or_else(|e| unreachable!("default settings: {e}"))
+    }
+
+    /// Guest masters a day per IP.
+    pub fn guest_daily_limit(&self) -> u32 {
+        self.guest_daily_limit.unwrap_or(DEFAULT_GUEST_DAILY_LIMIT)
     }
 
     /// Largest accepted upload in bytes.

@@ -2,6 +2,7 @@
 //! Files are streamed from disk, never read whole into memory.
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::status::load_job;
 use axum::body::Body;
@@ -85,9 +86,10 @@ fn mastered_file(job: &JobRow) -> Result<PathBuf, ApiError> {
 /// `GET /api/master/result/{id}`.
 pub async fn result(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let job = load_job(&state, &id).await?;
+    let job = load_job(&state, &caller, &id).await?;
     let path = mastered_file(&job)?;
     let name = magic_master_worker::execute::result_file_name(&job);
     stream_file(
@@ -109,10 +111,11 @@ pub struct PreviewQuery {
 /// player.
 pub async fn preview(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     Query(query): Query<PreviewQuery>,
 ) -> Result<Response, ApiError> {
-    let job = load_job(&state, &id).await?;
+    let job = load_job(&state, &caller, &id).await?;
     match query.src.as_deref().unwrap_or("mastered") {
         "mastered" => {
             let path = mastered_file(&job)?;

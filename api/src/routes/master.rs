@@ -1,15 +1,18 @@
 //! `POST /api/v2/master`: accept an upload, validate it, queue a job.
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::routes::accounts;
 use crate::upload::{TempUpload, multipart_error, read_text_field, receive_file, too_large};
 use apalis::prelude::TaskSink;
 use axum::Json;
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use mastering::{MasterError, MasterParams, OutputFormat, Style};
-use serde_json::{Value, json};
-use shared::jobs::{self, NewJob};
+use serde_json::json;
+use shared::jobs::{self, JobOwner, NewJob};
 use shared::queue::{self, MasterTask};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -148,32 +151,54 @@ pub async fn probe(path: PathBuf) -> Result<mastering::AudioInfo, ApiError> {
         .map_err(media_error)
 }
 
-/// `POST /api/v2/master`.
+/// `POST /api/v2/master`. The job belongs to the logged-in user, or to the guest token
+/// (cookie `mm_guest` or header `X-Guest-Token`; issued here when missing). One master of
+/// the caller's quota is reserved with the job row; a failed job gets it back.
 pub async fn create_job(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     multipart: Multipart,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
+    // Refuse early, before receiving the upload, when nothing is left today.
+    let allowance = accounts::allowance(&state, &caller);
+    let used = accounts::used_today(&state, allowance.subject.clone()).await?;
+    if used >= allowance.daily_limit && allowance.tokens <= 0 {
+        let now = chrono::Utc::now();
+        return Err(accounts::quota_exhausted(&shared::quota::Exhausted {
+            daily_limit: allowance.daily_limit,
+            reset_at: shared::time::format(shared::quota::reset_at(now)),
+        }));
+    }
     let mut form = read_form(&state, &headers, multipart).await?;
     let params = parse_params(&form.fields)?;
+    accounts::check_format(&caller, &params.format)?;
     let (upload, file_name) = require_file(&mut form)?;
     probe(upload.path().to_path_buf()).await?;
+
+    let (guest_token, new_guest) = match (&caller.user, &caller.guest_token) {
+        (Some(_), _) => (None, false),
+        (None, Some(token)) => (Some(token.clone()), false),
+        (None, None) => (Some(crate::auth::new_guest_token()), true),
+    };
+    let owner = JobOwner {
+        user_id: caller.user.as_ref().map(|u| u.id),
+        guest_key: guest_token.as_deref().map(crate::auth::guest_key),
+        client_ip: Some(caller.ip.to_string()),
+    };
 
     let id = jobs::new_job_id();
     let ext = shared::paths::safe_extension(&file_name).unwrap_or_else(|| "bin".to_owned());
     let input_path = shared::paths::upload_path(&state.settings.data_dir, &id, &ext);
     let upload_dir = shared::paths::upload_dir(&state.settings.data_dir, &id);
-    let cleanup = |why: String| {
-        let dir = upload_dir.clone();
-        async move {
-            if let Err(e) = shared::paths::remove_dir_if_exists(&dir) {
-                tracing::warn!(error = %e, "could not remove upload dir");
-            }
-            ApiError::Unavailable(why)
+    let remove_upload = || {
+        if let Err(e) = shared::paths::remove_dir_if_exists(&upload_dir) {
+            tracing::warn!(error = %e, "could not remove upload dir");
         }
     };
     if let Err(e) = upload.persist(&input_path).await {
-        return Err(cleanup(format!("storing upload: {e}")).await);
+        remove_upload();
+        return Err(ApiError::Unavailable(format!("storing upload: {e}")));
     }
     let new_job = NewJob {
         id: id.clone(),
@@ -181,17 +206,36 @@ pub async fn create_job(
         original_name: file_name,
         input_path,
     };
-    if let Err(e) = jobs::create(&state.db, new_job).await {
-        return Err(cleanup(format!("creating job row: {e}")).await);
+    let quota = Some((allowance.subject, allowance.daily_limit));
+    match jobs::create_owned(&state.db, new_job, owner, quota).await {
+        Ok(Ok(_source)) => {}
+        Ok(Err(exhausted)) => {
+            remove_upload();
+            return Err(accounts::quota_exhausted(&exhausted));
+        }
+        Err(e) => {
+            remove_upload();
+            return Err(ApiError::Unavailable(format!("creating job row: {e}")));
+        }
     }
     let mut storage = queue::storage(&state.queue, state.heartbeat());
     if let Err(e) = storage.push(MasterTask { job_id: id.clone() }).await {
+        // Failing the row refunds the reservation; then the row goes.
+        let _ = jobs::finish_failed(&state.db, &id, "could not be queued").await;
         let _ = jobs::delete(&state.db, &id).await;
-        return Err(cleanup(format!("queueing job: {e}")).await);
+        remove_upload();
+        return Err(ApiError::Unavailable(format!("queueing job: {e}")));
     }
     tracing::info!(job_id = %id, "job queued");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "job_id": id, "status": "queued" })),
-    ))
+    let mut body = json!({ "job_id": id, "status": "queued" });
+    if let Some(token) = &guest_token {
+        body["guest_token"] = json!(token);
+    }
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    if new_guest && let Some(token) = &guest_token {
+        response
+            .headers_mut()
+            .insert(header::SET_COOKIE, crate::auth::guest_cookie(token));
+    }
+    Ok(response)
 }

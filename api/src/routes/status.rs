@@ -1,6 +1,7 @@
 //! `GET /api/master/status/{id}` and the SSE stream `GET /api/master/progress/{id}`.
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -38,31 +39,43 @@ pub fn status_json(job: &JobRow) -> Value {
     })
 }
 
-/// Loads a job or answers 404 (also for ids that cannot be job ids).
-pub async fn load_job(state: &AppState, id: &str) -> Result<JobRow, ApiError> {
+/// Loads a job of `caller` or answers 404 — also for ids that cannot be job ids and for
+/// other people's jobs (their existence is not revealed).
+pub async fn load_job(state: &AppState, caller: &Caller, id: &str) -> Result<JobRow, ApiError> {
     let not_found = || ApiError::NotFound(format!("no job with id '{id}'"));
     if !jobs::is_valid_job_id(id) {
         return Err(not_found());
     }
-    jobs::get(&state.db, id).await?.ok_or_else(not_found)
+    let job = jobs::get(&state.db, id).await?.ok_or_else(not_found)?;
+    if !caller.owns(&job) {
+        return Err(not_found());
+    }
+    Ok(job)
 }
 
 /// `GET /api/master/status/{id}`.
 pub async fn status(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let job = load_job(&state, &id).await?;
-    Ok(Json(status_json(&job)))
+    let job = load_job(&state, &caller, &id).await?;
+    let mut body = status_json(&job);
+    body["expires_at"] = serde_json::json!(crate::routes::accounts::expires_at(
+        &job,
+        state.settings.jobs_done_ttl_seconds
+    ));
+    Ok(Json(body))
 }
 
 /// `GET /api/master/progress/{id}`: one `data:` event per change, closed after the job
 /// reaches a final state.
 pub async fn progress(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    load_job(&state, &id).await?;
+    load_job(&state, &caller, &id).await?;
     struct Cursor {
         state: AppState,
         id: String,

@@ -132,6 +132,8 @@ impl Env {
         vars.insert("MAGIC_MASTER_PORT".into(), port.to_string());
         vars.insert("MAGIC_MASTER_WORKER_HEARTBEAT_SECONDS".into(), "1".into());
         vars.insert("RUST_LOG".into(), "info".into());
+        // Guests are limited per IP and every test client is 127.0.0.1.
+        vars.insert("MAGIC_MASTER_GUEST_DAILY_LIMIT".into(), "1000".into());
         for (k, v) in extra {
             vars.insert(format!("MAGIC_MASTER_{k}"), (*v).to_owned());
         }
@@ -232,9 +234,28 @@ fn forward_stderr(child: &mut Child, label: &str) {
     }
 }
 
+/// The guest token every [`client`] of this test process presents (`X-Guest-Token`), so
+/// the jobs it uploads as a guest stay visible to it (jobs belong to their guest session).
+pub fn guest_token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+/// An HTTP client acting as this process's guest (see [`guest_token`]).
 pub fn client() -> reqwest::Client {
+    client_with_guest(guest_token())
+}
+
+/// An HTTP client acting as the guest with `token`.
+pub fn client_with_guest(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-guest-token",
+        reqwest::header::HeaderValue::from_str(token).expect("guest token header"),
+    );
     reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
+        .default_headers(headers)
         .build()
         .expect("client")
 }

@@ -1,0 +1,263 @@
+//! Accounts: `POST /api/auth/register`, `POST /api/auth/login`, `GET /api/auth/me`,
+//! `GET /api/limits` (users and guests) and `GET /api/jobs` (the caller's history).
+
+use crate::AppState;
+use crate::auth::{AuthUser, Caller, hash_password, normalize_email, verify_password};
+use crate::error::ApiError;
+use crate::security::rate_limited;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use mastering::OutputFormat;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shared::accounts::{self, Tier, User};
+use shared::quota::{self, Subject};
+
+/// Shortest accepted password.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// Body of register and login.
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    pub email: String,
+    pub password: String,
+}
+
+fn token_response(state: &AppState, user: &User) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({
+        "access_token": state.security.issue_token(user.id)?,
+        "token_type": "bearer",
+        "expires_in": state.security.token_ttl.as_secs(),
+        "email": user.email,
+        "tier": user.effective_tier().as_str(),
+        "is_admin": user.is_admin,
+    })))
+}
+
+fn parse_credentials(
+    body: Result<Json<Credentials>, axum::extract::rejection::JsonRejection>,
+) -> Result<Credentials, ApiError> {
+    body.map(|Json(c)| c).map_err(|e| {
+        ApiError::bad_request(
+            "invalid-body",
+            format!(
+                "send a JSON body {{\"email\", \"password\"}} ({})",
+                e.body_text()
+            ),
+        )
+    })
+}
+
+/// `POST /api/auth/register` → 201 with a token.
+pub async fn register(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<Credentials>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    state
+        .security
+        .auth_limiter
+        .check(caller.ip)
+        .map_err(rate_limited)?;
+    let creds = parse_credentials(body)?;
+    let email =
+        normalize_email(&creds.email).map_err(|e| ApiError::bad_request("invalid-email", e))?;
+    if creds.password.chars().count() < MIN_PASSWORD_LEN || creds.password.len() > 1024 {
+        return Err(ApiError::bad_request(
+            "weak-password",
+            format!("choose a password of at least {MIN_PASSWORD_LEN} characters"),
+        ));
+    }
+    let hash = hash_password(creds.password).await?;
+    let user = accounts::create(&state.db, &email, &hash, false)
+        .await?
+        .ok_or_else(|| ApiError::Conflict {
+            code: "email-taken",
+            detail: "an account with this email already exists: log in instead".to_owned(),
+        })?;
+    tracing::info!(user_id = user.id, "account registered");
+    Ok((StatusCode::CREATED, token_response(&state, &user)?))
+}
+
+/// `POST /api/auth/login`.
+pub async fn login(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<Credentials>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    state
+        .security
+        .auth_limiter
+        .check(caller.ip)
+        .map_err(rate_limited)?;
+    let creds = parse_credentials(body)?;
+    let invalid = || ApiError::unauthorized("invalid-credentials", "wrong email or password");
+    let email = normalize_email(&creds.email).map_err(|_| invalid())?;
+    let Some(user) = accounts::by_email(&state.db, &email).await? else {
+        // Spend the same argon2 work as a real check, so timing does not reveal accounts.
+        let _ = hash_password(creds.password).await;
+        return Err(invalid());
+    };
+    if !verify_password(creds.password, user.password_hash.clone()).await? {
+        return Err(invalid());
+    }
+    if user.is_blocked {
+        return Err(ApiError::forbidden(
+            "user-blocked",
+            "this account is blocked: contact support",
+        ));
+    }
+    token_response(&state, &user)
+}
+
+/// The public view of a user (admin lists, `me`).
+pub fn user_json(user: &User) -> Value {
+    json!({
+        "id": user.id,
+        "email": user.email,
+        "tier": user.effective_tier().as_str(),
+        "tier_expires_at": user.tier_expires_at,
+        "tokens": user.tokens,
+        "is_admin": user.is_admin,
+        "is_blocked": user.is_blocked,
+        "created_at": user.created_at,
+    })
+}
+
+/// `GET /api/auth/me`.
+pub async fn me(AuthUser(user, _): AuthUser) -> Json<Value> {
+    Json(user_json(&user))
+}
+
+/// The caller's quota: subject, daily limit, tier name and tokens.
+pub struct Allowance {
+    pub subject: Subject,
+    pub tier: &'static str,
+    pub daily_limit: u32,
+    pub tokens: i64,
+}
+
+/// The allowance of a caller: a user's effective tier, or the guest limit by IP.
+pub fn allowance(state: &AppState, caller: &Caller) -> Allowance {
+    match &caller.user {
+        Some(user) => {
+            let tier = user.effective_tier();
+            Allowance {
+                subject: Subject::User(user.id),
+                tier: tier.as_str(),
+                daily_limit: tier.daily_limit(),
+                tokens: user.tokens,
+            }
+        }
+        None => Allowance {
+            subject: Subject::Guest(caller.ip.to_string()),
+            tier: "guest",
+            daily_limit: state.settings.guest_daily_limit(),
+            tokens: 0,
+        },
+    }
+}
+
+/// Whether the caller may ask for `format`: 403 `format-not-allowed` otherwise.
+pub fn check_format(caller: &Caller, format: &OutputFormat) -> Result<(), ApiError> {
+    let allowed = match &caller.user {
+        Some(user) => user.effective_tier().allows(format),
+        None => shared::accounts::guest_allows(format),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "format-not-allowed",
+            "this output format needs a paid plan (Pro or Studio); free masters are 16-bit WAV",
+        ))
+    }
+}
+
+/// The 429 answer for a used-up quota.
+pub fn quota_exhausted(e: &quota::Exhausted) -> ApiError {
+    let retry_after = chrono::DateTime::parse_from_rfc3339(&e.reset_at)
+        .map(|t| (t.timestamp() - shared::time::unix_now()).max(1) as u64)
+        .unwrap_or(60);
+    ApiError::TooManyRequests {
+        code: "quota-exhausted",
+        detail: format!(
+            "you have used all {} masters for today; the limit resets at {}",
+            e.daily_limit, e.reset_at
+        ),
+        retry_after,
+        reset_at: Some(e.reset_at.clone()),
+    }
+}
+
+/// Masters used today by the caller.
+pub async fn used_today(state: &AppState, subject: Subject) -> Result<u32, ApiError> {
+    let day = quota::day(chrono::Utc::now());
+    Ok(shared::db::with_conn(&state.db, move |c| quota::used_on(c, &subject, &day)).await?)
+}
+
+/// `GET /api/limits`.
+pub async fn limits(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let a = allowance(&state, &caller);
+    let used = used_today(&state, a.subject.clone()).await?;
+    let formats: Vec<&str> = match &caller.user {
+        Some(u) if u.effective_tier() != Tier::Free => vec!["wav", "flac", "mp3"],
+        _ => vec!["wav"],
+    };
+    Ok(Json(json!({
+        "tier": a.tier,
+        "used_today": used,
+        "daily_limit": a.daily_limit,
+        "remaining": a.daily_limit.saturating_sub(used),
+        "reset_at": shared::time::format(quota::reset_at(chrono::Utc::now())),
+        "tokens": a.tokens,
+        "formats": formats,
+        "bit_depths": if formats.len() > 1 { vec![16, 24] } else { vec![16] },
+    })))
+}
+
+/// Query of `GET /api/jobs`.
+#[derive(Debug, Deserialize)]
+pub struct JobsQuery {
+    pub limit: Option<u32>,
+}
+
+/// `GET /api/jobs`: the caller's jobs, newest first.
+pub async fn my_jobs(
+    State(state): State<AppState>,
+    AuthUser(user, _): AuthUser,
+    Query(q): Query<JobsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let rows =
+        shared::jobs::list_for_user(&state.db, user.id, q.limit.unwrap_or(100).min(500)).await?;
+    let ttl = state.settings.jobs_done_ttl_seconds;
+    let jobs: Vec<Value> = rows
+        .iter()
+        .map(|j| {
+            json!({
+                "job_id": j.id,
+                "status": j.status.as_str(),
+                "style": j.params.style.name(),
+                "out_format": j.params.format.name(),
+                "created_at": j.created_at,
+                "expires_at": expires_at(j, ttl),
+                "original_filename": j.original_name,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "jobs": jobs })))
+}
+
+/// When a finished job's files will be deleted (RFC 3339), if it is finished.
+pub fn expires_at(job: &shared::jobs::JobRow, ttl_seconds: u64) -> Option<String> {
+    if job.status == shared::jobs::JobStatus::Expired {
+        return None;
+    }
+    let finished = chrono::DateTime::parse_from_rfc3339(job.finished_at.as_deref()?).ok()?;
+    let ttl = chrono::Duration::seconds(i64::try_from(ttl_seconds).ok()?);
+    Some(shared::time::format(finished.to_utc() + ttl))
+}

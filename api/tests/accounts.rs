@@ -1,0 +1,743 @@
+//! Accounts, ownership and quotas against the real API binary (and a real worker process
+//! for the refund): JWT tampering, DB-side blocking and demotion, cross-user access,
+//! token refund on failure, quota and rate limits.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const SECRET: &str = "test-secret-0123456789-0123456789-abcdef";
+
+fn wav_bytes(seconds: f64) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.wav");
+    write_wav(&path, seconds, 44_100);
+    std::fs::read(path).unwrap()
+}
+
+async fn post_json(
+    base: &str,
+    path: &str,
+    body: Value,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let r = client()
+        .post(format!("{base}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, r.json().await.unwrap_or(Value::Null), headers)
+}
+
+async fn register(base: &str, email: &str) -> String {
+    let (status, body, _) = post_json(
+        base,
+        "/api/auth/register",
+        json!({"email": email, "password": "long enough pw"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["tier"], "free");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn get_auth(base: &str, path: &str, token: &str) -> (u16, Value) {
+    let r = client()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn upload_as(
+    base: &str,
+    token: Option<&str>,
+    guest: &str,
+    fields: &[(&str, &str)],
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let mut form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(wav_bytes(1.0)).file_name("a.wav"),
+    );
+    for (k, v) in fields {
+        form = form.text((*k).to_owned(), (*v).to_owned());
+    }
+    let mut req = client_with_guest(guest)
+        .post(format!("{base}/api/v2/master"))
+        .multipart(form);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, r.json().await.unwrap_or(Value::Null), headers)
+}
+
+async fn sql(env: &Env, statement: String) {
+    let pool = env.db();
+    shared::db::with_conn(&pool, move |c| c.execute_batch(&statement))
+        .await
+        .unwrap();
+}
+
+fn b64(bytes: &[u8]) -> String {
+    // URL-safe base64 without padding, as JWT uses.
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Tampered, expired, `alg: none` and foreign-key tokens are all 401; the real one works.
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_tampered_and_expired_tokens_are_rejected() {
+    let env = Env::new(&[("EMBEDDED_WORKERS", "0"), ("JWT_SECRET", SECRET)]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let token = register(&base, "alice@example.com").await;
+    let (status, me) = get_auth(&base, "/api/auth/me", &token).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["email"], "alice@example.com");
+    assert_eq!(me["tokens"], 0);
+    assert_eq!(me["is_admin"], false);
+    let user_id = me["id"].as_i64().unwrap();
+
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let now = chrono::Utc::now().timestamp();
+    // Payload changed to another user, signature kept.
+    let forged_payload = b64(
+        json!({"sub": (user_id + 1).to_string(), "iat": now, "exp": now + 3600})
+            .to_string()
+            .as_bytes(),
+    );
+    let tampered = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+    // alg: none, no signature.
+    let none_header = b64(br#"{"alg":"none","typ":"JWT"}"#);
+    let alg_none = format!("{none_header}.{}.", parts[1]);
+    // Correctly signed but expired an hour ago.
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+    let claims = json!({"sub": user_id.to_string(), "iat": now - 7200, "exp": now - 3600});
+    let expired = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap();
+    // Signed with another key.
+    let other = jsonwebtoken::EncodingKey::from_secret(b"some-other-secret-0123456789-0123456789");
+    let claims = json!({"sub": user_id.to_string(), "iat": now, "exp": now + 3600});
+    let foreign = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &other).unwrap();
+
+    for (what, bad) in [
+        ("tampered", tampered.as_str()),
+        ("alg none", alg_none.as_str()),
+        ("expired", expired.as_str()),
+        ("foreign key", foreign.as_str()),
+        ("garbage", "not.a.jwt"),
+    ] {
+        for path in ["/api/auth/me", "/api/limits", "/api/jobs"] {
+            let (status, body) = get_auth(&base, path, bad).await;
+            assert_eq!(status, 401, "{what} on {path}: {body}");
+            assert!(body["code"].is_string(), "{body}");
+        }
+    }
+    let (_, body) = get_auth(&base, "/api/auth/me", &expired).await;
+    assert_eq!(body["code"], "token-expired");
+    // Without a token, `me` and the history need a login.
+    let r = client()
+        .get(format!("{base}/api/auth/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+
+    // Login: right password works, wrong one and unknown email are the same 401.
+    let (status, body, _) = post_json(
+        &base,
+        "/api/auth/login",
+        json!({"email": "ALICE@example.com", "password": "long enough pw"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for creds in [
+        json!({"email": "alice@example.com", "password": "wrong password"}),
+        json!({"email": "nobody@example.com", "password": "long enough pw"}),
+    ] {
+        let (status, body, _) = post_json(&base, "/api/auth/login", creds).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("invalid-credentials"))
+        );
+    }
+    // Registration errors.
+    let (status, body, _) = post_json(
+        &base,
+        "/api/auth/register",
+        json!({"email": "alice@example.com", "password": "long enough pw"}),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("email-taken")));
+    let (status, body, _) = post_json(
+        &base,
+        "/api/auth/register",
+        json!({"email": "bob@example.com", "password": "short"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("weak-password"))
+    );
+    let (status, body, _) = post_json(
+        &base,
+        "/api/auth/register",
+        json!({"email": "bob", "password": "long enough pw"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid-email"))
+    );
+    // The stored hash is argon2id, never the password.
+    let pool = env.db();
+    let hash: String = shared::db::with_conn(&pool, |c| {
+        c.query_row(
+            "SELECT password_hash FROM users WHERE email = 'alice@example.com'",
+            [],
+            |r| r.get(0),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+}
+
+/// Blocking or demoting in the database takes effect on the next request with the same token;
+/// the first admin comes from the environment.
+#[tokio::test(flavor = "multi_thread")]
+async fn blocked_or_demoted_in_the_database_loses_access_at_once() {
+    let env = Env::new(&[
+        ("EMBEDDED_WORKERS", "0"),
+        ("ADMIN_EMAIL", "root@example.com"),
+        ("ADMIN_PASSWORD", "admin password 1"),
+    ]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let (status, body, _) = post_json(
+        &base,
+        "/api/auth/login",
+        json!({"email": "root@example.com", "password": "admin password 1"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["is_admin"], true);
+    let admin = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        get_auth(&base, "/api/auth/me", &admin).await.1["is_admin"],
+        true
+    );
+    sql(
+        &env,
+        "UPDATE users SET is_admin = 0 WHERE email = 'root@example.com'".into(),
+    )
+    .await;
+    assert_eq!(
+        get_auth(&base, "/api/auth/me", &admin).await.1["is_admin"],
+        false,
+        "demoted at once"
+    );
+
+    let token = register(&base, "carol@example.com").await;
+    assert_eq!(get_auth(&base, "/api/auth/me", &token).await.0, 200);
+    sql(
+        &env,
+        "UPDATE users SET is_blocked = 1 WHERE email = 'carol@example.com'".into(),
+    )
+    .await;
+    for path in ["/api/auth/me", "/api/limits", "/api/jobs"] {
+        let (status, body) = get_auth(&base, path, &token).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("user-blocked")),
+            "{path}"
+        );
+    }
+    let (status, body, _) = post_json(
+        &base,
+        "/api/auth/login",
+        json!({"email": "carol@example.com", "password": "long enough pw"}),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("user-blocked")));
+    let (status, _, _) = upload_as(&base, Some(&token), guest_token(), &[]).await;
+    assert_eq!(status, 403, "a blocked user cannot upload");
+    // A deleted account's token is dead too.
+    sql(
+        &env,
+        "DELETE FROM users WHERE email = 'carol@example.com'".into(),
+    )
+    .await;
+    assert_eq!(get_auth(&base, "/api/auth/me", &token).await.0, 401);
+}
+
+/// A job is visible only to its owner: user B and other guests get 404 everywhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn other_users_and_guests_cannot_see_a_job() {
+    let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let a = register(&base, "a@example.com").await;
+    let b = register(&base, "b@example.com").await;
+    let (status, body, _) = upload_as(&base, Some(&a), guest_token(), &[]).await;
+    assert_eq!(status, 202, "{body}");
+    assert!(
+        body.get("guest_token").is_none(),
+        "users get no guest token"
+    );
+    let job_a = body["job_id"].as_str().unwrap().to_owned();
+
+    // A guest upload without any token gets a fresh guest cookie.
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v2/master"))
+        .multipart(reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(wav_bytes(1.0)).file_name("g.wav"),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.starts_with("mm_guest=") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let body: Value = r.json().await.unwrap();
+    let guest_job = body["job_id"].as_str().unwrap().to_owned();
+    let guest = body["guest_token"].as_str().unwrap().to_owned();
+    let cookie_value = cookie.split(';').next().unwrap().to_owned();
+
+    let paths = |id: &str| {
+        vec![
+            format!("/api/master/status/{id}"),
+            format!("/api/master/progress/{id}"),
+            format!("/api/master/result/{id}"),
+            format!("/api/master/preview/{id}?src=original"),
+        ]
+    };
+    for path in paths(&job_a) {
+        let (status, body) = get_auth(&base, &path, &b).await;
+        assert_eq!(status, 404, "user B on {path}: {body}");
+        let r = client().get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 404, "a guest on {path}");
+    }
+    for path in paths(&guest_job) {
+        let (status, _) = get_auth(&base, &path, &b).await;
+        assert_eq!(status, 404, "user B on the guest's {path}");
+        let r = client().get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 404, "another guest on {path}");
+    }
+    // The owners see theirs: status 200, result 409 (not done yet), preview of the original 200.
+    assert_eq!(
+        get_auth(&base, &format!("/api/master/status/{job_a}"), &a)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        get_auth(&base, &format!("/api/master/result/{job_a}"), &a)
+            .await
+            .0,
+        409
+    );
+    let r = client_with_guest(&guest)
+        .get(format!("{base}/api/master/status/{guest_job}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = reqwest::Client::new()
+        .get(format!(
+            "{base}/api/master/preview/{guest_job}?src=original"
+        ))
+        .header("cookie", cookie_value)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "the guest cookie alone is enough (plain links)"
+    );
+
+    // Histories.
+    let (status, list) = get_auth(&base, "/api/jobs", &a).await;
+    assert_eq!(status, 200);
+    let jobs = list["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["job_id"], job_a.as_str());
+    assert_eq!(jobs[0]["original_filename"], "a.wav");
+    assert_eq!(jobs[0]["status"], "queued");
+    let (_, list) = get_auth(&base, "/api/jobs", &b).await;
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 0);
+}
+
+/// Quota: the token taken by a job that fails in the worker comes back, exactly once;
+/// with nothing left the upload is 429 with the reset time; paid formats are refused to
+/// free users.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_job_refunds_its_token_and_exhausted_quota_is_429() {
+    let env = Env::new(&[("EMBEDDED_WORKERS", "0"), ("JOB_MAX_ATTEMPTS", "1")]);
+    let api = env.start_api().await;
+    let base = env.base_url();
+    let token = register(&base, "dave@example.com").await;
+    let (_, limits) = get_auth(&base, "/api/limits", &token).await;
+    assert_eq!(limits["tier"], "free");
+    assert_eq!(limits["used_today"], 0);
+    let daily = limits["daily_limit"].as_u64().unwrap();
+    assert_eq!(limits["remaining"].as_u64(), Some(daily));
+    chrono::DateTime::parse_from_rfc3339(limits["reset_at"].as_str().unwrap()).unwrap();
+
+    // Free users: 16-bit WAV only.
+    let (status, body, _) = upload_as(
+        &base,
+        Some(&token),
+        guest_token(),
+        &[("out_format", "flac")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("format-not-allowed")),
+        "{body}"
+    );
+
+    // Use up the day (earlier jobs of today), give one bought token.
+    let day = shared::quota::day(chrono::Utc::now());
+    let mut statements = String::new();
+    for i in 0..daily {
+        statements.push_str(&format!(
+            "INSERT INTO quota_usage (job_id, user_id, day, source, created_at) \
+             SELECT 'earlier{i}', id, '{day}', 'daily', '{day}' FROM users WHERE email = 'dave@example.com';"
+        ));
+    }
+    statements.push_str("UPDATE users SET tokens = 1 WHERE email = 'dave@example.com';");
+    sql(&env, statements).await;
+    let (_, limits) = get_auth(&base, "/api/limits", &token).await;
+    assert_eq!(
+        (limits["remaining"].as_u64(), limits["tokens"].as_i64()),
+        (Some(0), Some(1))
+    );
+
+    let (status, body, _) = upload_as(&base, Some(&token), guest_token(), &[]).await;
+    assert_eq!(status, 202, "{body}");
+    let job = body["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        get_auth(&base, "/api/auth/me", &token).await.1["tokens"],
+        0,
+        "token reserved"
+    );
+
+    // Nothing left: 429 with reset_at and Retry-After.
+    let (status, body, headers) = upload_as(&base, Some(&token), guest_token(), &[]).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("quota-exhausted")),
+        "{body}"
+    );
+    let reset_at =
+        chrono::DateTime::parse_from_rfc3339(body["reset_at"].as_str().unwrap()).unwrap();
+    let retry_after: i64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let until_reset = reset_at.timestamp() - chrono::Utc::now().timestamp();
+    assert!(
+        (retry_after - until_reset).abs() <= 5 && retry_after > 0,
+        "{retry_after} vs {until_reset}"
+    );
+
+    // The job's input disappears: the worker fails it for good (1 attempt) and refunds.
+    let row = job_row(&env, &job).await;
+    std::fs::remove_file(&row.input_path).unwrap();
+    let _worker = env.start_worker("refund-worker");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, s) = get_auth(&base, &format!("/api/master/status/{job}"), &token).await;
+        if s["status"] == "failed" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "job not failed: {s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, me) = get_auth(&base, "/api/auth/me", &token).await;
+    assert_eq!(me["tokens"], 1, "the token came back");
+    let refunds = count_where(
+        &env,
+        "SELECT COUNT(*) FROM quota_usage WHERE refunded_at IS NOT NULL",
+    )
+    .await;
+    assert_eq!(refunds, 1);
+    drop(api);
+}
+
+async fn count_where(env: &Env, query: &'static str) -> i64 {
+    let pool = env.db();
+    shared::db::with_conn(&pool, move |c| c.query_row(query, [], |r| r.get(0)))
+        .await
+        .unwrap()
+}
+
+/// Guests: N masters a day per IP, then 429 with the reset time; 24-bit is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn guest_daily_limit_per_ip() {
+    let env = Env::new(&[
+        ("EMBEDDED_WORKERS", "0"),
+        ("GUEST_DAILY_LIMIT", "2"),
+        ("AUTH_RATE_LIMIT", "3"),
+    ]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let (status, body, _) = upload_as(&base, None, guest_token(), &[("bit_depth", "24")]).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("format-not-allowed"))
+    );
+    for i in 0..2 {
+        // A new guest token does not reset the per-IP allowance.
+        let other = format!("{:0>40}", i);
+        let (status, body, _) = upload_as(&base, None, &other, &[]).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    let (status, body, headers) = upload_as(&base, None, guest_token(), &[]).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("quota-exhausted")),
+        "{body}"
+    );
+    assert!(body["reset_at"].is_string() && headers.contains_key("retry-after"));
+    let limits: Value = client()
+        .get(format!("{base}/api/limits"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(limits["tier"], "guest");
+    assert_eq!(
+        (limits["used_today"].as_u64(), limits["remaining"].as_u64()),
+        (Some(2), Some(0))
+    );
+
+    // Auth routes: 3 a minute per IP, then 429 with Retry-After.
+    let mut statuses = Vec::new();
+    let mut retry = None;
+    for _ in 0..4 {
+        let (status, _, headers) = post_json(
+            &base,
+            "/api/auth/login",
+            json!({"email": "x@example.com", "password": "whatever1"}),
+        )
+        .await;
+        statuses.push(status);
+        retry = headers
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+    }
+    assert_eq!(statuses, vec![401, 401, 401, 429]);
+    let retry: u64 = retry.expect("Retry-After").parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+}
+
+/// The admin API: 401 without a token, 403 for users (and for an admin demoted in the
+/// database), a backup that passes `PRAGMA integrity_check`, user and job management, masked
+/// settings, and an audit row for each action.
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_api_and_backup_route() {
+    let env = Env::new(&[
+        ("EMBEDDED_WORKERS", "0"),
+        ("JOB_MAX_ATTEMPTS", "1"),
+        ("ADMIN_EMAIL", "root@example.com"),
+        ("ADMIN_PASSWORD", "admin password 1"),
+        ("YOOKASSA_SECRET_KEY", "live_supersecret"),
+    ]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let user = register(&base, "erin@example.com").await;
+    let (_, body, _) = post_json(
+        &base,
+        "/api/auth/login",
+        json!({"email": "root@example.com", "password": "admin password 1"}),
+    )
+    .await;
+    let admin = body["access_token"].as_str().unwrap().to_owned();
+
+    // 401 / 403 / 200 on the backup route.
+    let r = client()
+        .get(format!("{base}/api/admin/backup/db"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = client()
+        .get(format!("{base}/api/admin/backup/db"))
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = client()
+        .get(format!("{base}/api/admin/backup/db"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let name = disposition
+        .strip_prefix("attachment; filename=\"")
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap()
+        .to_owned();
+    assert!(
+        name.starts_with("magic_master_backup_") && name.ends_with(".sqlite3") && name.len() == 43,
+        "{name}"
+    );
+    let bytes = r.bytes().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join(&name);
+    std::fs::write(&copy, &bytes).unwrap();
+    shared::backup::integrity_check(&copy).expect("snapshot passes integrity_check");
+    let snap = shared::db::open_pool(&copy, 1).unwrap();
+    let users: i64 = shared::db::with_conn(&snap, |c| {
+        c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
+    })
+    .await
+    .unwrap();
+    assert_eq!(users, 2, "the snapshot holds the accounts");
+    assert!(
+        env.files_under("tmp").is_empty(),
+        "no snapshot left behind: {:?}",
+        env.files_under("tmp")
+    );
+
+    // Users: search, tier change, tokens, block.
+    let (status, list) = get_auth(&base, "/api/admin/users?q=ERIN", &admin).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["total"], 1);
+    let erin_id = list["users"][0]["id"].as_i64().unwrap();
+    let patch = |body: Value| {
+        let (base, admin) = (base.clone(), admin.clone());
+        async move {
+            let r = client()
+                .patch(format!("{base}/api/admin/users/{erin_id}"))
+                .bearer_auth(admin)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, u) = patch(json!({"tier": "pro"})).await;
+    assert_eq!((status, u["tier"].as_str()), (200, Some("pro")), "{u}");
+    assert_eq!(get_auth(&base, "/api/limits", &user).await.1["tier"], "pro");
+    let (status, _) = patch(json!({"tier": "platinum"})).await;
+    assert_eq!(status, 400);
+    let r = client()
+        .post(format!("{base}/api/admin/users/{erin_id}/tokens"))
+        .bearer_auth(&admin)
+        .json(&json!({"amount": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["tokens"], 5);
+    let (status, u) = patch(json!({"is_blocked": true})).await;
+    assert_eq!((status, u["is_blocked"].as_bool()), (200, Some(true)));
+    assert_eq!(get_auth(&base, "/api/auth/me", &user).await.0, 403);
+    patch(json!({"is_blocked": false})).await;
+    assert_eq!(get_auth(&base, "/api/auth/me", &user).await.0, 200);
+
+    // Jobs: a failed one is listed and retried; a queued one cannot be retried.
+    let (status, body, _) = upload_as(&base, Some(&user), guest_token(), &[]).await;
+    assert_eq!(status, 202, "{body}");
+    let job = body["job_id"].as_str().unwrap().to_owned();
+    let r = client()
+        .post(format!("{base}/api/admin/jobs/{job}/retry"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 409, "queued jobs are not retried");
+    sql(
+        &env,
+        format!("UPDATE master_jobs SET status = 'failed', error = 'x' WHERE id = '{job}'"),
+    )
+    .await;
+    let (status, list) = get_auth(&base, "/api/admin/jobs?status=failed", &admin).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["jobs"][0]["user_email"], "erin@example.com");
+    let r = client()
+        .post(format!("{base}/api/admin/jobs/{job}/retry"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        job_row(&env, &job).await.status,
+        shared::jobs::JobStatus::Queued
+    );
+
+    // Settings: secrets masked.
+    let (status, s) = get_auth(&base, "/api/admin/settings", &admin).await;
+    assert_eq!(status, 200);
+    assert_eq!(s["settings"]["MAGIC_MASTER_YOOKASSA_SECRET_KEY"], "***");
+    assert_eq!(s["settings"]["MAGIC_MASTER_JWT_SECRET"], "***");
+    assert!(!s.to_string().contains("supersecret"));
+    assert!(!s.to_string().contains("admin password 1"));
+
+    let (status, stats) = get_auth(&base, "/api/admin/stats", &admin).await;
+    assert_eq!(status, 200);
+    assert_eq!(stats["users_total"], 2);
+    assert_eq!(stats["jobs_total"], 1);
+
+    // Every action audited.
+    let actions = count_where(&env, "SELECT COUNT(DISTINCT action) FROM admin_audit").await;
+    assert!(actions >= 8, "{actions} distinct audited actions");
+    let audited_backup = count_where(
+        &env,
+        "SELECT COUNT(*) FROM admin_audit WHERE action = 'backup.download'",
+    )
+    .await;
+    assert_eq!(audited_backup, 1);
+
+    // Demoted in the database: 403 at once with the same token.
+    sql(
+        &env,
+        "UPDATE users SET is_admin = 0 WHERE email = 'root@example.com'".into(),
+    )
+    .await;
+    for path in [
+        "/api/admin/stats",
+        "/api/admin/backup/db",
+        "/api/admin/users",
+    ] {
+        assert_eq!(get_auth(&base, path, &admin).await.0, 403, "{path}");
+    }
+}

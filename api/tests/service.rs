@@ -146,12 +146,6 @@ async fn bad_input_is_rejected_and_leaves_nothing() {
             400,
         ),
         ("missing file", None, vec![("style", "edm")], 400),
-        (
-            "oversized",
-            Some(("big.wav", vec![0u8; 3 * 1024 * 1024])),
-            vec![],
-            413,
-        ),
     ];
     for (what, file, fields, expected) in cases {
         let (status, body) = upload(&base, "/api/v2/master", file, &fields).await;
@@ -162,11 +156,22 @@ async fn bad_input_is_rejected_and_leaves_nothing() {
         eprintln!("{what}: {status} {detail}");
     }
 
+    // Over the limit with a Content-Length (3 MB against 2 MB): answered 413 at once. Sent
+    // over a raw socket that reads while it writes: the server answers before the body is
+    // in, and an HTTP client that only reads after sending would see the closed connection
+    // (broken pipe) instead of the answer.
+    let (status, body) = oversized_upload(env.port, 3 * 1024 * 1024, Framing::ContentLength);
+    assert_eq!(status, 413, "oversized upload with Content-Length: {body}");
+    assert!(
+        body["detail"].is_string() && body["code"].is_string(),
+        "{body}"
+    );
+
     // Streamed (chunked) upload far over the limit, without Content-Length: answered 413
     // while the client is still sending, and the server does not buffer it.
     let rss_before = api.rss_kib();
-    let status = chunked_upload(env.port, 64 * 1024 * 1024);
-    assert_eq!(status, 413, "chunked oversized upload");
+    let (status, body) = oversized_upload(env.port, 64 * 1024 * 1024, Framing::Chunked);
+    assert_eq!(status, 413, "chunked oversized upload: {body}");
     let rss_after = api.rss_kib();
     assert!(
         rss_after < rss_before + 32 * 1024,
@@ -231,9 +236,17 @@ async fn truncated_wav_is_rejected_at_upload() {
     assert!(env.files_under("uploads").is_empty());
 }
 
-/// Sends a chunked multipart upload of `total` bytes over a raw socket, reading the
-/// response concurrently; returns the HTTP status.
-fn chunked_upload(port: u16, total: usize) -> u16 {
+/// How [`oversized_upload`] frames its body.
+#[derive(Clone, Copy, PartialEq)]
+enum Framing {
+    ContentLength,
+    Chunked,
+}
+
+/// Sends a multipart upload of `total` bytes over a raw socket, reading the response
+/// concurrently; returns the HTTP status and the JSON body (Null when there is none).
+/// Asserts that the server answered before the whole body was sent.
+fn oversized_upload(port: u16, total: usize, framing: Framing) -> (u16, serde_json::Value) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
@@ -246,51 +259,76 @@ fn chunked_upload(port: u16, total: usize) -> u16 {
         loop {
             match reader.read(&mut chunk) {
                 Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    buf.extend_from_slice(&chunk[..n]);
-                    if buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+            let text = String::from_utf8_lossy(&buf);
+            if let Some(head_end) = text.find("\r\n\r\n") {
+                let content_length = text[..head_end]
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= head_end + 4 + content_length {
+                    break;
                 }
             }
         }
         String::from_utf8_lossy(&buf).into_owned()
     });
     let boundary = "XBOUNDARYX";
-    let head = format!(
-        "POST /api/v2/master HTTP/1.1\r\nHost: 127.0.0.1\r\n\
-         Content-Type: multipart/form-data; boundary={boundary}\r\n\
-         Transfer-Encoding: chunked\r\n\r\n"
-    );
-    let _ = stream.write_all(head.as_bytes());
     let part = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.wav\"\r\n\
          Content-Type: audio/wav\r\n\r\n"
     );
-    let mut write_chunk = |data: &[u8]| -> bool {
-        let mut frame = format!("{:x}\r\n", data.len()).into_bytes();
+    let framing_header = match framing {
+        Framing::Chunked => "Transfer-Encoding: chunked".to_owned(),
+        Framing::ContentLength => format!("Content-Length: {}", part.len() + total),
+    };
+    let head = format!(
+        "POST /api/v2/master HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\n{framing_header}\r\n\r\n"
+    );
+    let _ = stream.write_all(head.as_bytes());
+    let mut write_data = |data: &[u8]| -> bool {
+        let mut frame = Vec::with_capacity(data.len() + 16);
+        if framing == Framing::Chunked {
+            frame.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+        }
         frame.extend_from_slice(data);
-        frame.extend_from_slice(b"\r\n");
+        if framing == Framing::Chunked {
+            frame.extend_from_slice(b"\r\n");
+        }
         stream.write_all(&frame).is_ok()
     };
-    write_chunk(part.as_bytes());
+    write_data(part.as_bytes());
     let block = vec![0x55u8; 256 * 1024];
     let mut sent = 0;
-    while sent < total && write_chunk(&block) {
-        sent += block.len();
+    while sent < total && write_data(&block[..block.len().min(total - sent)]) {
+        sent += block.len().min(total - sent);
         if response.is_finished() {
             break;
         }
     }
     let text = response.join().unwrap();
-    assert!(
-        sent < total,
-        "the server read the whole {total}-byte body before answering"
-    );
-    text.split_whitespace()
+    let status = text
+        .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"))
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+    if framing == Framing::Chunked {
+        assert!(
+            sent < total,
+            "the server read the whole {total}-byte body before answering"
+        );
+    }
+    let body = text
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (status, body)
 }
 
 /// A file that probes fine but cannot be mastered fails once, with a readable message,

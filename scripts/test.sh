@@ -25,7 +25,7 @@ if [ -f ops/check.sh ]; then
 fi
 
 if [ -f e2e/run.sh ]; then
-  MAGIC_MASTER_API_BIN="$root/target/release/magic-master-api" bash e2e/run.sh 2>&1 | tee "$log_dir/e2e.log"
+  MAGIC_MASTER_API_BIN="${CARGO_TARGET_DIR:-$root/target}/release/magic-master-api" bash e2e/run.sh 2>&1 | tee "$log_dir/e2e.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 fi
 

@@ -196,7 +196,7 @@ check_units_policy() {
 # The worker unit's command line is accepted by the real binary (when one is built):
 # clap rejects unknown arguments before it handles --help, so `ARGS --help` exiting 0
 # means ARGS parse; a bogus flag is the control that proves the binary parses at all.
-worker_bin="${MAGIC_MASTER_BIN_DIR:-$repo/target/release}/magic-master-worker"
+worker_bin="${MAGIC_MASTER_BIN_DIR:-${CARGO_TARGET_DIR:-$repo/target}/release}/magic-master-worker"
 check_worker_cli() {
     local args
     read -r -a args <<<"$(unit_value "$deploy/magic-master-worker@.service" ExecStart | sed 's/%i/1/g')"
@@ -254,7 +254,7 @@ check_worker_runs_like_unit() {
 # production env example, on a free port and a temp data dir, placeholder secrets replaced),
 # answers HTTP and exits 0 on SIGTERM. It must run no embedded workers: with none running,
 # no heartbeat row may appear.
-api_bin="${MAGIC_MASTER_BIN_DIR:-$repo/target/release}/magic-master-api"
+api_bin="${MAGIC_MASTER_BIN_DIR:-${CARGO_TARGET_DIR:-$repo/target}/release}/magic-master-api"
 http_status() { # PORT PATH -> HTTP status code of a GET (no curl needed)
     local line
     exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1

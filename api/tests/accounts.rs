@@ -10,13 +10,6 @@ use std::time::Duration;
 
 const SECRET: &str = "test-secret-0123456789-0123456789-abcdef";
 
-fn wav_bytes(seconds: f64) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("in.wav");
-    write_wav(&path, seconds, 44_100);
-    std::fs::read(path).unwrap()
-}
-
 async fn post_json(
     base: &str,
     path: &str,

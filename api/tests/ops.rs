@@ -9,13 +9,6 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn wav_bytes(seconds: f64) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("in.wav");
-    write_wav(&path, seconds, 44_100);
-    std::fs::read(path).unwrap()
-}
-
 async fn get_json(url: String) -> Value {
     let r = client().get(&url).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200, "{url}");

@@ -6,13 +6,6 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-fn wav_bytes(seconds: f64) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("in.wav");
-    write_wav(&path, seconds, 44_100);
-    std::fs::read(path).unwrap()
-}
-
 /// Upload → done → download a decodable file, twice; SSE ends with `done`.
 #[tokio::test(flavor = "multi_thread")]
 async fn upload_master_and_download_twice() {
@@ -649,6 +642,84 @@ async fn styles_health_and_openapi() {
             doc["paths"][path].is_object(),
             "{path} missing from OpenAPI"
         );
+    }
+}
+
+/// `POST /api/v2/analyze` returns the library's analysis of the upload, keeps nothing, and
+/// refuses a file that is not audio.
+#[tokio::test(flavor = "multi_thread")]
+async fn analyze_route_measures_the_upload() {
+    let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
+    let _api = env.start_api().await;
+    let bytes = wav_bytes(6.0);
+    let (status, body) = upload(
+        &env.base_url(),
+        "/api/v2/analyze",
+        Some(("mix.wav", bytes.clone())),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mix.wav");
+    std::fs::write(&path, &bytes).unwrap();
+    let expected = mastering::analyze_file(&path).unwrap();
+    let expected_json = serde_json::to_value(&expected).unwrap();
+    assert!(
+        json_close(&body, &expected_json),
+        "route: {body}\nlibrary: {expected_json}"
+    );
+    assert!((expected.duration_sec - 6.0).abs() < 0.01, "{body}");
+    assert_eq!((expected.sample_rate, expected.channels), (44_100, 2));
+    assert!(expected.lufs > -30.0 && expected.lufs < -10.0, "{body}");
+    assert!(
+        expected.true_peak_db >= expected.sample_peak_db - 0.01,
+        "{body}"
+    );
+    assert!(expected.spectrum.len() >= 9, "{body}");
+    let spotify = expected
+        .streaming_preview
+        .iter()
+        .find(|p| p.platform == "Spotify")
+        .expect("Spotify in the streaming preview");
+    assert_eq!(spotify.target_lufs, -14.0);
+
+    let (status, body) = upload(
+        &env.base_url(),
+        "/api/v2/analyze",
+        Some(("notes.wav", b"just some text, not audio".to_vec())),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 415, "{body}");
+    assert!(body["detail"].is_string(), "{body}");
+    assert!(
+        env.files_under("tmp").is_empty(),
+        "{:?}",
+        env.files_under("tmp")
+    );
+    assert!(env.files_under("uploads").is_empty());
+}
+
+/// Equal JSON, numbers within 1e-9 relative (a float's text form may differ in its last
+/// digit after a round trip).
+fn json_close(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_close(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_close(v, w)))
+        }
+        _ => a == b,
     }
 }
 

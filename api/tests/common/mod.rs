@@ -10,6 +10,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The bytes of a [`write_wav`] file of `seconds` length at 44.1 kHz.
+pub fn wav_bytes(seconds: f64) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.wav");
+    write_wav(&path, seconds, 44_100);
+    std::fs::read(path).unwrap()
+}
+
 /// Writes a music-like stereo WAV (tones, a slow envelope and noise) of `seconds` length,
 /// about -20 LUFS.
 pub fn write_wav(path: &Path, seconds: f64, sample_rate: u32) {

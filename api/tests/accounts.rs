@@ -10,22 +10,6 @@ use std::time::Duration;
 
 const SECRET: &str = "test-secret-0123456789-0123456789-abcdef";
 
-async fn post_json(
-    base: &str,
-    path: &str,
-    body: Value,
-) -> (u16, Value, reqwest::header::HeaderMap) {
-    let r = client()
-        .post(format!("{base}{path}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    (status, r.json().await.unwrap_or(Value::Null), headers)
-}
-
 async fn register(base: &str, email: &str) -> String {
     let (status, body, _) = post_json(
         base,

@@ -296,6 +296,9 @@ async fn backups_under_load_and_restore_round_trip() {
     let first = submit(&base, "first.wav", wav_bytes(3.0)).await;
     let s = wait_final(&base, &first, Duration::from_secs(60)).await;
     assert_eq!(s["status"], "done", "{s}");
+    let credentials = serde_json::json!({"email": "kept@example.com", "password": "kept password"});
+    let (code, body, _) = post_json(&base, "/api/auth/register", credentials.clone()).await;
+    assert_eq!(code, 201, "{body}");
     // Writers: more jobs (progress updates from the embedded worker) and status polls.
     let bytes = wav_bytes(4.0);
     let writer = {
@@ -349,6 +352,10 @@ async fn backups_under_load_and_restore_round_trip() {
     }
     let m = get_json(format!("{}/api/metrics", restored.base_url())).await;
     assert_eq!(m["jobs_total"], 5);
+    // The account is there too: its password logs in on the restored service.
+    let (code, body, _) = post_json(&restored.base_url(), "/api/auth/login", credentials).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["email"], "kept@example.com");
 }
 
 /// A real Prometheus (Debian package `prometheus`) scrapes the running API; a metric is read

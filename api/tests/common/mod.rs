@@ -296,6 +296,23 @@ pub async fn upload(
     (status, body)
 }
 
+/// POSTs `body` as JSON; returns the status, the JSON answer (Null if none) and the headers.
+pub async fn post_json(
+    base: &str,
+    path: &str,
+    body: Value,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let r = client()
+        .post(format!("{base}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, r.json().await.unwrap_or(Value::Null), headers)
+}
+
 /// Queues a mastering job for `bytes`; panics unless 202.
 pub async fn submit(base: &str, name: &str, bytes: Vec<u8>) -> String {
     let (status, body) = upload(base, "/api/v2/master", Some((name, bytes)), &[]).await;

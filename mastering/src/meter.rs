@@ -21,7 +21,7 @@ use crate::error::MasterError;
 use crate::report::Loudness;
 use ebur128::{EbuR128, Mode};
 
-mod fast;
+pub(crate) mod fast;
 
 pub use fast::{FastMeter, TruePeakMeter};
 

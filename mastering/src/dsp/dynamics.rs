@@ -19,7 +19,6 @@
 
 use super::{DspError, check_format, check_range};
 use crate::stage::BlockProcessor;
-use std::f64::consts::PI;
 
 /// Frames between two updates of the detector and the gain.
 pub const CONTROL_INTERVAL: usize = 16;
@@ -67,32 +66,14 @@ impl Biquad {
     }
 }
 
-/// The BS.1770 K-weighting pre-filter (high shelf, then RLB high-pass) for `rate`, with
-/// the coefficients derived from the analogue prototype as libebur128 does.
+/// The BS.1770 K-weighting pre-filter (high shelf, then RLB high-pass) for `rate`, with the
+/// meter's coefficients, so the detector reads like loudness in LUFS.
 fn k_weighting(rate: f64) -> [Biquad; 2] {
-    let (f0, g, q) = (1681.974450955533, 3.999843853973347, 0.7071752369554196);
-    let k = (PI * f0 / rate).tan();
-    let vh = 10f64.powf(g / 20.0);
-    let vb = vh.powf(0.4996667741545416);
-    let a0 = 1.0 + k / q + k * k;
-    let shelf = Biquad {
-        b: [
-            (vh + vb * k / q + k * k) / a0,
-            2.0 * (k * k - vh) / a0,
-            (vh - vb * k / q + k * k) / a0,
-        ],
-        a: [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0],
+    crate::meter::fast::k_weighting_coefficients(rate).map(|(b, a)| Biquad {
+        b,
+        a,
         ..Biquad::default()
-    };
-    let (f0, q) = (38.13547087602444, 0.5003270373238773);
-    let k = (PI * f0 / rate).tan();
-    let a0 = 1.0 + k / q + k * k;
-    let highpass = Biquad {
-        b: [1.0, -2.0, 1.0],
-        a: [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0],
-        ..Biquad::default()
-    };
-    [shelf, highpass]
+    })
 }
 
 /// Stereo-linked RMS compressor; see the module documentation.

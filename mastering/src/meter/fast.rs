@@ -36,8 +36,10 @@ impl Biquad {
     }
 }
 
-/// The two K-weighting stages for `rate` (BS.1770-4 prototypes, bilinear transform).
-fn k_weighting(rate: f64) -> [Biquad; 2] {
+/// Coefficients `(b, a)` (with `a0` = 1, `a` = `[a1, a2]`) of the two K-weighting stages for
+/// `rate`: the BS.1770-4 high shelf, then the RLB high-pass, from the analogue prototypes by
+/// the bilinear transform as libebur128 does. Shared by the meter and the compressor's detector.
+pub(crate) fn k_weighting_coefficients(rate: f64) -> [([f64; 3], [f64; 2]); 2] {
     let f0 = 1681.974450955533;
     let g = 3.999843853973347;
     let q = 0.7071752369554196;
@@ -45,25 +47,32 @@ fn k_weighting(rate: f64) -> [Biquad; 2] {
     let vh = 10f64.powf(g / 20.0);
     let vb = vh.powf(0.4996667741545416);
     let a0 = 1.0 + k / q + k * k;
-    let shelf = Biquad {
-        b: [
+    let shelf = (
+        [
             (vh + vb * k / q + k * k) / a0,
             2.0 * (k * k - vh) / a0,
             (vh - vb * k / q + k * k) / a0,
         ],
-        a: [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0],
-        ..Default::default()
-    };
+        [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0],
+    );
     let f0 = 38.13547087602444;
     let q = 0.5003270373238773;
     let k = (std::f64::consts::PI * f0 / rate).tan();
     let a0 = 1.0 + k / q + k * k;
-    let highpass = Biquad {
-        b: [1.0, -2.0, 1.0],
-        a: [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0],
-        ..Default::default()
-    };
+    let highpass = (
+        [1.0, -2.0, 1.0],
+        [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0],
+    );
     [shelf, highpass]
+}
+
+/// The two K-weighting stages for `rate`, ready to filter.
+fn k_weighting(rate: f64) -> [Biquad; 2] {
+    k_weighting_coefficients(rate).map(|(b, a)| Biquad {
+        b,
+        a,
+        ..Default::default()
+    })
 }
 
 /// BS.1770 channel weight by position, as the `ebur128` crate's default layout.

@@ -255,10 +255,13 @@ check_worker_runs_like_unit() {
 # answers HTTP and exits 0 on SIGTERM. It must run no embedded workers: with none running,
 # no heartbeat row may appear.
 api_bin="${MAGIC_MASTER_BIN_DIR:-${CARGO_TARGET_DIR:-$repo/target}/release}/magic-master-api"
+# Jobs belong to the guest session that uploaded them: every request of these checks presents
+# the same guest token (32+ characters of [A-Za-z0-9_-]), as a browser presents its cookie.
+guest_token="ops-check-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 http_status() { # PORT PATH -> HTTP status code of a GET (no curl needed)
     local line
     exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
-    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nX-Guest-Token: %s\r\n\r\n' "$2" "$guest_token" >&3
     read -r line <&3 || true
     exec 3<&-
     line="${line#HTTP/* }"
@@ -380,7 +383,7 @@ write_wav() {
     } >"$1"
 }
 job_field() { # PORT JOB FIELD -> value of a top-level string field of the status JSON ("" if none)
-    curl -s "http://127.0.0.1:$1/api/master/status/$2" | sed -n "s/.*\"$3\":\"\([^\"]*\)\".*/\1/p"
+    curl -s -H "X-Guest-Token: $guest_token" "http://127.0.0.1:$1/api/master/status/$2" | sed -n "s/.*\"$3\":\"\([^\"]*\)\".*/\1/p"
 }
 
 # Real binaries, real data: a job is mastered, a backup is taken while API and worker run,
@@ -403,7 +406,8 @@ check_restore_round_trip_real() {
     done
     [[ "$code" == 200 ]] || { tail -n 20 "$d/api.log"; die "API not healthy"; }
     write_wav "$d/in.wav" 3
-    j1="$(curl -s -F file=@"$d/in.wav" -F style=standard "http://127.0.0.1:$port/api/v2/master" |
+    j1="$(curl -s -H "X-Guest-Token: $guest_token" -F file=@"$d/in.wav" -F style=standard \
+        "http://127.0.0.1:$port/api/v2/master" |
         sed -n 's/.*"job_id":"\([^"]*\)".*/\1/p')"
     [[ -n "$j1" ]] || die "upload failed"
     for _ in $(seq 1 240); do
@@ -415,7 +419,8 @@ check_restore_round_trip_real() {
     echo "job 1 $j1: done"
     snap="$(MAGIC_MASTER_DATA_DIR="$data" BACKUP_DIR="$d/backups" bash "$backup")"
     echo "backup while running: ${snap##*/}"
-    j2="$(curl -s -F file=@"$d/in.wav" -F style=edm "http://127.0.0.1:$port/api/v2/master" |
+    j2="$(curl -s -H "X-Guest-Token: $guest_token" -F file=@"$d/in.wav" -F style=edm \
+        "http://127.0.0.1:$port/api/v2/master" |
         sed -n 's/.*"job_id":"\([^"]*\)".*/\1/p')"
     [[ -n "$j2" ]] || die "second upload failed"
     sleep 1

@@ -7,7 +7,9 @@ use super::tests::independent_planes;
 use crate::dsp::db_to_lin;
 use crate::dsp::spectrum::OctaveAnalyzer;
 use crate::dsp::styles::StyleParams;
-use crate::dsp::test_signals::{correlation, loudness_range, music_like, sine, thd_n_percent};
+use crate::dsp::test_signals::{
+    correlation, loudness_range, music_like, sectioned_music, sine, thd_n_percent,
+};
 use crate::params::{MasterParams, OutputFormat, Style};
 use crate::report::MasterReport;
 use crate::testutil::{WavKind, decode_all, path_in, temp_dir, white_noise, write_wav};
@@ -232,19 +234,7 @@ fn classical_and_podcast_keep_most_of_the_loudness_range_through_master_file() {
     let rate = 48_000;
     let dir = temp_dir();
     // 10 s sections at 0, -10, -4, -14, 0 dB: quiet and loud passages.
-    let mut x: Vec<Vec<f32>> = vec![Vec::new(), Vec::new()];
-    for (i, level_db) in [0.0, -10.0, -4.0, -14.0, 0.0].into_iter().enumerate() {
-        let part = music_like(
-            30 + i as u64,
-            rate,
-            rate as usize * 10,
-            2,
-            db_to_lin(level_db - 3.0),
-        );
-        for (c, p) in x.iter_mut().zip(part) {
-            c.extend(p);
-        }
-    }
+    let x = sectioned_music(rate, &[0.0, -10.0, -4.0, -14.0, 0.0]);
     let lra_in = loudness_range(&x, rate);
     assert!(
         (15.0..=20.0).contains(&lra_in),

@@ -6,8 +6,8 @@ use super::limiter::TruePeakLimiter;
 use super::spectrum::OctaveAnalyzer;
 use super::styles::{BAND_CENTRES_HZ, StyleParams};
 use super::test_signals::{
-    TestRng, correlation, loudness_and_true_peak, loudness_range, music_like, run_stage, sine,
-    thd_n_percent,
+    TestRng, correlation, loudness_and_true_peak, loudness_range, music_like, run_stage,
+    sectioned_music, sine, thd_n_percent,
 };
 use super::{Measured, build_stages, db_to_lin};
 use crate::params::Style;
@@ -203,19 +203,7 @@ fn styles_with_unit_width_keep_stereo_correlation() {
 fn gentle_styles_keep_most_of_the_loudness_range() {
     let rate = 48_000;
     // 10 s sections at 0, -12, -4, -16, 0 dB: an input LRA of roughly 15 LU.
-    let mut x: Vec<Vec<f32>> = vec![Vec::new(), Vec::new()];
-    for (i, level_db) in [0.0, -12.0, -4.0, -16.0, 0.0].into_iter().enumerate() {
-        let part = music_like(
-            30 + i as u64,
-            rate,
-            rate as usize * 10,
-            2,
-            db_to_lin(level_db - 3.0),
-        );
-        for (c, p) in x.iter_mut().zip(part) {
-            c.extend(p);
-        }
-    }
+    let x = sectioned_music(rate, &[0.0, -12.0, -4.0, -16.0, 0.0]);
     let lra_in = loudness_range(&x, rate);
     let measured = measure(&x, rate);
     for style in Style::ALL {

@@ -247,3 +247,22 @@ fn thd_meter_reads_known_distortion() {
         "1 % at 50 Hz reads {thd_low} %"
     );
 }
+
+/// Stereo music-like sections of 10 s each at the given levels (dB re a -3 dBFS peak), one
+/// after the other: a programme with quiet and loud passages, for loudness-range tests.
+pub fn sectioned_music(rate: u32, levels_db: &[f64]) -> Vec<Vec<f32>> {
+    let mut x: Vec<Vec<f32>> = vec![Vec::new(), Vec::new()];
+    for (i, level_db) in levels_db.iter().enumerate() {
+        let part = music_like(
+            30 + i as u64,
+            rate,
+            rate as usize * 10,
+            2,
+            super::db_to_lin(level_db - 3.0),
+        );
+        for (c, p) in x.iter_mut().zip(part) {
+            c.extend(p);
+        }
+    }
+    x
+}

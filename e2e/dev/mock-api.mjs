@@ -97,12 +97,17 @@ const server = http.createServer(async (req, res) => {
     { job_id: 'a1b2c3', status: 'done', style: 'edm', out_format: 'wav', created_at: new Date(Date.now() - 3600e3).toISOString(), expires_at: new Date(Date.now() + 20 * 3600e3).toISOString(), original_filename: 'summer_night_mix.wav' },
     { job_id: 'd4e5f6', status: 'failed', style: 'podcast', out_format: 'mp3', created_at: new Date(Date.now() - 7200e3).toISOString(), expires_at: null, original_filename: 'episode-12.m4a' },
     { job_id: 'g7h8i9', status: 'done', style: 'standard', out_format: 'flac', created_at: new Date(Date.now() - 4 * 86400e3).toISOString(), expires_at: new Date(Date.now() - 86400e3).toISOString(), original_filename: 'demo.flac' }] });
-  if (p === '/api/payments/plans') return json(res, 200, { plans: [
-    { id: 'pro_month', name: 'Pro', price: 490, currency: 'RUB', tier: 'pro', duration_days: 30, description: '20 masters a day, FLAC and MP3, 24-bit.' },
-    { id: 'studio_month', name: 'Studio', price: 1490, currency: 'RUB', tier: 'studio', duration_days: 30, description: '100 masters a day, every format.' },
-    { id: 'tokens_10', name: '10 tokens', price: 290, currency: 'RUB', tokens: 10, description: 'Ten extra masters, no time limit.' }] });
-  if (p === '/api/payments/create') return json(res, 200, { payment_id: 'pay_123', status: 'pending', confirmation_url: '/payment/return?payment_id=pay_123' });
-  if ((m = p.match(/^\/api\/payments\/(\w+)$/))) return json(res, 200, { payment_id: m[1], status: 'succeeded', plan: 'pro_month' });
+  // Payments, shaped like the payments contract (MOCK_DEMO=1 → demo mode, MOCK_PAY_STATUS=canceled|refunded|failed|pending).
+  const demo = process.env.MOCK_DEMO === '1';
+  if (p === '/api/payments/plans') return json(res, 200, { demo, currency: 'RUB', plans: [
+    { id: 'pro_month', name: 'Pro', name_ru: 'Pro', description: 'For musicians who release regularly.', description_ru: 'Для тех, кто регулярно выпускает треки.', price: '490.00', currency: 'RUB', tier: 'pro', duration_days: 30, tokens: null, features: ['20 masters a day', 'WAV 24-bit, FLAC and MP3'], features_ru: ['20 мастерингов в день', 'WAV 24 бита, FLAC и MP3'] },
+    { id: 'studio_month', name: 'Studio', name_ru: 'Studio', description: 'For studios and labels.', description_ru: 'Для студий и лейблов.', price: '1490.00', currency: 'RUB', tier: 'studio', duration_days: 30, tokens: null, features: ['100 masters a day', 'Every format'], features_ru: ['100 мастерингов в день', 'Все форматы'] },
+    { id: 'tokens_10', name: '10 tokens', name_ru: '10 токенов', description: 'Ten extra masters, no time limit.', description_ru: 'Десять мастерингов сверх лимита, без срока.', price: '190.00', currency: 'RUB', tier: null, duration_days: null, tokens: 10, features: [], features_ru: [] },
+    { id: 'tokens_50', name: '50 tokens', name_ru: '50 токенов', description: 'Fifty extra masters, no time limit.', description_ru: 'Пятьдесят мастерингов сверх лимита, без срока.', price: '790.00', currency: 'RUB', tier: null, duration_days: null, tokens: 50, features: [], features_ru: [] }] });
+  const payment = (id, status) => ({ payment_id: id, status, plan: 'pro_month', amount: '490.00', currency: 'RUB', created_at: new Date(Date.now() - 60e3).toISOString(), credited: status === 'succeeded', demo });
+  if (p === '/api/payments/create') return authed ? json(res, 201, { payment_id: 'pay123', status: demo ? 'succeeded' : 'pending', confirmation_url: '/payment/return?payment_id=pay123', plan: 'pro_month', amount: '490.00', currency: 'RUB', demo }) : err(res, 401, 'unauthorized', 'missing token');
+  if (p === '/api/payments') return authed ? json(res, 200, { payments: [payment('pay123', 'succeeded'), payment('pay122', 'canceled'), payment('pay121', 'pending')] }) : err(res, 401, 'unauthorized', 'missing token');
+  if ((m = p.match(/^\/api\/payments\/(\w+)$/))) return authed ? json(res, 200, payment(m[1], process.env.MOCK_PAY_STATUS || 'succeeded')) : err(res, 401, 'unauthorized', 'missing token');
   if (p === '/api/admin/stats') return json(res, 200, { users_total: 128, users_paid: 17, jobs_total: 2310, jobs_today: 41, jobs_failed_today: 1, revenue_month_rub: 18430, jobs_by_status: { queued: 0, running: 1, done: 2290, failed: 19 } });
   if (p === '/api/admin/users') return json(res, 200, { users: [
     { id: 1, email: 'admin@example.com', tier: 'studio', tokens: 0, is_admin: true, is_blocked: false, created_at: started },

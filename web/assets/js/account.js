@@ -1,15 +1,17 @@
-// Account page: profile (/api/auth/me), limits (/api/limits), history (/api/jobs).
+// Account page: profile (/api/auth/me), limits (/api/limits), payments (/api/payments),
+// history (/api/jobs).
 import {
   initPage, t, onLangChange, api, auth, showError, el, fmtDate, isNotAvailable, showNotAvailable,
-  downloadWithAuth, refreshHeader, icon, dataTable,
+  downloadWithAuth, refreshHeader, icon, dataTable, tierName, loadPlans, planName, fmtMoney,
+  paymentStatusText,
 } from './common.js';
 
 initPage('account');
 const $ = (id) => document.getElementById(id);
-const data = { me: null, limits: null, limitsErr: null, jobs: null, jobsErr: null };
+const data = { me: null, limits: null, limitsErr: null, jobs: null, jobsErr: null, payments: null, paymentsErr: null, plans: null };
 
-const tierName = (tier) => (tier ? (['guest', 'free', 'pro', 'studio'].includes(tier) ? t(`tier.${tier}`) : tier) : '—');
 const STATUS_BADGE = { done: 'badge-ok', failed: 'badge-bad', queued: 'badge-muted', running: 'badge-warn', expired: 'badge-muted' };
+const PAYMENT_BADGE = { succeeded: 'badge-ok', pending: 'badge-warn', waiting_for_capture: 'badge-warn', canceled: 'badge-muted', refunded: 'badge-muted', failed: 'badge-bad' };
 
 function renderProfile() {
   const me = data.me;
@@ -68,9 +70,40 @@ function renderHistory() {
   box.replaceChildren(dataTable(cols.map((c) => t(`account.col.${c}`)), jobs.map(jobRow)));
 }
 
+function paymentRow(p) {
+  const status = p.status === 'cancelled' ? 'canceled' : p.status;
+  const badges = [el('span', { class: `badge ${PAYMENT_BADGE[status] || 'badge-muted'}`, 'data-status': status }, paymentStatusText(status))];
+  if (p.demo) badges.push(' ', el('span', { class: 'badge badge-muted' }, t('account.demoPayment')));
+  const link = el('a', { href: `/payment/return?payment_id=${encodeURIComponent(p.payment_id)}` },
+    status === 'pending' || status === 'waiting_for_capture' ? t('account.paymentCheck') : t('account.paymentOpen'));
+  return el('tr', { 'data-payment-id': p.payment_id },
+    el('td', {}, fmtDate(p.created_at)),
+    el('td', {}, planName(data.plans, p.plan)),
+    el('td', {}, fmtMoney(p.amount, p.currency || 'RUB')),
+    el('td', {}, badges),
+    el('td', {}, link));
+}
+
+function renderPayments() {
+  const box = $('payments');
+  if (data.paymentsErr) {
+    // No payments route on this server: hide the section rather than show an empty frame.
+    if (isNotAvailable(data.paymentsErr)) { $('payments-card').hidden = true; return; }
+    showError(box, data.paymentsErr);
+    return;
+  }
+  const list = data.payments || [];
+  if (!list.length) {
+    box.replaceChildren(el('p', { class: 'muted' }, t('account.paymentsEmpty'), ' ', el('a', { href: '/pricing' }, t('account.upgrade'))));
+    return;
+  }
+  const cols = ['date', 'plan', 'amount', 'payStatus', 'payment'];
+  box.replaceChildren(dataTable(cols.map((c) => t(`account.col.${c}`)), list.map(paymentRow)));
+}
+
 function renderAll() {
   if (!data.me) return;
-  renderProfile(); renderLimits(); renderHistory();
+  renderProfile(); renderLimits(); renderPayments(); renderHistory();
 }
 
 async function load() {
@@ -88,9 +121,12 @@ async function load() {
   $('logout-btn').hidden = false;
   $('account-cards').hidden = false;
   $('history-card').hidden = false;
-  const [limits, jobs] = await Promise.allSettled([api('/api/limits'), api('/api/jobs')]);
+  $('payments-card').hidden = false;
+  const [limits, jobs, payments, plans] = await Promise.allSettled([api('/api/limits'), api('/api/jobs'), api('/api/payments'), loadPlans()]);
   if (limits.status === 'fulfilled') data.limits = limits.value; else data.limitsErr = limits.reason;
   if (jobs.status === 'fulfilled') data.jobs = Array.isArray(jobs.value) ? jobs.value : (jobs.value?.jobs || []); else data.jobsErr = jobs.reason;
+  if (payments.status === 'fulfilled') data.payments = Array.isArray(payments.value) ? payments.value : (payments.value?.payments || []); else data.paymentsErr = payments.reason;
+  if (plans.status === 'fulfilled') data.plans = plans.value.plans;
   renderAll();
 }
 

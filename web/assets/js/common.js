@@ -78,6 +78,17 @@ export function fmtDuration(sec) {
   return `${sec} ${u.s}`;
 }
 
+/** An amount of money ("490.00", 490 or {value, currency}) in the reader's language: "490 ₽". */
+export function fmtMoney(value, currency = 'RUB') {
+  if (value === null || value === undefined || value === '') return '—';
+  if (typeof value === 'object') { currency = value.currency || currency; value = value.value; }
+  const n = Number(value);
+  if (Number.isNaN(n)) return `${value} ${currency}`;
+  try {
+    return n.toLocaleString(locale(), { style: 'currency', currency, minimumFractionDigits: Number.isInteger(n) ? 0 : 2, maximumFractionDigits: 2 });
+  } catch { return `${n} ${currency}`; }
+}
+
 /** Bytes as "12.3 MB". */
 export function fmtBytes(b) {
   const mb = b / (1024 * 1024);
@@ -289,6 +300,74 @@ export function showNotAvailable(container) {
     el('span', { class: 'icon' }, icon('tools', 36)),
     el('h2', { 'data-i18n': 'common.notAvailable' }, t('common.notAvailable')),
     el('p', { 'data-i18n': 'common.notAvailableText' }, t('common.notAvailableText'))));
+}
+
+// ---------------------------------------------------------------- plans and payments
+/** A tier id in the reader's language ("pro" → "Pro"); unknown ids as they are, '—' for none. */
+export function tierName(tier) {
+  if (!tier) return '—';
+  return ['guest', 'free', 'pro', 'studio'].includes(tier) ? t(`tier.${tier}`) : String(tier);
+}
+
+/**
+ * The answer of `GET /api/payments/plans` as `{demo, currency, plans}`, each plan
+ * `{id, name, name_ru, description, description_ru, price, currency, tier, tokens, days, features, features_ru}`.
+ * Follows the payments contract; a bare list and older field names are still accepted.
+ */
+export function normalizePlans(data) {
+  const list = Array.isArray(data) ? data : (Array.isArray(data?.plans) ? data.plans : []);
+  const currency = (!Array.isArray(data) && data?.currency) || 'RUB';
+  const strings = (v) => (Array.isArray(v) ? v.filter((x) => typeof x === 'string' && x.trim()) : []);
+  const plans = list.map((p) => ({
+    id: p.id ?? p.plan ?? p.code ?? null,
+    name: p.name || p.title || p.name_en || '',
+    name_ru: p.name_ru || p.title_ru || '',
+    description: p.description || p.description_en || '',
+    description_ru: p.description_ru || '',
+    price: p.price ?? p.amount ?? null,
+    currency: p.currency || currency,
+    tier: p.tier || null,
+    tokens: p.tokens ?? null,
+    days: p.duration_days ?? p.period_days ?? null,
+    features: strings(p.features),
+    features_ru: strings(p.features_ru),
+  })).filter((p) => p.id !== null && p.id !== undefined);
+  return { demo: !Array.isArray(data) && data?.demo === true, currency, plans };
+}
+
+/** A plan's name, description and feature list in the reader's language (English when a Russian text is missing). */
+export function planText(p) {
+  const ru = lang === 'ru';
+  return {
+    name: (ru && p.name_ru) || p.name || String(p.id),
+    description: (ru && p.description_ru) || p.description || '',
+    features: ru && p.features_ru.length ? p.features_ru : p.features,
+  };
+}
+
+let plansPromise = null;
+/** `GET /api/payments/plans`, normalised, fetched once per page load. */
+export function loadPlans() {
+  if (!plansPromise) {
+    plansPromise = api('/api/payments/plans').then(normalizePlans);
+    plansPromise.catch(() => { plansPromise = null; });
+  }
+  return plansPromise;
+}
+
+/** The name of plan `id` from a loaded plan list (the id itself when the plan is unknown). */
+export function planName(plans, id) {
+  const p = plans?.find((x) => x.id === id);
+  return p ? planText(p).name : (id || '—');
+}
+
+/** Payment statuses of the payments contract; `pending` and `waiting_for_capture` are not final. */
+export const PAYMENT_STATUSES = ['pending', 'waiting_for_capture', 'succeeded', 'canceled', 'refunded', 'failed'];
+
+/** A payment status in the reader's words. */
+export function paymentStatusText(status) {
+  const s = status === 'cancelled' ? 'canceled' : status;
+  return PAYMENT_STATUSES.includes(s) ? t(`paystatus.${s}`) : String(status || '—');
 }
 
 // ---------------------------------------------------------------- page frame

@@ -20,7 +20,9 @@ function renderMode() {
 
 $('auth-toggle').addEventListener('click', () => {
   mode = mode === 'login' ? 'register' : 'login';
-  history.replaceState(null, '', mode === 'register' ? '?mode=register' : location.pathname);
+  const q = new URLSearchParams(location.search);
+  if (mode === 'register') q.set('mode', 'register'); else q.delete('mode');
+  history.replaceState(null, '', q.toString() ? `?${q}` : location.pathname);
   clearMessage($('auth-error'));
   renderMode();
   $('email').focus();
@@ -49,4 +51,6 @@ $('auth-form').addEventListener('submit', async (e) => {
   }
 });
 
+// Sent here by a pay button: say why (the plan is added to the account that pays).
+$('auth-reason').hidden = params.get('reason') !== 'pay';
 renderMode();

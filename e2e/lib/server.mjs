@@ -21,7 +21,9 @@ function freePort() {
 
 /**
  * Starts magic-master-api with one embedded worker and waits until /api/health answers.
- * Returns {base, dataDir, logPath, stop()}. Throws with the server's log when it does not come up.
+ * `extraEnv` is an object of variables, or a function of the chosen port returning one (for
+ * settings that name the server's own URL). Returns {base, port, dataDir, logPath, log(), stop()}.
+ * Throws with the server's log when it does not come up.
  */
 export async function startApi(extraEnv = {}) {
   if (!existsSync(API_BIN)) {
@@ -42,7 +44,7 @@ export async function startApi(extraEnv = {}) {
     MAGIC_MASTER_JWT_SECRET: 'e2e-test-secret-not-for-production-0123456789',
     MAGIC_MASTER_ADMIN_EMAIL: ADMIN.email,
     MAGIC_MASTER_ADMIN_PASSWORD: ADMIN.password,
-    ...extraEnv,
+    ...(typeof extraEnv === 'function' ? extraEnv(port) : extraEnv),
   };
   const child = spawn(API_BIN, [], { env, stdio: ['ignore', log, log], cwd: dataDir });
   let exited = null;
@@ -66,7 +68,9 @@ export async function startApi(extraEnv = {}) {
     throw new Error(`API did not start (${exited ? `exited ${JSON.stringify(exited)}` : 'timeout'}). Log tail:\n${text}`);
   }
   return {
-    base, dataDir, logPath,
+    base, port, dataDir, logPath,
+    /** The API's log so far (for assertion messages). */
+    log: () => readFileSync(logPath, 'utf8'),
     async stop() {
       if (!exited) {
         child.kill('SIGTERM');

@@ -168,6 +168,7 @@ test('live: a new user pays for Pro on the YooKassa page and the account shows t
   const refunded = await mock.refund(provider.id);
   assert.equal(refunded.status, 200, `refund webhook answer: ${JSON.stringify(refunded)}`);
   assert.equal((await getJson(live, `/api/payments/${ours}`, token)).status, 'refunded');
+  assert.equal((await getJson(live, '/api/auth/me', token)).tier, 'free', 'the refund took the Pro plan back');
   const ctx2 = await browser.newContext({ viewport: VIEWPORTS.phone, locale: 'en-US' });
   const page2 = await ctx2.newPage();
   await page2.goto(`${live.base}/login`);
@@ -189,6 +190,15 @@ test('live: the payer cancels on the YooKassa page; a YooKassa failure is told i
   assert.ok(provider, 'the checkout page is one of YooKassa\'s payments');
   assert.deepEqual(provider.amount, { value: tokens10.price, currency: tokens10.currency });
   const ours = provider.metadata.payment_id;
+
+  // Back on our site without paying (as with the browser's Back button): still waiting, and a
+  // link leads back to YooKassa's page.
+  await page.goto(`${live.base}/payment/return?payment_id=${ours}`);
+  assert.match(await returnPhase(page, 'pending'), /still being processed/);
+  const cont = page.getByRole('link', { name: 'Continue to payment' });
+  assert.equal(await cont.getAttribute('href'), provider.confirmation.confirmation_url);
+  await cont.click();
+  await page.waitForURL(provider.confirmation.confirmation_url);
 
   await page.getByRole('button', { name: 'Cancel', exact: true }).click();
   await page.waitForURL((u) => u.href.startsWith(`${live.base}/payment/return`));

@@ -70,6 +70,10 @@ function render() {
   $('pay-retry').hidden = !['canceled', 'failed', 'refunded', 'unknown', 'notfound'].includes(phase);
   $('pay-retry').href = payment?.plan && phase !== 'refunded' ? `/pricing?plan=${encodeURIComponent(payment.plan)}` : '/pricing';
   $('pay-account').hidden = phase === 'login';
+  // Back here without paying (e.g. the browser's Back button): YooKassa's page is still open.
+  const cont = ['pending', 'slow'].includes(phase) && /^https?:\/\//.test(payment?.confirmation_url || '') ? payment.confirmation_url : null;
+  $('pay-continue').hidden = !cont;
+  if (cont) $('pay-continue').href = cont;
 }
 
 /** Phase for a payment answer: a paid payment counts once it is credited to the account. */

@@ -21,10 +21,10 @@ function payError(err) {
 
 function planCard(p) {
   const text = planText(p);
-  const items = [];
-  if (p.tier) items.push(t('pricing.tierIncl', { tier: tierName(p.tier) }));
-  if (p.tokens) items.push(t('pricing.tokens', { n: p.tokens }));
-  items.push(...text.features);
+  // The plan's own feature list; what it grants is spelled out only when it has none.
+  const items = [...text.features];
+  if (!items.length && p.tier) items.push(t('pricing.tierIncl', { tier: tierName(p.tier) }));
+  if (!items.length && p.tokens) items.push(t('pricing.tokens', { n: p.tokens }));
   const price = fmtMoney(p.price, p.currency);
   const btn = el('button', { type: 'button', class: 'btn btn-primary', 'data-plan': p.id }, t('pricing.buy', { name: text.name, price }));
   btn.addEventListener('click', () => buy(p, btn));

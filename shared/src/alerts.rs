@@ -24,6 +24,8 @@ pub enum AlertKind {
     HealthDegraded,
     /// `/api/health` is `ok` again.
     HealthRecovered,
+    /// A payment was credited, canceled or refunded. Never throttled: each one is a message.
+    Payment,
 }
 
 impl AlertKind {
@@ -33,7 +35,13 @@ impl AlertKind {
             AlertKind::JobFailed => "job failure",
             AlertKind::HealthDegraded => "health degraded",
             AlertKind::HealthRecovered => "health recovered",
+            AlertKind::Payment => "payment",
         }
+    }
+
+    /// Whether alerts of this kind are throttled (payments are not: each is news).
+    pub fn is_throttled(self) -> bool {
+        !matches!(self, AlertKind::Payment)
     }
 }
 
@@ -175,7 +183,7 @@ async fn sender_loop(
         tokio::select! {
             msg = rx.recv() => {
                 let Some((kind, text)) = msg else { return };
-                if throttle.admit(kind, Instant::now()) {
+                if !kind.is_throttled() || throttle.admit(kind, Instant::now()) {
                     deliver(&bot, &chat, kind, &text).await;
                 } else {
                     tracing::info!(kind = kind.name(), "telegram: alert throttled");

@@ -99,6 +99,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_accounts_quotas_payments.sql",
         sql: include_str!("../../migrations/0003_accounts_quotas_payments.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_payment_details.sql",
+        sql: include_str!("../../migrations/0004_payment_details.sql"),
+    },
 ];
 
 /// Applies the pending migrations of `migrations` in one immediate transaction each;

@@ -9,6 +9,7 @@ pub mod db;
 pub mod heartbeats;
 pub mod jobs;
 pub mod paths;
+pub mod payments;
 pub mod queue;
 pub mod quota;
 pub mod settings;

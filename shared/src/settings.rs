@@ -83,7 +83,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Guest jobs per day and IP (`MAGIC_MASTER_GUEST_DAILY_LIMIT`; used by the accounts issue).
     pub guest_daily_limit: Option<u32>,
-    /// Requests a minute per IP (`MAGIC_MASTER_GLOBAL_RATE_LIMIT`; used by a later issue).
+    /// Requests a minute per client IP on every route except health, metrics and the payment
+    /// webhook (`MAGIC_MASTER_GLOBAL_RATE_LIMIT`, default [`DEFAULT_GLOBAL_RATE_LIMIT`];
+    /// 0 turns it off). Read it through [`Settings::global_rate_limit`].
     pub global_rate_limit: Option<u32>,
     /// Allowed CORS origins, comma-separated (`MAGIC_MASTER_CORS_ORIGINS`).
     pub cors_origins: Vec<String>,
@@ -125,10 +127,17 @@ pub struct Settings {
     pub auth_rate_limit: u32,
     /// Lifetime of an access token in seconds (`MAGIC_MASTER_JWT_TTL_SECONDS`, 604800 = 7 days).
     pub jwt_ttl_seconds: u64,
+    /// JSON file replacing the built-in payment plans (`MAGIC_MASTER_PAYMENT_PLANS_FILE`).
+    pub payment_plans_file: Option<PathBuf>,
 }
 
 /// Guest masters a day per IP when `MAGIC_MASTER_GUEST_DAILY_LIMIT` is unset.
 pub const DEFAULT_GUEST_DAILY_LIMIT: u32 = 3;
+
+/// Requests a minute per client IP when `MAGIC_MASTER_GLOBAL_RATE_LIMIT` is unset: ten a
+/// second on average, far above what one person's browser needs (a page load is about 20
+/// requests, a job's progress poll one a second) yet a cap on scripted floods.
+pub const DEFAULT_GLOBAL_RATE_LIMIT: u32 = 600;
 
 impl Settings {
     /// Loads `.env` from the working directory (if present) and the process environment;
@@ -206,6 +215,7 @@ impl Settings {
             trusted_proxies: r.list("TRUSTED_PROXIES"),
             auth_rate_limit: r.positive("AUTH_RATE_LIMIT")?.unwrap_or(10) as u32,
             jwt_ttl_seconds: r.positive("JWT_TTL_SECONDS")?.unwrap_or(604_800),
+            payment_plans_file: r.path("PAYMENT_PLANS_FILE")?,
         };
         Ok(settings)
     }
@@ -224,6 +234,11 @@ impl Settings {
     /// Guest masters a day per IP.
     pub fn guest_daily_limit(&self) -> u32 {
         self.guest_daily_limit.unwrap_or(DEFAULT_GUEST_DAILY_LIMIT)
+    }
+
+    /// Requests a minute per client IP for the global rate limit; 0 = off.
+    pub fn global_rate_limit(&self) -> u32 {
+        self.global_rate_limit.unwrap_or(DEFAULT_GLOBAL_RATE_LIMIT)
     }
 
     /// Largest accepted upload in bytes.
@@ -326,6 +341,10 @@ mod tests {
         assert_eq!(s.embedded_workers, 1);
         assert_eq!(s.worker_concurrency, 1);
         assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.global_rate_limit(), DEFAULT_GLOBAL_RATE_LIMIT);
+        assert_eq!(s.payment_plans_file, None);
+        let s = Settings::from_vars(&vars(&[("GLOBAL_RATE_LIMIT", "0")])).unwrap();
+        assert_eq!(s.global_rate_limit(), 0, "0 turns the limit off");
     }
 
     #[test]

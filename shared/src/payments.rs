@@ -1,0 +1,1052 @@
+//! Payments: the plans on sale, the `payments` rows and the one exactly-once path that
+//! credits what a payment bought (or takes it back after a refund).
+//!
+//! Every state change is a conditional `UPDATE` inside a `BEGIN IMMEDIATE` transaction; the
+//! account is changed only when that update changed exactly one row, so duplicate or
+//! concurrent notifications for one payment credit (and refund) at most once.
+//!
+//! What a plan grants is copied into the payment row when it is created, so editing the
+//! plans file later never changes what an old payment credits or takes back.
+
+use crate::accounts::{self, Tier, User};
+use crate::db::{DbError, with_conn};
+use chrono::{DateTime, Duration, Utc};
+use deadpool_sqlite::Pool;
+use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// A plan on sale, as served by `GET /api/payments/plans` and read from
+/// `MAGIC_MASTER_PAYMENT_PLANS_FILE` (a JSON array of these).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// Stable id used by `POST /api/payments/create` (`[a-z0-9_-]`, 1–64 characters).
+    pub id: String,
+    /// Display name (English).
+    pub name: String,
+    /// Display name (Russian); the English one when empty.
+    #[serde(default)]
+    pub name_ru: String,
+    /// One-line description (English).
+    #[serde(default)]
+    pub description: String,
+    /// One-line description (Russian); the English one when empty.
+    #[serde(default)]
+    pub description_ru: String,
+    /// Price with two decimals, e.g. `"490.00"` (normalised on load).
+    pub price: String,
+    /// ISO 4217 currency code, e.g. `RUB`; the same for every plan.
+    pub currency: String,
+    /// Tier granted (`pro` or `studio`), with `duration_days`; `null` for a token pack.
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// Days of the tier granted.
+    #[serde(default)]
+    pub duration_days: Option<u32>,
+    /// Tokens granted (one master each); `null` for a tier plan.
+    #[serde(default)]
+    pub tokens: Option<u32>,
+    /// Feature list (English).
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// Feature list (Russian); the English one when empty.
+    #[serde(default)]
+    pub features_ru: Vec<String>,
+}
+
+/// What a paid plan gives the payer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// The tier for this many days, added after the current paid period.
+    Tier {
+        /// `Pro` or `Studio`.
+        tier: Tier,
+        /// Days added.
+        days: u32,
+    },
+    /// Tokens added to the balance.
+    Tokens(u32),
+}
+
+impl Plan {
+    /// What the plan grants (plans are validated on load, so this is always set).
+    pub fn grant(&self) -> Option<Grant> {
+        match (self.tier.as_deref(), self.duration_days, self.tokens) {
+            (Some(tier), Some(days), None) => Some(Grant::Tier {
+                tier: Tier::parse(tier)?,
+                days,
+            }),
+            (None, None, Some(tokens)) => Some(Grant::Tokens(tokens)),
+            _ => None,
+        }
+    }
+}
+
+/// The validated list of plans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plans {
+    plans: Vec<Plan>,
+}
+
+fn plan(
+    id: &str,
+    (name, name_ru): (&str, &str),
+    (description, description_ru): (&str, &str),
+    price: &str,
+    grant: Grant,
+    features: &[&str],
+    features_ru: &[&str],
+) -> Plan {
+    let (tier, duration_days, tokens) = match grant {
+        Grant::Tier { tier, days } => (Some(tier.as_str().to_owned()), Some(days), None),
+        Grant::Tokens(n) => (None, None, Some(n)),
+    };
+    Plan {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        name_ru: name_ru.to_owned(),
+        description: description.to_owned(),
+        description_ru: description_ru.to_owned(),
+        price: price.to_owned(),
+        currency: "RUB".to_owned(),
+        tier,
+        duration_days,
+        tokens,
+        features: features.iter().map(|s| (*s).to_owned()).collect(),
+        features_ru: features_ru.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+impl Plans {
+    /// The built-in plans: `pro_month`, `studio_month`, `tokens_10`, `tokens_50`.
+    pub fn builtin() -> Plans {
+        let pro = Grant::Tier {
+            tier: Tier::Pro,
+            days: 30,
+        };
+        let studio = Grant::Tier {
+            tier: Tier::Studio,
+            days: 30,
+        };
+        Plans {
+            plans: vec![
+                plan(
+                    "pro_month",
+                    ("Pro", "Pro"),
+                    (
+                        "For regular releases: 50 masters a day for 30 days.",
+                        "Для регулярных релизов: 50 мастеров в день на 30 дней.",
+                    ),
+                    "490.00",
+                    pro,
+                    &[
+                        "50 masters a day",
+                        "WAV 16/24-bit, FLAC and MP3",
+                        "Every style and loudness target",
+                    ],
+                    &[
+                        "50 мастеров в день",
+                        "WAV 16/24 бит, FLAC и MP3",
+                        "Все стили и цели громкости",
+                    ],
+                ),
+                plan(
+                    "studio_month",
+                    ("Studio", "Studio"),
+                    (
+                        "For studios and labels: 500 masters a day for 30 days.",
+                        "Для студий и лейблов: 500 мастеров в день на 30 дней.",
+                    ),
+                    "1490.00",
+                    studio,
+                    &[
+                        "500 masters a day",
+                        "WAV 16/24-bit, FLAC and MP3",
+                        "Every style and loudness target",
+                    ],
+                    &[
+                        "500 мастеров в день",
+                        "WAV 16/24 бит, FLAC и MP3",
+                        "Все стили и цели громкости",
+                    ],
+                ),
+                plan(
+                    "tokens_10",
+                    ("10 tokens", "10 токенов"),
+                    (
+                        "10 extra masters, used after the daily allowance; they do not expire.",
+                        "10 дополнительных мастеров сверх дневного лимита, без срока действия.",
+                    ),
+                    "190.00",
+                    Grant::Tokens(10),
+                    &["10 masters beyond the daily allowance", "No expiry"],
+                    &["10 мастеров сверх дневного лимита", "Без срока действия"],
+                ),
+                plan(
+                    "tokens_50",
+                    ("50 tokens", "50 токенов"),
+                    (
+                        "50 extra masters, used after the daily allowance; they do not expire.",
+                        "50 дополнительных мастеров сверх дневного лимита, без срока действия.",
+                    ),
+                    "790.00",
+                    Grant::Tokens(50),
+                    &["50 masters beyond the daily allowance", "No expiry"],
+                    &["50 мастеров сверх дневного лимита", "Без срока действия"],
+                ),
+            ],
+        }
+    }
+
+    /// Reads and validates a plans file (a JSON array of [`Plan`]).
+    pub fn from_file(path: &Path) -> Result<Plans, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+        Plans::from_json(&text)
+    }
+
+    /// Parses and validates a JSON array of plans.
+    pub fn from_json(text: &str) -> Result<Plans, String> {
+        let plans: Vec<Plan> =
+            serde_json::from_str(text).map_err(|e| format!("not a JSON array of plans: {e}"))?;
+        Plans::new(plans)
+    }
+
+    /// Validates plans: unique well-formed ids, positive prices, one currency, and each plan
+    /// either a paid tier with a number of days or a number of tokens.
+    pub fn new(mut plans: Vec<Plan>) -> Result<Plans, String> {
+        if plans.is_empty() {
+            return Err("there must be at least one plan".to_owned());
+        }
+        let currency = plans[0].currency.clone();
+        let mut seen = std::collections::HashSet::new();
+        for p in &mut plans {
+            let id = p.id.clone();
+            let valid_id = (1..=64).contains(&id.len())
+                && id.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
+            if !valid_id {
+                return Err(format!(
+                    "plan id {id:?}: use 1-64 characters of a-z, 0-9, _ and -"
+                ));
+            }
+            if !seen.insert(id.clone()) {
+                return Err(format!("plan id {id:?} appears twice"));
+            }
+            if p.name.trim().is_empty() {
+                return Err(format!("plan {id:?}: name is empty"));
+            }
+            p.price = normalize_amount(&p.price).ok_or_else(|| {
+                format!(
+                    "plan {id:?}: price {:?} is not an amount like \"490.00\" above zero",
+                    p.price
+                )
+            })?;
+            if p.currency.len() != 3 || !p.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(format!(
+                    "plan {id:?}: currency {:?} is not a code like \"RUB\"",
+                    p.currency
+                ));
+            }
+            if p.currency != currency {
+                return Err(format!(
+                    "plan {id:?}: every plan must use one currency ({currency}), not {}",
+                    p.currency
+                ));
+            }
+            match (p.tier.as_deref(), p.duration_days, p.tokens) {
+                (Some(t), Some(days), None) => {
+                    match Tier::parse(t) {
+                        Some(Tier::Pro | Tier::Studio) => {}
+                        _ => {
+                            return Err(format!(
+                                "plan {id:?}: tier {t:?} is not \"pro\" or \"studio\""
+                            ));
+                        }
+                    }
+                    if days == 0 || days > 3660 {
+                        return Err(format!("plan {id:?}: duration_days must be 1 to 3660"));
+                    }
+                    p.tier = Tier::parse(t).map(|t| t.as_str().to_owned());
+                }
+                (None, None, Some(tokens)) => {
+                    if tokens == 0 || tokens > 1_000_000 {
+                        return Err(format!("plan {id:?}: tokens must be 1 to 1000000"));
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "plan {id:?}: set either tier and duration_days, or tokens (not both)"
+                    ));
+                }
+            }
+            if p.name_ru.trim().is_empty() {
+                p.name_ru = p.name.clone();
+            }
+            if p.description_ru.trim().is_empty() {
+                p.description_ru = p.description.clone();
+            }
+            if p.features_ru.is_empty() {
+                p.features_ru = p.features.clone();
+            }
+        }
+        Ok(Plans { plans })
+    }
+
+    /// Every plan, in order.
+    pub fn all(&self) -> &[Plan] {
+        &self.plans
+    }
+
+    /// The plan with this id.
+    pub fn get(&self, id: &str) -> Option<&Plan> {
+        self.plans.iter().find(|p| p.id == id)
+    }
+
+    /// The currency of every plan.
+    pub fn currency(&self) -> &str {
+        &self.plans[0].currency
+    }
+}
+
+/// `"490"`, `"490.5"`, `"490.50"` → `"490.50"`-style two-decimal text; `None` unless a
+/// positive amount with at most two decimals.
+pub fn normalize_amount(text: &str) -> Option<String> {
+    let minor = amount_minor_units(text)?;
+    (minor > 0).then(|| format!("{}.{:02}", minor / 100, minor % 100))
+}
+
+/// An amount in minor units (kopecks): `"490.00"` → 49000; `None` if malformed.
+pub fn amount_minor_units(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| !s.is_empty() && s.len() <= 12 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || (text.contains('.') && (!digits(frac) || frac.len() > 2)) {
+        return None;
+    }
+    let whole: u64 = whole.parse().ok()?;
+    let frac: u64 = match frac.len() {
+        0 => 0,
+        1 => frac.parse::<u64>().ok()? * 10,
+        _ => frac.parse().ok()?,
+    };
+    whole.checked_mul(100)?.checked_add(frac)
+}
+
+/// The life cycle of a payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentStatus {
+    /// Created, waiting for the payer.
+    Pending,
+    /// Paid, waiting for capture (we ask for automatic capture, so this is brief).
+    WaitingForCapture,
+    /// Paid and credited.
+    Succeeded,
+    /// Not paid (the payer gave up, or the bank refused). Nothing credited.
+    Canceled,
+    /// Paid, then refunded: what it gave was taken back.
+    Refunded,
+    /// Creating the payment at YooKassa failed. Nothing credited.
+    Failed,
+}
+
+impl PaymentStatus {
+    /// The name stored and shown by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::WaitingForCapture => "waiting_for_capture",
+            PaymentStatus::Succeeded => "succeeded",
+            PaymentStatus::Canceled => "canceled",
+            PaymentStatus::Refunded => "refunded",
+            PaymentStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored status (unknown text reads as `Failed`).
+    pub fn parse(s: &str) -> PaymentStatus {
+        match s {
+            "pending" => PaymentStatus::Pending,
+            "waiting_for_capture" => PaymentStatus::WaitingForCapture,
+            "succeeded" => PaymentStatus::Succeeded,
+            "canceled" => PaymentStatus::Canceled,
+            "refunded" => PaymentStatus::Refunded,
+            _ => PaymentStatus::Failed,
+        }
+    }
+
+    /// True while YooKassa may still change it (pending or waiting for capture).
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            PaymentStatus::Pending | PaymentStatus::WaitingForCapture
+        )
+    }
+}
+
+/// One row of `payments`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    /// Our id (random, unguessable), used in every route and as the idempotence key.
+    pub id: String,
+    /// The payer.
+    pub user_id: i64,
+    /// Plan id at creation.
+    pub plan: String,
+    /// Amount, two decimals.
+    pub amount: String,
+    /// Currency code.
+    pub currency: String,
+    /// Current status.
+    pub status: PaymentStatus,
+    /// Demo mode (no real money): credited at creation.
+    pub demo: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// When it was credited; set at most once.
+    pub credited_at: Option<String>,
+    /// When it was refunded; set at most once.
+    pub refunded_at: Option<String>,
+    /// YooKassa's id (`None` in demo mode, or when creation failed).
+    pub provider_payment_id: Option<String>,
+    /// Where the payer confirms the payment.
+    pub confirmation_url: Option<String>,
+    /// What the plan granted at creation.
+    pub grant: Option<Grant>,
+    /// Why creation failed.
+    pub error: Option<String>,
+}
+
+const COLUMNS: &str = "id, user_id, plan, amount, currency, status, demo, created_at, updated_at, \
+    credited_at, refunded_at, provider_payment_id, confirmation_url, grant_tier, grant_days, \
+    grant_tokens, error";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
+    let status: String = row.get(5)?;
+    let grant_tier: Option<String> = row.get(13)?;
+    let grant_days: Option<u32> = row.get(14)?;
+    let grant_tokens: Option<u32> = row.get(15)?;
+    let grant = match (
+        grant_tier.as_deref().and_then(Tier::parse),
+        grant_days,
+        grant_tokens,
+    ) {
+        (Some(tier), Some(days), _) => Some(Grant::Tier { tier, days }),
+        (None, _, Some(n)) => Some(Grant::Tokens(n)),
+        _ => None,
+    };
+    Ok(Payment {
+        id: row.get(0)?,
+        user_id: row.get(1)?,
+        plan: row.get(2)?,
+        amount: row.get(3)?,
+        currency: row.get(4)?,
+        status: PaymentStatus::parse(&status),
+        demo: row.get(6)?,
+        created_at: row.get(7)?,
+        updated_at: row.get(8)?,
+        credited_at: row.get(9)?,
+        refunded_at: row.get(10)?,
+        provider_payment_id: row.get(11)?,
+        confirmation_url: row.get(12)?,
+        grant,
+        error: row.get(16)?,
+    })
+}
+
+/// Reads a payment on an open connection.
+pub fn get_in(c: &rusqlite::Connection, id: &str) -> rusqlite::Result<Option<Payment>> {
+    c.query_row(
+        &format!("SELECT {COLUMNS} FROM payments WHERE id = ?1"),
+        [id],
+        from_row,
+    )
+    .optional()
+}
+
+/// A new random payment id: 128 random bits as 32 hex characters (uuid v4, simple form).
+pub fn new_payment_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Inserts a `pending` payment of `user_id` for `plan` (the idempotence key is `id`).
+pub async fn create(
+    pool: &Pool,
+    id: &str,
+    user_id: i64,
+    plan: &Plan,
+    demo: bool,
+) -> Result<Payment, DbError> {
+    let (id, plan) = (id.to_owned(), plan.clone());
+    with_conn(pool, move |c| {
+        let now = crate::time::now_rfc3339();
+        let (tier, days, tokens) = match plan.grant() {
+            Some(Grant::Tier { tier, days }) => (Some(tier.as_str()), Some(days), None),
+            Some(Grant::Tokens(n)) => (None, None, Some(n)),
+            None => (None, None, None),
+        };
+        c.execute(
+            "INSERT INTO payments (id, user_id, plan, amount, currency, status, idempotence_key, \
+             demo, created_at, updated_at, grant_tier, grant_days, grant_tokens) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?1, ?6, ?7, ?7, ?8, ?9, ?10)",
+            params![
+                id,
+                user_id,
+                plan.id,
+                plan.price,
+                plan.currency,
+                demo,
+                now,
+                tier,
+                days,
+                tokens
+            ],
+        )?;
+        get_in(c, &id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
+    })
+    .await
+}
+
+/// Records YooKassa's id and confirmation URL after a successful creation.
+pub async fn attach_provider(
+    pool: &Pool,
+    id: &str,
+    provider_payment_id: &str,
+    confirmation_url: Option<&str>,
+) -> Result<Option<Payment>, DbError> {
+    let (id, pid, url) = (
+        id.to_owned(),
+        provider_payment_id.to_owned(),
+        confirmation_url.map(str::to_owned),
+    );
+    with_conn(pool, move |c| {
+        c.execute(
+            "UPDATE payments SET provider_payment_id = ?2, confirmation_url = ?3, updated_at = ?4 \
+             WHERE id = ?1",
+            params![id, pid, url, crate::time::now_rfc3339()],
+        )?;
+        get_in(c, &id)
+    })
+    .await
+}
+
+/// Sets the confirmation URL (demo mode: the return URL).
+pub async fn set_confirmation_url(pool: &Pool, id: &str, url: &str) -> Result<(), DbError> {
+    let (id, url) = (id.to_owned(), url.to_owned());
+    with_conn(pool, move |c| {
+        c.execute(
+            "UPDATE payments SET confirmation_url = ?2 WHERE id = ?1",
+            params![id, url],
+        )
+        .map(|_| ())
+    })
+    .await
+}
+
+/// Marks a still-pending, uncredited payment `failed` with the reason.
+pub async fn mark_failed(pool: &Pool, id: &str, error: &str) -> Result<(), DbError> {
+    let (id, error) = (id.to_owned(), error.to_owned());
+    with_conn(pool, move |c| {
+        c.execute(
+            "UPDATE payments SET status = 'failed', error = ?2, updated_at = ?3 \
+             WHERE id = ?1 AND status = 'pending' AND credited_at IS NULL",
+            params![id, error, crate::time::now_rfc3339()],
+        )
+        .map(|_| ())
+    })
+    .await
+}
+
+/// Reads a payment by our id.
+pub async fn get(pool: &Pool, id: &str) -> Result<Option<Payment>, DbError> {
+    let id = id.to_owned();
+    with_conn(pool, move |c| get_in(c, &id)).await
+}
+
+/// Reads a payment by YooKassa's id.
+pub async fn by_provider_id(pool: &Pool, provider_id: &str) -> Result<Option<Payment>, DbError> {
+    let pid = provider_id.to_owned();
+    with_conn(pool, move |c| {
+        c.query_row(
+            &format!("SELECT {COLUMNS} FROM payments WHERE provider_payment_id = ?1"),
+            [pid],
+            from_row,
+        )
+        .optional()
+    })
+    .await
+}
+
+/// The user's payments, newest first (at most `limit`).
+pub async fn list_for_user(pool: &Pool, user_id: i64, limit: u32) -> Result<Vec<Payment>, DbError> {
+    with_conn(pool, move |c| {
+        let mut stmt = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM payments WHERE user_id = ?1 \
+             ORDER BY created_at DESC, rowid DESC LIMIT ?2"
+        ))?;
+        stmt.query_map(params![user_id, limit], from_row)?.collect()
+    })
+    .await
+}
+
+/// What a state change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// True when this call changed the payment (and the account, for credit and refund);
+    /// false when it was already done, or not allowed from the current status.
+    pub applied: bool,
+    /// The payment after the call.
+    pub payment: Payment,
+    /// The payer's account after the call (when `applied` changed it).
+    pub user: Option<User>,
+}
+
+/// The end of a paid period extended by `days`, counted from the current end when that is
+/// still ahead, else from `now`.
+pub fn extended_expiry(current: Option<&str>, days: u32, now: DateTime<Utc>) -> DateTime<Utc> {
+    let base = current
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.to_utc())
+        .filter(|t| *t > now)
+        .unwrap_or(now);
+    base + Duration::days(i64::from(days))
+}
+
+/// The end of a paid period after taking back `days`: `None` when the period is over by
+/// then (or there was none to shorten).
+pub fn shortened_expiry(
+    current: Option<&str>,
+    days: u32,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let end =
+        DateTime::parse_from_rfc3339(current?).ok()?.to_utc() - Duration::days(i64::from(days));
+    (end > now).then_some(end)
+}
+
+fn apply_grant(
+    tx: &rusqlite::Transaction<'_>,
+    user_id: i64,
+    grant: Grant,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    match grant {
+        Grant::Tokens(n) => {
+            tx.execute(
+                "UPDATE users SET tokens = tokens + ?2 WHERE id = ?1",
+                params![user_id, n],
+            )?;
+        }
+        Grant::Tier { tier, days } => {
+            let Some(user) = accounts::get_in(tx, user_id)? else {
+                return Ok(());
+            };
+            let end = extended_expiry(user.tier_expires_at.as_deref(), days, now);
+            tx.execute(
+                "UPDATE users SET tier = ?2, tier_expires_at = ?3 WHERE id = ?1",
+                params![user_id, tier.as_str(), crate::time::format(end)],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn take_back(
+    tx: &rusqlite::Transaction<'_>,
+    user_id: i64,
+    grant: Grant,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    match grant {
+        Grant::Tokens(n) => {
+            tx.execute(
+                "UPDATE users SET tokens = MAX(0, tokens - ?2) WHERE id = ?1",
+                params![user_id, n],
+            )?;
+        }
+        Grant::Tier { days, .. } => {
+            let Some(user) = accounts::get_in(tx, user_id)? else {
+                return Ok(());
+            };
+            // A paid tier without an end was granted by an admin, not bought: left alone.
+            let Some(current) = user.tier_expires_at.as_deref() else {
+                return Ok(());
+            };
+            match shortened_expiry(Some(current), days, now) {
+                Some(end) => tx.execute(
+                    "UPDATE users SET tier_expires_at = ?2 WHERE id = ?1",
+                    params![user_id, crate::time::format(end)],
+                )?,
+                None => tx.execute(
+                    "UPDATE users SET tier = 'free', tier_expires_at = NULL WHERE id = ?1",
+                    [user_id],
+                )?,
+            };
+        }
+    }
+    Ok(())
+}
+
+/// Runs one conditional update (`?1` = id, `?2` = now) in an immediate transaction; when it
+/// changed exactly one row, `then` changes the account in the same transaction.
+fn transition(
+    c: &mut rusqlite::Connection,
+    id: &str,
+    update: &str,
+    then: impl FnOnce(&rusqlite::Transaction<'_>, &Payment, DateTime<Utc>) -> rusqlite::Result<()>,
+) -> rusqlite::Result<Option<Change>> {
+    let now = Utc::now();
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let changed = tx.execute(update, params![id, crate::time::format(now)])?;
+    let Some(payment) = get_in(&tx, id)? else {
+        return Ok(None);
+    };
+    let applied = changed == 1;
+    let mut user = None;
+    if applied {
+        then(&tx, &payment, now)?;
+        user = accounts::get_in(&tx, payment.user_id)?;
+    }
+    tx.commit()?;
+    Ok(Some(Change {
+        applied,
+        payment,
+        user,
+    }))
+}
+
+/// Credits a payment exactly once: marks it `succeeded` and grants the plan, unless it was
+/// already credited, refunded or canceled. `None` when there is no such payment.
+pub fn credit_in(c: &mut rusqlite::Connection, id: &str) -> rusqlite::Result<Option<Change>> {
+    transition(
+        c,
+        id,
+        "UPDATE payments SET status = 'succeeded', credited_at = ?2, updated_at = ?2, error = NULL \
+         WHERE id = ?1 AND credited_at IS NULL AND refunded_at IS NULL AND status <> 'canceled'",
+        |tx, p, now| match p.grant {
+            Some(grant) => apply_grant(tx, p.user_id, grant, now),
+            None => Ok(()),
+        },
+    )
+}
+
+/// Refunds a payment exactly once: marks it `refunded` and, if it was credited, takes back
+/// what it gave (tokens down to 0 at most; a tier's paid period shortened by its days,
+/// ending it when nothing is left). A refunded payment can never be credited afterwards.
+pub fn refund_in(c: &mut rusqlite::Connection, id: &str) -> rusqlite::Result<Option<Change>> {
+    transition(
+        c,
+        id,
+        "UPDATE payments SET status = 'refunded', refunded_at = ?2, updated_at = ?2 \
+         WHERE id = ?1 AND refunded_at IS NULL AND status <> 'canceled'",
+        |tx, p, now| match (p.grant, &p.credited_at) {
+            (Some(grant), Some(_)) => take_back(tx, p.user_id, grant, now),
+            _ => Ok(()),
+        },
+    )
+}
+
+/// Marks an uncredited, open (or failed) payment `canceled`; credits nothing.
+pub fn cancel_in(c: &mut rusqlite::Connection, id: &str) -> rusqlite::Result<Option<Change>> {
+    transition(
+        c,
+        id,
+        "UPDATE payments SET status = 'canceled', updated_at = ?2 \
+         WHERE id = ?1 AND credited_at IS NULL AND refunded_at IS NULL \
+         AND status IN ('pending', 'waiting_for_capture', 'failed')",
+        |_, _, _| Ok(()),
+    )
+}
+
+/// Marks a pending payment `waiting_for_capture`.
+pub fn mark_waiting_in(c: &mut rusqlite::Connection, id: &str) -> rusqlite::Result<Option<Change>> {
+    transition(
+        c,
+        id,
+        "UPDATE payments SET status = 'waiting_for_capture', updated_at = ?2 \
+         WHERE id = ?1 AND status = 'pending' AND credited_at IS NULL",
+        |_, _, _| Ok(()),
+    )
+}
+
+/// [`credit_in`] through the pool.
+pub async fn credit(pool: &Pool, id: &str) -> Result<Option<Change>, DbError> {
+    let id = id.to_owned();
+    with_conn(pool, move |c| credit_in(c, &id)).await
+}
+
+/// [`refund_in`] through the pool.
+pub async fn refund(pool: &Pool, id: &str) -> Result<Option<Change>, DbError> {
+    let id = id.to_owned();
+    with_conn(pool, move |c| refund_in(c, &id)).await
+}
+
+/// [`cancel_in`] through the pool.
+pub async fn cancel(pool: &Pool, id: &str) -> Result<Option<Change>, DbError> {
+    let id = id.to_owned();
+    with_conn(pool, move |c| cancel_in(c, &id)).await
+}
+
+/// [`mark_waiting_in`] through the pool.
+pub async fn mark_waiting(pool: &Pool, id: &str) -> Result<Option<Change>, DbError> {
+    let id = id.to_owned();
+    with_conn(pool, move |c| mark_waiting_in(c, &id)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn pool_with_user() -> (tempfile::TempDir, Pool, User) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open_pool(&dir.path().join("t.db"), 8).unwrap();
+        crate::db::migrate(&pool).await.unwrap();
+        let user = accounts::create(&pool, "payer@example.com", "h", false)
+            .await
+            .unwrap()
+            .unwrap();
+        (dir, pool, user)
+    }
+
+    #[test]
+    fn builtin_plans_are_valid_and_match_the_contract() {
+        let plans = Plans::builtin();
+        assert_eq!(Plans::new(plans.all().to_vec()).unwrap(), plans);
+        let ids: Vec<&str> = plans.all().iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["pro_month", "studio_month", "tokens_10", "tokens_50"]);
+        assert_eq!(plans.currency(), "RUB");
+        let pro = plans.get("pro_month").unwrap();
+        assert_eq!(pro.price, "490.00");
+        assert_eq!(
+            pro.grant(),
+            Some(Grant::Tier {
+                tier: Tier::Pro,
+                days: 30
+            })
+        );
+        assert_eq!(plans.get("studio_month").unwrap().price, "1490.00");
+        assert_eq!(
+            plans.get("tokens_10").unwrap().grant(),
+            Some(Grant::Tokens(10))
+        );
+        assert_eq!(plans.get("tokens_50").unwrap().price, "790.00");
+        assert!(plans.get("nope").is_none());
+        // The response shape: null where a field does not apply.
+        let json = serde_json::to_value(plans.get("tokens_10").unwrap()).unwrap();
+        assert!(json["tier"].is_null() && json["duration_days"].is_null());
+        assert_eq!(json["tokens"], 10);
+    }
+
+    #[test]
+    fn plan_files_are_validated_with_a_reason() {
+        let ok = r#"[{"id":"x1","name":"X","price":"99.5","currency":"RUB","tokens":3}]"#;
+        let plans = Plans::from_json(ok).unwrap();
+        let p = plans.get("x1").unwrap();
+        assert_eq!(p.price, "99.50");
+        assert_eq!(p.name_ru, "X", "Russian name falls back to English");
+        for (bad, expect) in [
+            ("{}", "not a JSON array"),
+            ("[]", "at least one plan"),
+            (
+                r#"[{"id":"A","name":"X","price":"1","currency":"RUB","tokens":1}]"#,
+                "plan id",
+            ),
+            (
+                r#"[{"id":"a","name":"X","price":"0","currency":"RUB","tokens":1}]"#,
+                "price",
+            ),
+            (
+                r#"[{"id":"a","name":"X","price":"1.234","currency":"RUB","tokens":1}]"#,
+                "price",
+            ),
+            (
+                r#"[{"id":"a","name":"X","price":"-1","currency":"RUB","tokens":1}]"#,
+                "price",
+            ),
+            (
+                r#"[{"id":"a","name":"X","price":"1","currency":"rub","tokens":1}]"#,
+                "currency",
+            ),
+            (
+                r#"[{"id":"a","name":"X","price":"1","currency":"RUB"}]"#,
+                "either tier",
+            ),
+            (
+                r#"[{"id":"a","name":"X","price":"1","currency":"RUB","tokens":1,"tier":"pro","duration_days":3}]"#,
+                "either tier",
+            ),
+            (
+                r#"[{"id":"a","name":"X","price":"1","currency":"RUB","tier":"free","duration_days":3}]"#,
+                "tier",
+            ),
+            (
+                r#"[{"id":"a","name":"X","price":"1","currency":"RUB","tier":"pro","duration_days":0}]"#,
+                "duration_days",
+            ),
+            (
+                r#"[{"id":"a","name":"X","price":"1","currency":"RUB","tokens":0}]"#,
+                "tokens",
+            ),
+            (
+                r#"[{"id":"a","name":"X","price":"1","currency":"RUB","token":1}]"#,
+                "unknown field",
+            ),
+            (
+                r#"[{"id":"a","name":"X","price":"1","currency":"RUB","tokens":1},{"id":"a","name":"Y","price":"1","currency":"RUB","tokens":1}]"#,
+                "twice",
+            ),
+            (
+                r#"[{"id":"a","name":"X","price":"1","currency":"RUB","tokens":1},{"id":"b","name":"Y","price":"1","currency":"USD","tokens":1}]"#,
+                "one currency",
+            ),
+        ] {
+            let err = Plans::from_json(bad).unwrap_err();
+            assert!(err.contains(expect), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn amounts_are_read_exactly() {
+        assert_eq!(amount_minor_units("490.00"), Some(49_000));
+        assert_eq!(amount_minor_units("0.5"), Some(50));
+        assert_eq!(amount_minor_units("12"), Some(1200));
+        for bad in ["", ".5", "1.", "1.2.3", "1e3", "-1", " 1 2", "1.234"] {
+            assert_eq!(amount_minor_units(bad), None, "{bad:?}");
+        }
+        assert_eq!(normalize_amount("0.00"), None);
+        assert_eq!(normalize_amount("1490"), Some("1490.00".into()));
+    }
+
+    #[test]
+    fn paid_periods_extend_from_the_later_of_now_and_the_current_end() {
+        let now = DateTime::parse_from_rfc3339("2026-01-10T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let days = |d: i64| now + Duration::days(d);
+        assert_eq!(extended_expiry(None, 30, now), days(30));
+        let past = crate::time::format(days(-5));
+        assert_eq!(extended_expiry(Some(&past), 30, now), days(30));
+        let future = crate::time::format(days(10));
+        assert_eq!(extended_expiry(Some(&future), 30, now), days(40));
+        assert_eq!(extended_expiry(Some("garbage"), 1, now), days(1));
+        // Taking back.
+        let end = crate::time::format(days(40));
+        assert_eq!(shortened_expiry(Some(&end), 30, now), Some(days(10)));
+        assert_eq!(shortened_expiry(Some(&future), 30, now), None);
+        assert_eq!(shortened_expiry(None, 30, now), None);
+    }
+
+    #[tokio::test]
+    async fn concurrent_credits_apply_once_and_a_refund_takes_back_once() {
+        let (_dir, pool, user) = pool_with_user().await;
+        let plans = Plans::builtin();
+        let tokens_plan = plans.get("tokens_10").unwrap();
+        accounts::grant_tokens(&pool, user.id, 2).await.unwrap();
+        let p = create(&pool, &new_payment_id(), user.id, tokens_plan, false)
+            .await
+            .unwrap();
+        assert_eq!(p.status, PaymentStatus::Pending);
+        assert_eq!(p.grant, Some(Grant::Tokens(10)));
+
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let (pool, id) = (pool.clone(), p.id.clone());
+            tasks.push(tokio::spawn(async move { credit(&pool, &id).await }));
+        }
+        let mut applied = 0;
+        for t in tasks {
+            let change = t.await.unwrap().unwrap().unwrap();
+            assert_eq!(change.payment.status, PaymentStatus::Succeeded);
+            applied += usize::from(change.applied);
+        }
+        assert_eq!(applied, 1);
+        let u = accounts::by_id(&pool, user.id).await.unwrap().unwrap();
+        assert_eq!(u.tokens, 12);
+
+        // Spend 11 of them, then the refund takes back 10 but never goes below zero.
+        accounts::grant_tokens(&pool, user.id, -11).await.unwrap();
+        let first = refund(&pool, &p.id).await.unwrap().unwrap();
+        assert!(first.applied);
+        assert_eq!(first.payment.status, PaymentStatus::Refunded);
+        assert_eq!(first.user.unwrap().tokens, 0);
+        accounts::grant_tokens(&pool, user.id, 5).await.unwrap();
+        assert!(!refund(&pool, &p.id).await.unwrap().unwrap().applied);
+        assert!(!credit(&pool, &p.id).await.unwrap().unwrap().applied);
+        let u = accounts::by_id(&pool, user.id).await.unwrap().unwrap();
+        assert_eq!(u.tokens, 5, "a second refund or credit changed nothing");
+        assert!(credit(&pool, "missing").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn tier_payments_extend_and_refunds_end_the_period() {
+        let (_dir, pool, user) = pool_with_user().await;
+        let plans = Plans::builtin();
+        let pro = plans.get("pro_month").unwrap();
+        let a = create(&pool, "a", user.id, pro, false).await.unwrap();
+        let b = create(&pool, "b", user.id, pro, false).await.unwrap();
+        let t0 = Utc::now();
+        let u = credit(&pool, &a.id).await.unwrap().unwrap().user.unwrap();
+        assert_eq!(u.tier, Tier::Pro);
+        let end_a = DateTime::parse_from_rfc3339(u.tier_expires_at.as_deref().unwrap()).unwrap();
+        let span = (end_a.to_utc() - t0).num_seconds();
+        assert!(
+            (30 * 86_400 - 5..=30 * 86_400 + 5).contains(&span),
+            "{span}"
+        );
+        let u = credit(&pool, &b.id).await.unwrap().unwrap().user.unwrap();
+        let end_b = DateTime::parse_from_rfc3339(u.tier_expires_at.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            (end_b - end_a).num_days(),
+            30,
+            "second month added after the first"
+        );
+
+        // Refunding one month leaves the other; refunding both ends the paid tier.
+        let u = refund(&pool, &b.id).await.unwrap().unwrap().user.unwrap();
+        assert_eq!(
+            u.tier_expires_at.as_deref(),
+            Some(crate::time::format(end_a.to_utc()).as_str())
+        );
+        assert_eq!(u.effective_tier(), Tier::Pro);
+        let u = refund(&pool, &a.id).await.unwrap().unwrap().user.unwrap();
+        assert_eq!((u.tier, u.tier_expires_at.as_deref()), (Tier::Free, None));
+    }
+
+    #[tokio::test]
+    async fn canceled_payments_credit_nothing_ever() {
+        let (_dir, pool, user) = pool_with_user().await;
+        let plans = Plans::builtin();
+        let p = create(&pool, "c", user.id, plans.get("tokens_50").unwrap(), false)
+            .await
+            .unwrap();
+        assert!(mark_waiting(&pool, "c").await.unwrap().unwrap().applied);
+        let change = cancel(&pool, "c").await.unwrap().unwrap();
+        assert!(change.applied);
+        assert_eq!(change.payment.status, PaymentStatus::Canceled);
+        assert!(!credit(&pool, &p.id).await.unwrap().unwrap().applied);
+        assert!(!refund(&pool, &p.id).await.unwrap().unwrap().applied);
+        let u = accounts::by_id(&pool, user.id).await.unwrap().unwrap();
+        assert_eq!(u.tokens, 0);
+        // A credited payment cannot be canceled.
+        create(&pool, "d", user.id, plans.get("tokens_10").unwrap(), false)
+            .await
+            .unwrap();
+        credit(&pool, "d").await.unwrap();
+        assert!(!cancel(&pool, "d").await.unwrap().unwrap().applied);
+        let listed = list_for_user(&pool, user.id, 10).await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].id, "d", "newest first");
+        // Unique provider ids.
+        attach_provider(&pool, "c", "yk-1", Some("https://pay/1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            by_provider_id(&pool, "yk-1").await.unwrap().unwrap().id,
+            "c"
+        );
+        assert!(attach_provider(&pool, "d", "yk-1", None).await.is_err());
+    }
+}

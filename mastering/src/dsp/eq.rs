@@ -24,6 +24,13 @@
 //! half-length at 44.1/48 kHz, ≈ 21 Hz resolution). A symmetric FIR is linear-phase: every
 //! frequency is delayed by exactly `H − 1` samples, the stage's latency.
 //!
+//! The gain at a band centre is not what the band receives: an octave band averages the
+//! curve over its whole width, and the FIR smooths the curve (≈ 21 Hz resolution, much of
+//! an octave at 62.5 Hz). So the finished filter is measured — its octave-band power gains,
+//! weighted as white, pink and brown programme — and where a band passes
+//! [`REALISED_BAND_LIMIT_DB`], absolute or relative to the realised 1 kHz band, its centre
+//! gain is pulled back and the filter designed again.
+//!
 //! # Convolution
 //!
 //! Overlap-save with an FFT of `4·2H` points. Each call to `process` is filtered
@@ -34,6 +41,7 @@
 //! `new`.
 
 use super::spectrum::BandStereo;
+use super::styles::BAND_CENTRES_HZ;
 use super::{DspError, check_format};
 use crate::stage::BlockProcessor;
 use realfft::num_complex::Complex;
@@ -207,6 +215,164 @@ fn gain_curve_db(bands: &[(f64, f64)], hz: f64) -> f64 {
     g_hi
 }
 
+/// Largest realised octave-band gain of the EQ, dB, both absolute and relative to the
+/// realised 1 kHz band. It is [`MAX_CORRECTION_DB`] less 0.2 dB left for the programme-
+/// dependent stages after the EQ (compressor, width) so the whole chain stays within the
+/// ±6 dB tonal-balance bound of QUALITY.md.
+pub const REALISED_BAND_LIMIT_DB: f64 = MAX_CORRECTION_DB - 0.2;
+
+/// Designs the taps for `bands` and, where the realised octave-band gain of the filter
+/// breaks [`REALISED_BAND_LIMIT_DB`] (a band's gain is spread over a whole octave and the
+/// FIR smooths the curve, so the band's realised gain differs from the gain at its centre,
+/// and so does the 1 kHz band's), pulls the offending centre gains back and designs
+/// again. As a last resort the whole correction is scaled toward flat, which always ends
+/// within the limit.
+fn design_within_band_limits(
+    rate: f64,
+    half: usize,
+    bands: &mut [(f64, f64)],
+) -> Result<Vec<f32>, DspError> {
+    let mut taps = design_taps(rate, half, bands)?;
+    for attempt in 0..32 {
+        let excess = band_limit_excess(&taps, rate)?;
+        if excess.iter().all(|(_, e)| *e == 0.0) {
+            return Ok(taps);
+        }
+        if attempt < 16 {
+            for (hz, gain) in bands.iter_mut() {
+                if let Some((_, e)) = excess.iter().find(|(c, _)| (c - *hz).abs() < 1e-9) {
+                    // A band's realised gain follows its centre gain only in part (its
+                    // neighbours' share of the octave stays): step a little past the excess.
+                    *gain -= 1.3 * e + e.signum() * 0.005;
+                }
+            }
+        } else {
+            for (_, gain) in bands.iter_mut() {
+                *gain *= 0.9;
+            }
+        }
+        taps = design_taps(rate, half, bands)?;
+    }
+    // 0.9^16 of any correction within ±6 dB is within any sensible limit; flat otherwise.
+    for (_, gain) in bands.iter_mut() {
+        *gain = 0.0;
+    }
+    design_taps(rate, half, bands)
+}
+
+/// The symmetric, Hann-windowed FIR (`2·half − 1` taps) through the gain curve of `bands`.
+fn design_taps(rate: f64, half: usize, bands: &[(f64, f64)]) -> Result<Vec<f32>, DspError> {
+    let n_taps = 2 * half - 1;
+    let centre = half - 1;
+    let fft_len = 4 * 2 * half;
+    let mut planner = RealFftPlanner::<f64>::new();
+    let design_inv = planner.plan_fft_inverse(fft_len);
+    let mut response: Vec<Complex<f64>> = (0..=fft_len / 2)
+        .map(|k| {
+            let hz = k as f64 * rate / fft_len as f64;
+            Complex::new(10f64.powf(gain_curve_db(bands, hz) / 20.0), 0.0)
+        })
+        .collect();
+    let mut impulse = vec![0.0f64; fft_len];
+    design_inv
+        .process(&mut response, &mut impulse)
+        .map_err(|e| DspError::Parameter(format!("EQ design failed: {e}")))?;
+    let mut taps = vec![0.0f32; n_taps];
+    for j in 0..half {
+        // Zero-phase response: h[j] = h[N-j]; average them for exact symmetry.
+        let h = if j == 0 {
+            impulse[0]
+        } else {
+            0.5 * (impulse[j] + impulse[fft_len - j])
+        } / fft_len as f64;
+        let w = 0.5 + 0.5 * (PI * j as f64 / half as f64).cos(); // Hann, centred
+        let v = (h * w) as f32;
+        taps[centre + j] = v;
+        taps[centre - j] = v;
+    }
+    Ok(taps)
+}
+
+/// Realised octave-band power gains (dB) of `taps` at every band centre of
+/// [`BAND_CENTRES_HZ`] below 0.45·`rate`: the band's `|H|²` averaged over its FFT bins
+/// (edges `c/√2 .. c·√2`, as the analyser's), weighted per hertz by `f⁰`, `f⁻¹` and `f⁻²`
+/// (white, pink and brown programme), each weighting kept separately.
+fn realised_band_gains_db(taps: &[f32], rate: f64) -> Result<Vec<(f64, [f64; 3])>, DspError> {
+    let fft_len = (4 * taps.len()).next_power_of_two();
+    let mut planner = RealFftPlanner::<f64>::new();
+    let forward = planner.plan_fft_forward(fft_len);
+    let mut time = forward.make_input_vec();
+    for (t, &v) in time.iter_mut().zip(taps) {
+        *t = f64::from(v);
+    }
+    let mut freq = forward.make_output_vec();
+    forward
+        .process(&mut time, &mut freq)
+        .map_err(|e| DspError::Parameter(format!("EQ check failed: {e}")))?;
+    let bin_hz = rate / fft_len as f64;
+    Ok(BAND_CENTRES_HZ
+        .iter()
+        .filter(|&&c| c < 0.45 * rate)
+        .map(|&c| {
+            let (lo, hi) = (c / 2f64.sqrt(), c * 2f64.sqrt());
+            let mut sums = [(0.0f64, 0.0f64); 3];
+            for (k, x) in freq.iter().enumerate() {
+                let hz = k as f64 * bin_hz;
+                if hz < lo || hz >= hi || hz >= 0.5 * rate {
+                    continue;
+                }
+                let power = x.norm_sqr();
+                for (p, sum) in sums.iter_mut().enumerate() {
+                    let w = hz.powi(-(p as i32));
+                    sum.0 += w * power;
+                    sum.1 += w;
+                }
+            }
+            let db = sums.map(|(num, den)| {
+                if den > 0.0 {
+                    10.0 * (num / den).max(1e-30).log10()
+                } else {
+                    0.0
+                }
+            });
+            (c, db)
+        })
+        .collect())
+}
+
+/// For each band, how far (dB, signed: positive = too loud) its realised gain passes
+/// [`REALISED_BAND_LIMIT_DB`], absolute or relative to the realised 1 kHz band, in the
+/// worst of the three spectral weightings; 0 where it is within.
+fn band_limit_excess(taps: &[f32], rate: f64) -> Result<Vec<(f64, f64)>, DspError> {
+    let gains = realised_band_gains_db(taps, rate)?;
+    let reference = gains
+        .iter()
+        .find(|(c, _)| *c == 1000.0)
+        .map_or([0.0; 3], |(_, g)| *g);
+    let limit = REALISED_BAND_LIMIT_DB;
+    Ok(gains
+        .iter()
+        .map(|&(c, g)| {
+            let mut worst = 0.0f64;
+            for w in 0..3 {
+                for level in [g[w], g[w] - reference[w]] {
+                    let over = if level > limit {
+                        level - limit
+                    } else if level < -limit {
+                        level + limit
+                    } else {
+                        0.0
+                    };
+                    if over.abs() > worst.abs() {
+                        worst = over;
+                    }
+                }
+            }
+            (c, worst)
+        })
+        .collect())
+}
+
 /// Linear-phase FIR equaliser applied by FFT convolution; see the module documentation.
 pub struct LinearPhaseEq {
     channels: usize,
@@ -265,35 +431,9 @@ impl LinearPhaseEq {
         bands.sort_by(|a, b| a.0.total_cmp(&b.0));
 
         let half = (sample_rate as usize / 25).next_power_of_two();
-        let n_taps = 2 * half - 1;
-        let centre = half - 1;
+        let taps = design_within_band_limits(rate, half, &mut bands)?;
+        let n_taps = taps.len();
         let fft_len = 4 * 2 * half;
-
-        let mut planner = RealFftPlanner::<f64>::new();
-        let design_inv = planner.plan_fft_inverse(fft_len);
-        let mut response: Vec<Complex<f64>> = (0..=fft_len / 2)
-            .map(|k| {
-                let hz = k as f64 * rate / fft_len as f64;
-                Complex::new(10f64.powf(gain_curve_db(&bands, hz) / 20.0), 0.0)
-            })
-            .collect();
-        let mut impulse = vec![0.0f64; fft_len];
-        design_inv
-            .process(&mut response, &mut impulse)
-            .map_err(|e| DspError::Parameter(format!("EQ design failed: {e}")))?;
-        let mut taps = vec![0.0f32; n_taps];
-        for j in 0..half {
-            // Zero-phase response: h[j] = h[N-j]; average them for exact symmetry.
-            let h = if j == 0 {
-                impulse[0]
-            } else {
-                0.5 * (impulse[j] + impulse[fft_len - j])
-            } / fft_len as f64;
-            let w = 0.5 + 0.5 * (PI * j as f64 / half as f64).cos(); // Hann, centred
-            let v = (h * w) as f32;
-            taps[centre + j] = v;
-            taps[centre - j] = v;
-        }
 
         let mut planner = RealFftPlanner::<f32>::new();
         let forward = planner.plan_fft_forward(fft_len);
@@ -612,6 +752,50 @@ mod tests {
             assert!(db.abs() <= 6.05, "{hz:.1} Hz: {db:.2} dB");
         }
         println!("eq: largest realised gain for ±6 dB alternating bands: {worst:.3} dB");
+    }
+
+    #[test]
+    fn realised_octave_bands_stay_within_the_limit_re_1_khz() {
+        // Full boosts below 1 kHz and full cuts above: at the band centres every gain is
+        // within ±6 dB, but the octave bands, the FIR's smoothing and the 1 kHz band's own
+        // realised gain would carry the bands past the limit without the check.
+        let gains: Vec<(f64, f64)> = BANDS
+            .iter()
+            .map(|&hz| {
+                (
+                    hz,
+                    if hz < 1000.0 {
+                        6.0
+                    } else if hz > 1000.0 {
+                        -6.0
+                    } else {
+                        0.0
+                    },
+                )
+            })
+            .collect();
+        for rate in [44_100, 48_000, 96_000] {
+            let eq = LinearPhaseEq::new(rate, 1, &gains).unwrap();
+            let bands = realised_band_gains_db(eq.taps(), f64::from(rate)).unwrap();
+            let reference = bands.iter().find(|b| b.0 == 1000.0).unwrap().1;
+            let mut worst = 0.0f64;
+            for (hz, g) in &bands {
+                for w in 0..3 {
+                    let (absolute, relative) = (g[w], g[w] - reference[w]);
+                    worst = worst.max(absolute.abs()).max(relative.abs());
+                    assert!(
+                        absolute.abs() <= REALISED_BAND_LIMIT_DB + 1e-6
+                            && relative.abs() <= REALISED_BAND_LIMIT_DB + 1e-6,
+                        "{rate} Hz, band {hz} Hz, weighting {w}: {absolute:.3} dB, {relative:.3} dB re 1 kHz"
+                    );
+                }
+            }
+            // The check pulls back only what passes the limit: the extremes stay close to it.
+            assert!(
+                worst > REALISED_BAND_LIMIT_DB - 0.3,
+                "{rate} Hz: largest {worst:.3} dB"
+            );
+        }
     }
 
     #[test]

@@ -2,31 +2,35 @@
 //! loudness-correction loop, dither, encode and the final measurement.
 //!
 //! ```text
-//! pass A  decode → [pre-analysis stages: DC removal] → analysis ─┐ spill A (disk)
-//! pass B  spill A → [processing stages: EQ, dynamics, width] ──── spill B (disk, pre-gain)
-//! loop    spill B → gain g → [limiter] → integrated loudness;  g ← secant step
+//! pass A  decode → [pre-analysis stages: DC removal] → analysis ─┐ track store
+//! pass B  track → [processing stages: EQ, dynamics, width] → the track, rewritten (pre-gain)
+//! loop    track → gain g → [limiter] → integrated loudness;  g ← secant step
 //!         until |I − target| ≤ 0.05 LU (at most 6 passes; none when the limiter is idle)
-//! final   spill B → gain g → [limiter, skipped when idle] → TPDF dither → encoder → output
-//! verify  decode the output → BS.1770 meter → the report's `after`; if it misses the target
+//! final   track → gain g → [limiter, skipped when idle] → TPDF dither → encoder → output
+//! verify  measure the output: WAV/FLAC meter the exact samples the encoder wrote, MP3 is
+//!         decoded again → BS.1770 meter → the report's `after`; if it misses the target
 //!         by more than 0.1 LU or passes the ceiling (MP3 overshoot), correct and re-encode
 //! ```
 //!
-//! The input is decoded once; the passes after it read the spill files, so memory holds a
-//! few blocks whatever the length (QUALITY.md §4). The stages come from a
-//! [`stages::StageFactory`]: see that module for where the dsp stages plug in.
+//! The input is decoded once into a [`TrackStore`]: in memory (one `f32` copy, rewritten in
+//! place by pass B) when it fits [`MEMORY_BUDGET_BYTES`], otherwise in disk-backed spill
+//! files, so memory stays bounded whatever the length (QUALITY.md §4). The stages come from
+//! a [`stages::StageFactory`]: see that module for where the dsp stages plug in.
 
 mod pipeline;
 mod spill;
 mod stages;
+mod store;
 
 pub use pipeline::{NamedStage, Pipeline};
 pub use spill::{SpillBuffer, SpillReader};
 pub use stages::{InputAnalysis, MasteringStages, StageFactory};
+pub use store::{MEMORY_BUDGET_BYTES, Rewrite, TrackReader, TrackStore};
 
 use crate::analysis::SignalStats;
 use crate::decode::Decoder;
 use crate::dsp::spectrum::OctaveAnalyzer;
-use crate::encode::{BlockEncoder, create_encoder};
+use crate::encode::{BlockEncoder, Monitored, create_encoder};
 use crate::error::MasterError;
 use crate::meter::{FastMeter, MeterMode};
 use crate::params::{MasterParams, OutputFormat};
@@ -76,8 +80,28 @@ pub fn master_file_with(
     on_progress: &mut dyn FnMut(Progress),
     cancel: &AtomicBool,
 ) -> Result<MasterReport, MasterError> {
+    master_file_budgeted(
+        input,
+        output,
+        params,
+        factory,
+        (on_progress, cancel),
+        MEMORY_BUDGET_BYTES,
+    )
+}
+
+/// [`master_file_with`], keeping the track in memory up to `budget` bytes (tests force the
+/// disk path with a budget of 0).
+pub(crate) fn master_file_budgeted(
+    input: &Path,
+    output: &Path,
+    params: &MasterParams,
+    factory: &dyn StageFactory,
+    (on_progress, cancel): (&mut dyn FnMut(Progress), &AtomicBool),
+    budget: u64,
+) -> Result<MasterReport, MasterError> {
     let mut rep = Reporter::new(on_progress, cancel);
-    let result = run_chain(input, output, params, factory, &mut rep);
+    let result = run_chain(input, output, params, factory, budget, &mut rep);
     match result {
         Ok((before, after)) => Ok(MasterReport {
             warnings: warnings(&before, &after, params),
@@ -135,7 +159,7 @@ struct Run<'a> {
     rate: u32,
     channels: usize,
     frames: u64,
-    spill: SpillBuffer,
+    spill: TrackStore,
     limiter: Pipeline,
     /// The limiter's ceiling, dBTP, and drive level (see [`StageFactory::limiter`]).
     ceiling: f64,
@@ -163,6 +187,7 @@ fn run_chain(
     output: &Path,
     params: &MasterParams,
     factory: &dyn StageFactory,
+    budget: u64,
     rep: &mut Reporter<'_>,
 ) -> Result<(Measured, Measured), MasterError> {
     let dir = match output.parent() {
@@ -172,7 +197,7 @@ fn run_chain(
 
     // Pass A: decode, measure the input, pre-analysis stages, analysis, spill.
     rep.begin(Stage::Decode, "analysis", 0.0)?;
-    let (before, analysis, spill_a) = decode_and_analyse(input, dir, factory, rep)?;
+    let (before, analysis, spill_a) = decode_and_analyse(input, dir, factory, budget, rep)?;
     run::check_masterable(&before)?;
 
     // Pass B: processing stages designed from the analysis.
@@ -206,9 +231,12 @@ fn run_chain(
     let mut after = None;
     for attempt in 0..=MAX_CORRECTIONS {
         rep.begin(Stage::Encode, "encode", 0.75)?;
-        encode_pass(&mut run, gain_db, output, rep)?;
+        let monitored = encode_pass(&mut run, gain_db, output, rep)?;
         rep.begin(Stage::Analysis, "verify", 0.92)?;
-        let measured = run::measure_file(output, MeterMode::FULL, rep, 0.92, 0.99)?;
+        let measured = match monitored {
+            Some(m) => run::measured_from_monitor(output, m)?,
+            None => run::measure_file(output, MeterMode::FULL, rep, 0.92, 0.99)?,
+        };
         let miss = target - measured.loudness.lufs;
         let over = measured.loudness.true_peak_db - params.true_peak_db;
         let done = miss.abs() <= DELIVERY_TOLERANCE_LU && over <= 0.0;
@@ -233,13 +261,14 @@ fn run_chain(
 }
 
 /// Pass A. Returns the raw input's measurement, the analysis of the pre-processed input and
-/// the spill file holding it.
+/// the store holding it.
 fn decode_and_analyse(
     input: &Path,
     dir: &Path,
     factory: &dyn StageFactory,
+    budget: u64,
     rep: &mut Reporter<'_>,
-) -> Result<(Measured, InputAnalysis, SpillBuffer), MasterError> {
+) -> Result<(Measured, InputAnalysis, TrackStore), MasterError> {
     let mut decoder = Decoder::open_with_block(input, BLOCK_FRAMES)?;
     let info = decoder.info().clone();
     let (rate, channels) = (decoder.sample_rate(), decoder.channels());
@@ -249,7 +278,7 @@ fn decode_and_analyse(
     // K-weighting removes everything below 38 Hz): the raw input's meter serves both.
     let mut spectrum = OctaveAnalyzer::new(rate, channels)?;
     let mut stats = SignalStats::new(channels);
-    let mut spill = SpillBuffer::new_in(dir, channels)?;
+    let mut spill = TrackStore::new(dir, channels, run::expected_frames(&info), budget)?;
     let span = Span {
         start: 0.0,
         end: 0.25,
@@ -301,20 +330,20 @@ fn decode_and_analyse(
     Ok((before, analysis, spill))
 }
 
-/// Pass B. Returns the spill of the processed (pre-gain, pre-limiter) signal and its
+/// Pass B. Returns the store of the processed (pre-gain, pre-limiter) signal and its
 /// loudness and true peak.
 fn process_stages(
-    mut spill_a: SpillBuffer,
+    mut spill: TrackStore,
     analysis: &InputAnalysis,
     params: &MasterParams,
     factory: &dyn StageFactory,
     dir: &Path,
     frames: u64,
     rep: &mut Reporter<'_>,
-) -> Result<(SpillBuffer, Loudness), MasterError> {
+) -> Result<(TrackStore, Loudness), MasterError> {
     let mut stages = Pipeline::new(factory.processing(params, analysis)?);
     if stages.is_empty() {
-        return Ok((spill_a, analysis.loudness));
+        return Ok((spill, analysis.loudness));
     }
     let channels = analysis.channels;
     let mut meter = FastMeter::new(
@@ -322,36 +351,38 @@ fn process_stages(
         analysis.sample_rate,
         MeterMode::INTEGRATED_TRUE_PEAK,
     )?;
-    let mut spill_b = SpillBuffer::new_in(dir, channels)?;
     let span = Span {
         start: 0.25,
         end: 0.4,
         total_frames: frames,
     };
-    let mut sink = |block: &[Vec<f32>]| -> Result<(), MasterError> {
-        meter.add_block(block)?;
-        spill_b.write(block)
-    };
     // Long blocks: the linear-phase EQ filters one FFT frame per call.
-    let mut reader = spill_a.reader(PROCESSING_BLOCK_FRAMES)?;
+    let mut pass = spill.rewrite(dir, PROCESSING_BLOCK_FRAMES)?;
     let mut block = Vec::new();
     let mut done = 0u64;
     loop {
-        let n = reader.read_block(&mut block)?;
+        let n = pass.read_block(&mut block)?;
         if n == 0 {
             break;
         }
         done += n as u64;
         if stages.process(&mut block) > 0 {
-            sink(&block)?;
+            meter.add_block(&block)?;
+            pass.write(&block)?;
         }
         rep.advance(span.at(done))?;
     }
-    stages.flush(channels, BLOCK_FRAMES, &mut sink)?;
+    stages.flush(channels, BLOCK_FRAMES, |block: &[Vec<f32>]| {
+        meter.add_block(block)?;
+        pass.write(block)
+    })?;
+    if let Some(out) = pass.finish()? {
+        spill = TrackStore::Disk(out);
+    }
     for (name, secs) in stages.timings() {
         rep.add_inner(name, secs);
     }
-    Ok((spill_b, meter.loudness()))
+    Ok((spill, meter.loudness()))
 }
 
 /// One pass: spill → gain → limiter → `sink`, with progress inside `[start, end]`.
@@ -483,17 +514,26 @@ fn find_gain_driven(
     }
 }
 
-/// The final pass: gain → limiter → encoder (which dithers) → `output`.
+/// The final pass: gain → limiter → encoder (which dithers) → `output`. A lossless
+/// encoder meters the samples it writes (see [`BlockEncoder::monitor`]): its measurement
+/// is returned, with the metering time booked as `verify`.
 fn encode_pass(
     run: &mut Run<'_>,
     gain_db: f64,
     output: &Path,
     rep: &mut Reporter<'_>,
-) -> Result<(), MasterError> {
+) -> Result<Option<Monitored>, MasterError> {
     let mut encoder: Box<dyn BlockEncoder> =
         create_encoder(output, run.params.format, run.rate, run.channels)?;
+    let meter = FastMeter::new(run.channels, run.rate, MeterMode::FULL)?;
+    encoder.monitor(meter);
     limited_pass(run, gain_db, rep, 0.75, 0.92, |b| encoder.write(b))?;
-    encoder.finish()
+    let monitored = encoder.take_monitor();
+    encoder.finish()?;
+    if let Some(m) = &monitored {
+        rep.add_inner("verify", m.seconds);
+    }
+    Ok(monitored)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod mp3;
 mod wav;
 
 use crate::error::MasterError;
+use crate::meter::FastMeter;
 use crate::params::OutputFormat;
 use std::path::Path;
 
@@ -25,6 +26,20 @@ pub const DITHER_SEED: u64 = 0x6D61_6769_636D_6173;
 pub trait BlockEncoder: Send {
     /// Encodes one planar block (one slice per channel, all the same length).
     fn write(&mut self, block: &[Vec<f32>]) -> Result<(), MasterError>;
+
+    /// Lossless encoders measure what they write: from this call on, every quantised sample
+    /// is also fed to `meter` exactly as a decoder reads it back (integer / 2^(bits−1)),
+    /// so the file's loudness is known without decoding it. Returns false (and drops the
+    /// meter) for lossy formats, whose file must be decoded to be measured.
+    fn monitor(&mut self, _meter: FastMeter) -> bool {
+        false
+    }
+
+    /// The meter given to [`Self::monitor`] and the frames it measured, after the last
+    /// [`Self::write`].
+    fn take_monitor(&mut self) -> Option<Monitored> {
+        None
+    }
 
     /// Flushes the codec, completes the headers and closes the file. The data is handed to
     /// the OS but not fsynced: a caller that renames the file into place and needs it to
@@ -64,6 +79,69 @@ pub fn create_encoder(
             channels,
             bitrate_kbps,
         )?)),
+    }
+}
+
+/// What a monitoring encoder measured of the samples it wrote.
+#[derive(Debug)]
+pub struct Monitored {
+    /// The meter, fed every written sample.
+    pub meter: FastMeter,
+    /// Frames written.
+    pub frames: u64,
+    /// Seconds spent metering.
+    pub seconds: f64,
+}
+
+/// Meters interleaved integer samples of `bits` bits as a decoder reads them back:
+/// `v / 2^(bits−1)` in `f32` (exact: the integer has at most 24 significant bits), which is
+/// how symphonia converts 16- and 24-bit PCM and FLAC.
+#[derive(Debug)]
+pub(crate) struct Monitor {
+    meter: FastMeter,
+    planes: Vec<Vec<f32>>,
+    scale: f32,
+    frames: u64,
+    seconds: f64,
+}
+
+impl Monitor {
+    pub(crate) fn new(meter: FastMeter, channels: usize, bits: u32) -> Monitor {
+        Monitor {
+            meter,
+            planes: vec![Vec::new(); channels],
+            scale: 1.0 / (1u32 << (bits - 1)) as f32,
+            frames: 0,
+            seconds: 0.0,
+        }
+    }
+
+    /// Measures interleaved samples (whole frames).
+    pub(crate) fn add(&mut self, interleaved: &[i32]) -> Result<(), MasterError> {
+        let started = std::time::Instant::now();
+        let channels = self.planes.len();
+        let frames = interleaved.len() / channels;
+        for (c, plane) in self.planes.iter_mut().enumerate() {
+            plane.clear();
+            plane.extend(
+                interleaved[c..]
+                    .iter()
+                    .step_by(channels)
+                    .map(|&v| v as f32 * self.scale),
+            );
+        }
+        self.frames += frames as u64;
+        let result = self.meter.add_block(&self.planes);
+        self.seconds += started.elapsed().as_secs_f64();
+        result
+    }
+
+    pub(crate) fn finish(self) -> Monitored {
+        Monitored {
+            meter: self.meter,
+            frames: self.frames,
+            seconds: self.seconds,
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Plumbing shared by the chains: progress and cancellation, stage timing, measuring passes.
 
 use crate::decode::{DecodeStats, Decoder};
+use crate::encode::Monitored;
 use crate::error::MasterError;
 use crate::meter::{FastMeter, MeterMode};
 use crate::progress::{Progress, Stage};
@@ -185,6 +186,30 @@ pub fn measure_file(
         loudness: meter.loudness(),
         frames,
         stats: decoder.stats(),
+    })
+}
+
+/// The measurement of a losslessly encoded `path` from what its encoder metered while
+/// writing it (the samples a decoder reads back, bit for bit). The header is read back
+/// for the format facts, and its length must match what was metered.
+pub fn measured_from_monitor(path: &Path, monitored: Monitored) -> Result<Measured, MasterError> {
+    let decoder = Decoder::open(path)?;
+    let info = decoder.info().clone();
+    let in_header = expected_frames(&info);
+    if in_header != monitored.frames {
+        return Err(MasterError::Encode(format!(
+            "the written file announces {in_header} frames, {} were encoded",
+            monitored.frames
+        )));
+    }
+    Ok(Measured {
+        info,
+        loudness: monitored.meter.loudness(),
+        frames: monitored.frames,
+        stats: DecodeStats {
+            frames: monitored.frames,
+            ..DecodeStats::default()
+        },
     })
 }
 

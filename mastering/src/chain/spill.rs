@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-const IO_BUFFER: usize = 1 << 16;
+const IO_BUFFER: usize = 1 << 20;
 
 /// A write-once, read-many spill file of planar blocks.
 #[derive(Debug)]

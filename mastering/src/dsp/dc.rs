@@ -44,15 +44,36 @@ impl DcBlocker {
 impl BlockProcessor for DcBlocker {
     fn process(&mut self, block: &mut [Vec<f32>]) {
         let pole = self.pole;
-        for (samples, st) in block.iter_mut().zip(self.state.iter_mut()) {
-            let State { mut x1, mut y1 } = *st;
-            for v in samples.iter_mut() {
-                let x = if v.is_finite() { f64::from(*v) } else { 0.0 };
-                y1 = x - x1 + pole * y1;
-                x1 = x;
-                *v = y1 as f32;
+        let step = |v: &mut f32, st: &mut State| {
+            let x = if v.is_finite() { f64::from(*v) } else { 0.0 };
+            st.y1 = x - st.x1 + pole * st.y1;
+            st.x1 = x;
+            *v = st.y1 as f32;
+        };
+        if let ([l, r], [sl, sr]) = (&mut *block, self.state.as_mut_slice()) {
+            // Two channels in one loop: each recursion is bound by its own latency, so
+            // two independent ones run side by side at the cost of one.
+            let (mut a, mut b) = (*sl, *sr);
+            for (x, y) in l.iter_mut().zip(r.iter_mut()) {
+                step(x, &mut a);
+                step(y, &mut b);
             }
-            *st = State { x1, y1 };
+            let n = l.len().min(r.len());
+            for x in &mut l[n..] {
+                step(x, &mut a);
+            }
+            for y in &mut r[n..] {
+                step(y, &mut b);
+            }
+            (*sl, *sr) = (a, b);
+            return;
+        }
+        for (samples, st) in block.iter_mut().zip(self.state.iter_mut()) {
+            let mut s = *st;
+            for v in samples.iter_mut() {
+                step(v, &mut s);
+            }
+            *st = s;
         }
     }
 

@@ -62,32 +62,72 @@ impl Ditherer {
         self.spare = None;
     }
 
-    /// Two independent uniform values in [-0.5, 0.5) with 16-bit resolution (1/65536 LSB
-    /// steps, far finer than needed), from half of a 64-bit xorshift64* draw.
-    #[inline]
-    fn two_uniforms(&mut self) -> (f64, f64) {
-        let bits = match self.spare.take() {
-            Some(bits) => bits,
-            None => {
-                self.state ^= self.state >> 12;
-                self.state ^= self.state << 25;
-                self.state ^= self.state >> 27;
-                let r = self.state.wrapping_mul(0x2545_F491_4F6C_DD1D);
-                self.spare = Some((r & 0xFFFF_FFFF) as u32);
-                (r >> 32) as u32
-            }
-        };
-        let scale = 1.0 / 65_536.0;
-        (
-            f64::from(bits >> 16) * scale - 0.5,
-            f64::from(bits & 0xFFFF) * scale - 0.5,
-        )
-    }
-
     /// Quantises one sample (nominal range ±1.0).
     #[inline]
     pub fn quantize_sample(&mut self, x: f32) -> i32 {
-        let (u1, u2) = self.two_uniforms();
+        let bits = self.next_bits();
+        self.quantize_with(x, bits)
+    }
+
+    /// The next 32 random bits: the spare half of the last draw, or the high half of a
+    /// new one (keeping the low half as the spare).
+    #[inline]
+    fn next_bits(&mut self) -> u32 {
+        match self.spare.take() {
+            Some(bits) => bits,
+            None => {
+                let r = self.draw();
+                self.spare = Some((r & 0xFFFF_FFFF) as u32);
+                (r >> 32) as u32
+            }
+        }
+    }
+
+    /// One xorshift64* draw.
+    #[inline(always)]
+    fn draw(&mut self) -> u64 {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        self.state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Fills `out` with the next random words, exactly as that many calls of
+    /// [`Self::next_bits`] would (whole draws at a time: no branch per sample).
+    fn fill_bits(&mut self, out: &mut [u32]) {
+        let mut rest = out;
+        if let Some(bits) = self.spare.take() {
+            match rest.split_first_mut() {
+                Some((first, tail)) => {
+                    *first = bits;
+                    rest = tail;
+                }
+                None => {
+                    self.spare = Some(bits);
+                    return;
+                }
+            }
+        }
+        let mut pairs = rest.chunks_exact_mut(2);
+        for pair in &mut pairs {
+            let r = self.draw();
+            pair[0] = (r >> 32) as u32;
+            pair[1] = (r & 0xFFFF_FFFF) as u32;
+        }
+        if let [last] = pairs.into_remainder() {
+            let r = self.draw();
+            *last = (r >> 32) as u32;
+            self.spare = Some((r & 0xFFFF_FFFF) as u32);
+        }
+    }
+
+    /// Quantises `x` with the dither of the random word `bits`: two uniform values in
+    /// [-0.5, 0.5) with 16-bit resolution, one from each half.
+    #[inline(always)]
+    fn quantize_with(&self, x: f32, bits: u32) -> i32 {
+        let scale = 1.0 / 65_536.0;
+        let u1 = f64::from(bits >> 16) * scale - 0.5;
+        let u2 = f64::from(bits & 0xFFFF) * scale - 0.5;
         if !x.is_finite() {
             return 0;
         }
@@ -99,15 +139,40 @@ impl Ditherer {
     }
 
     /// Quantises a planar block into `out` as interleaved frames (`out` is cleared first;
-    /// reuse it across blocks so it stops allocating once large enough).
+    /// reuse it across blocks so it stops allocating once large enough). The same values
+    /// as [`Self::quantize_sample`] frame by frame, computed a block at a time.
     pub fn quantize_interleaved(&mut self, block: &[Vec<f32>], out: &mut Vec<i32>) {
+        let mut bits = Vec::new();
+        self.quantize_interleaved_with(block, out, &mut bits);
+    }
+
+    /// [`Self::quantize_interleaved`] with a caller-kept buffer for the random words.
+    pub fn quantize_interleaved_with(
+        &mut self,
+        block: &[Vec<f32>],
+        out: &mut Vec<i32>,
+        bits: &mut Vec<u32>,
+    ) {
         let channels = block.len();
         let frames = block.iter().map(Vec::len).min().unwrap_or(0);
         out.clear();
         out.resize(frames * channels, 0);
-        for (i, frame) in out.chunks_exact_mut(channels.max(1)).enumerate() {
-            for (dst, ch) in frame.iter_mut().zip(block) {
-                *dst = self.quantize_sample(ch[i]);
+        bits.clear();
+        bits.resize(frames * channels, 0);
+        self.fill_bits(bits);
+        if let [l, r] = block {
+            let frames_out = out.chunks_exact_mut(2).zip(bits.chunks_exact(2));
+            for ((o, w), (&a, &b)) in frames_out.zip(l.iter().zip(r)) {
+                o[0] = self.quantize_with(a, w[0]);
+                o[1] = self.quantize_with(b, w[1]);
+            }
+            return;
+        }
+        for (c, plane) in block.iter().enumerate() {
+            let dst = out[c..].iter_mut().step_by(channels);
+            let words = bits[c..].iter().step_by(channels);
+            for ((d, &x), &w) in dst.zip(&plane[..frames]).zip(words) {
+                *d = self.quantize_with(x, w);
             }
         }
     }
@@ -154,6 +219,36 @@ mod tests {
         d.quantize_interleaved(&x, &mut b);
         assert_eq!(a, b);
         assert_eq!(a.len(), 20_000);
+    }
+
+    #[test]
+    fn block_quantisation_matches_sample_by_sample() {
+        for (bits, channels, frames) in [(16, 2, 4097), (24, 2, 1000), (16, 3, 777), (16, 1, 5)] {
+            let x: Vec<Vec<f32>> = (0..channels)
+                .map(|c| sine(300.0 + 100.0 * c as f64, 0.7, 44_100, frames))
+                .collect();
+            let mut one = Ditherer::new(bits, 11).unwrap();
+            let mut blocks = Ditherer::new(bits, 11).unwrap();
+            // Odd block lengths leave a spare half-draw between blocks.
+            let mut got = Vec::new();
+            let mut start = 0;
+            for len in [1usize, 3, 250, 1000, 4096].iter().cycle() {
+                if start >= frames {
+                    break;
+                }
+                let end = (start + len).min(frames);
+                let part: Vec<Vec<f32>> = x.iter().map(|p| p[start..end].to_vec()).collect();
+                let mut out = Vec::new();
+                blocks.quantize_interleaved(&part, &mut out);
+                got.extend_from_slice(&out);
+                start = end;
+            }
+            let want: Vec<i32> = (0..frames)
+                .flat_map(|n| x.iter().map(move |p| p[n]).collect::<Vec<_>>())
+                .map(|v| one.quantize_sample(v))
+                .collect();
+            assert_eq!(got, want, "{bits} bits, {channels} channels");
+        }
     }
 
     #[test]

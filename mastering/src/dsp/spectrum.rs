@@ -27,6 +27,15 @@ use std::sync::Arc;
 /// Level reported for a band with no energy, dB re 1 kHz.
 pub const FLOOR_DB: f64 = -150.0;
 
+/// Sum of `values` in `f64`, four running sums (so the additions pipeline and vectorise).
+fn sum_lanes(values: impl Iterator<Item = f32>) -> f64 {
+    let mut lanes = [0.0f64; 4];
+    for (i, v) in values.enumerate() {
+        lanes[i & 3] += f64::from(v);
+    }
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
+}
+
 /// One octave band's stereo statistics (linear power, common arbitrary unit).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BandStereo {
@@ -51,8 +60,8 @@ pub struct OctaveAnalyzer {
     input: Vec<f32>,
     spectra: Vec<Vec<Complex<f32>>>,
     scratch: Vec<Complex<f32>>,
-    /// Octave band of each FFT bin (`usize::MAX` outside every band).
-    band_of_bin: Vec<usize>,
+    /// FFT bins of each octave band (contiguous; empty above the usable range).
+    band_bins: Vec<std::ops::Range<usize>>,
     power: Vec<[f64; 10]>,
     cross: [f64; 10],
     /// Frames analysed so far.
@@ -79,13 +88,22 @@ impl OctaveAnalyzer {
         let window = (0..n)
             .map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos()) as f32)
             .collect();
-        let band_of_bin = (0..=n / 2)
+        // Bin k belongs to the first band whose [c/√2, c·√2) holds its frequency; the bands
+        // are adjacent octaves, so each one's bins are a contiguous range.
+        let band_of_bin: Vec<usize> = (0..=n / 2)
             .map(|k| {
                 let hz = k as f64 * rate / n as f64;
                 BAND_CENTRES_HZ
                     .iter()
                     .position(|&c| hz >= c / 2f64.sqrt() && hz < c * 2f64.sqrt())
                     .unwrap_or(usize::MAX)
+            })
+            .collect();
+        let band_bins = (0..BAND_CENTRES_HZ.len())
+            .map(|b| {
+                let start = band_of_bin.iter().position(|&x| x == b).unwrap_or(0);
+                let len = band_of_bin[start..].iter().take_while(|&&x| x == b).count();
+                start..start + len
             })
             .collect();
         Ok(OctaveAnalyzer {
@@ -97,7 +115,7 @@ impl OctaveAnalyzer {
             window,
             frames: vec![vec![0.0; n]; channels],
             filled: 0,
-            band_of_bin,
+            band_bins,
             power: vec![[0.0; 10]; channels],
             cross: [0.0; 10],
             analysed: 0,
@@ -156,17 +174,14 @@ impl OctaveAnalyzer {
                 .fft
                 .process_with_scratch(&mut self.input, spectrum, &mut self.scratch);
             debug_assert!(done.is_ok(), "buffer lengths are fixed in new");
-            for (c, &band) in spectrum.iter().zip(&self.band_of_bin) {
-                if let Some(p) = power.get_mut(band) {
-                    *p += f64::from(c.norm_sqr());
-                }
+            for (p, bins) in power.iter_mut().zip(&self.band_bins) {
+                *p += sum_lanes(spectrum[bins.clone()].iter().map(|c| c.norm_sqr()));
             }
         }
         if let [left, right] = self.spectra.as_slice() {
-            for ((l, r), &band) in left.iter().zip(right).zip(&self.band_of_bin) {
-                if let Some(c) = self.cross.get_mut(band) {
-                    *c += f64::from(l.re * r.re + l.im * r.im);
-                }
+            for (c, bins) in self.cross.iter_mut().zip(&self.band_bins) {
+                let (l, r) = (&left[bins.clone()], &right[bins.clone()]);
+                *c += sum_lanes(l.iter().zip(r).map(|(l, r)| l.re * r.re + l.im * r.im));
             }
         }
     }

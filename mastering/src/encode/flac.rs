@@ -10,9 +10,10 @@
 //! file), and the MD5 field is zero (= "not computed", allowed by the specification; it would
 //! cost about 15 % of the encode time).
 
-use super::{BlockEncoder, DITHER_SEED, check_block};
+use super::{BlockEncoder, DITHER_SEED, Monitor, Monitored, check_block};
 use crate::dsp::dither::Ditherer;
 use crate::error::MasterError;
+use crate::meter::FastMeter;
 use flacenc::component::{BitRepr, StreamInfo};
 use flacenc::error::Verify;
 use flacenc::source::{Fill, FrameBuf};
@@ -42,6 +43,9 @@ pub struct FlacEncoder {
     total_frames: u64,
     min_frame_bytes: usize,
     max_frame_bytes: usize,
+    ints: Vec<i32>,
+    bits_buf: Vec<u32>,
+    monitor: Option<Monitor>,
 }
 
 impl FlacEncoder {
@@ -81,6 +85,9 @@ impl FlacEncoder {
             total_frames: 0,
             min_frame_bytes: usize::MAX,
             max_frame_bytes: 0,
+            ints: Vec::new(),
+            bits_buf: Vec::new(),
+            monitor: None,
         })
     }
 
@@ -117,17 +124,33 @@ impl FlacEncoder {
 
 impl BlockEncoder for FlacEncoder {
     fn write(&mut self, block: &[Vec<f32>]) -> Result<(), MasterError> {
-        let frames = check_block(block, self.channels)?;
-        for n in 0..frames {
-            for plane in block {
-                let v = self.quantizer.quantize_sample(plane[n]);
-                self.pending.push(v);
-            }
-            if self.pending.len() == FLAC_BLOCK * self.channels {
+        check_block(block, self.channels)?;
+        self.quantizer
+            .quantize_interleaved_with(block, &mut self.ints, &mut self.bits_buf);
+        if let Some(monitor) = &mut self.monitor {
+            monitor.add(&self.ints)?;
+        }
+        let frame_len = FLAC_BLOCK * self.channels;
+        let mut rest = 0;
+        while rest < self.ints.len() {
+            let take = (frame_len - self.pending.len()).min(self.ints.len() - rest);
+            self.pending
+                .extend_from_slice(&self.ints[rest..rest + take]);
+            rest += take;
+            if self.pending.len() == frame_len {
                 self.encode_pending()?;
             }
         }
         Ok(())
+    }
+
+    fn monitor(&mut self, meter: FastMeter) -> bool {
+        self.monitor = Some(Monitor::new(meter, self.channels, self.bits));
+        true
+    }
+
+    fn take_monitor(&mut self) -> Option<Monitored> {
+        self.monitor.take().map(Monitor::finish)
     }
 
     fn finish(mut self: Box<Self>) -> Result<(), MasterError> {

@@ -6,9 +6,10 @@
 //! recommends. Sizes are patched when the encoder finishes; a file that would pass the RIFF
 //! 4 GiB limit is refused with an error rather than written corrupt.
 
-use super::{BlockEncoder, DITHER_SEED, check_block};
+use super::{BlockEncoder, DITHER_SEED, Monitor, Monitored, check_block};
 use crate::dsp::dither::Ditherer;
 use crate::error::MasterError;
+use crate::meter::FastMeter;
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -27,6 +28,9 @@ pub struct WavEncoder {
     header_len: u64,
     data_bytes: u64,
     buf: Vec<u8>,
+    ints: Vec<i32>,
+    bits: Vec<u32>,
+    monitor: Option<Monitor>,
 }
 
 impl WavEncoder {
@@ -49,6 +53,9 @@ impl WavEncoder {
             header_len: header.len() as u64,
             data_bytes: 0,
             buf: Vec::new(),
+            ints: Vec::new(),
+            bits: Vec::new(),
+            monitor: None,
         })
     }
 }
@@ -87,15 +94,19 @@ fn header(rate: u32, channels: u16, bits: u16, data_bytes: u32) -> Vec<u8> {
 
 impl BlockEncoder for WavEncoder {
     fn write(&mut self, block: &[Vec<f32>]) -> Result<(), MasterError> {
-        let frames = check_block(block, self.channels)?;
+        check_block(block, self.channels)?;
         let bps = self.bytes_per_sample;
+        self.quantizer
+            .quantize_interleaved_with(block, &mut self.ints, &mut self.bits);
         self.buf.clear();
-        self.buf.resize(frames * self.channels * bps, 0);
-        let mut out = self.buf.chunks_exact_mut(bps);
-        for n in 0..frames {
-            for (plane, dst) in block.iter().zip(&mut out) {
-                let v = self.quantizer.quantize_sample(plane[n]).to_le_bytes();
-                dst.copy_from_slice(&v[..bps]);
+        self.buf.resize(self.ints.len() * bps, 0);
+        if bps == 2 {
+            for (dst, &v) in self.buf.chunks_exact_mut(2).zip(&self.ints) {
+                dst.copy_from_slice(&(v as i16).to_le_bytes());
+            }
+        } else {
+            for (dst, &v) in self.buf.chunks_exact_mut(bps).zip(&self.ints) {
+                dst.copy_from_slice(&v.to_le_bytes()[..bps]);
             }
         }
         self.data_bytes += self.buf.len() as u64;
@@ -105,7 +116,20 @@ impl BlockEncoder for WavEncoder {
             ));
         }
         self.file.write_all(&self.buf)?;
+        if let Some(monitor) = &mut self.monitor {
+            monitor.add(&self.ints)?;
+        }
         Ok(())
+    }
+
+    fn monitor(&mut self, meter: FastMeter) -> bool {
+        let bits = self.bytes_per_sample as u32 * 8;
+        self.monitor = Some(Monitor::new(meter, self.channels, bits));
+        true
+    }
+
+    fn take_monitor(&mut self) -> Option<Monitored> {
+        self.monitor.take().map(Monitor::finish)
     }
 
     fn finish(mut self: Box<Self>) -> Result<(), MasterError> {

@@ -101,6 +101,63 @@ fn lufs_to_energy(l: f64) -> f64 {
     10f64.powf((l + 0.691) / 10.0)
 }
 
+/// Samples per segment of the true-peak detector's skip test (see
+/// [`TruePeakMeter::add_block`]); at least the filter's length.
+pub const TP_SEGMENT: usize = 256;
+
+/// Largest magnitude of `x` (0 for an empty slice); eight lanes so it vectorises.
+fn max_abs(x: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for (l, v) in lanes.iter_mut().zip(c) {
+            *l = l.max(v.abs());
+        }
+    }
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(0.0f32, |m, v| m.max(v.abs()));
+    lanes.iter().copied().fold(tail, f32::max)
+}
+
+/// Outputs computed together by [`interpolated_peak`] (held in registers over the taps).
+const TP_LANES: usize = 8;
+
+/// Largest magnitude of the interpolated values of `len` outputs over `work` (the
+/// `taps − 1` samples before the first output, then the outputs' own samples), over every
+/// phase. Each value is `Σ_k c[k]·work[i+k]`, summed from 0 in tap order (the same sum
+/// whatever the segmentation); [`TP_LANES`] outputs are accumulated at once so the loop
+/// vectorises and keeps its sums in registers.
+fn interpolated_peak(phases: &[Vec<f32>], work: &[f32], len: usize) -> f32 {
+    let mut lanes = [0.0f32; TP_LANES];
+    let mut tail = 0.0f32;
+    let whole = len - len % TP_LANES;
+    for phase in phases {
+        let taps = phase.len();
+        for i in (0..whole).step_by(TP_LANES) {
+            let mut acc = [0.0f32; TP_LANES];
+            for (k, &c) in phase.iter().enumerate() {
+                let w = &work[i + k..i + k + TP_LANES];
+                for (a, &v) in acc.iter_mut().zip(w) {
+                    *a += c * v;
+                }
+            }
+            for (l, a) in lanes.iter_mut().zip(&acc) {
+                *l = l.max(a.abs());
+            }
+        }
+        for i in whole..len {
+            let y = phase
+                .iter()
+                .zip(&work[i..i + taps])
+                .fold(0.0f32, |y, (&c, &v)| y + c * v);
+            tail = tail.max(y.abs());
+        }
+    }
+    lanes.iter().copied().fold(tail, f32::max)
+}
+
 /// Streaming polyphase true-peak detector.
 #[derive(Debug, Clone)]
 pub struct TruePeakMeter {
@@ -112,7 +169,9 @@ pub struct TruePeakMeter {
     bound: f32,
     history: Vec<Vec<f32>>,
     work: Vec<f32>,
-    out: Vec<f32>,
+    /// Per segment of the current block: its largest magnitude, and that of its window.
+    seg_max: Vec<f32>,
+    win_max: Vec<f32>,
     peak: Vec<f32>,
 }
 
@@ -150,12 +209,20 @@ impl TruePeakMeter {
             bound,
             history: vec![vec![0.0; taps - 1]; channels],
             work: Vec::new(),
-            out: Vec::new(),
+            seg_max: Vec::new(),
+            win_max: Vec::new(),
             peak: vec![0.0; channels],
         }
     }
 
     /// Adds one planar block.
+    ///
+    /// Interpolation is the costly part, so it runs only where it could raise the maximum:
+    /// the block is cut into [`TP_SEGMENT`]-sample segments and a segment is interpolated
+    /// only when the largest input magnitude in its window times [`Self::bound`] exceeds
+    /// the peak so far (the segment with the largest input first, which raises the peak
+    /// early). Every interpolated value is computed exactly as over the whole block, so the
+    /// result does not depend on the block or segment boundaries.
     pub fn add_block<S: AsRef<[f32]>>(&mut self, block: &[S]) {
         let keep = self.taps - 1;
         for (ch, plane) in block.iter().enumerate().take(self.peak.len()) {
@@ -163,28 +230,38 @@ impl TruePeakMeter {
             if x.is_empty() {
                 continue;
             }
-            let mut max_in = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let n = x.len();
+            // Segment maxima; segment j's window also reaches `keep` samples back, into
+            // segment j − 1 (or the history), which is never shorter than `keep`.
+            self.seg_max.clear();
+            self.seg_max.extend(x.chunks(TP_SEGMENT).map(max_abs));
+            let max_in = self.seg_max.iter().copied().fold(0.0f32, f32::max);
             self.peak[ch] = self.peak[ch].max(max_in);
-            max_in = self.history[ch].iter().fold(max_in, |m, v| m.max(v.abs()));
-            if max_in * self.bound > self.peak[ch] {
+            let hist_max = max_abs(&self.history[ch]);
+            self.win_max.clear();
+            let mut prev = hist_max;
+            for &m in &self.seg_max {
+                self.win_max.push(prev.max(m));
+                prev = m;
+            }
+            let widest = self.win_max.iter().copied().fold(0.0f32, f32::max);
+            if widest * self.bound > self.peak[ch] {
                 self.work.clear();
                 self.work.extend_from_slice(&self.history[ch]);
                 self.work.extend_from_slice(x);
-                let n = x.len();
-                let mut peak = self.peak[ch];
-                for phase in &self.phases {
-                    // y[i] = Σ_k c[k]·work[i+k], accumulated tap by tap so the inner loop is
-                    // a vectorisable multiply-add over the block.
-                    self.out.clear();
-                    self.out.resize(n, 0.0);
-                    for (k, &c) in phase.iter().enumerate() {
-                        for (y, &v) in self.out.iter_mut().zip(&self.work[k..k + n]) {
-                            *y += c * v;
-                        }
+                let first = self.win_max.iter().position(|&m| m == widest).unwrap_or(0);
+                let order =
+                    std::iter::once(first).chain((0..self.win_max.len()).filter(|&j| j != first));
+                for j in order {
+                    if self.win_max[j] * self.bound <= self.peak[ch] {
+                        continue;
                     }
-                    peak = self.out.iter().fold(peak, |m, y| m.max(y.abs()));
+                    let start = j * TP_SEGMENT;
+                    let len = TP_SEGMENT.min(n - start);
+                    let peak =
+                        interpolated_peak(&self.phases, &self.work[start..start + len + keep], len);
+                    self.peak[ch] = self.peak[ch].max(peak);
                 }
-                self.peak[ch] = peak;
             }
             let hist = &mut self.history[ch];
             if x.len() >= keep {

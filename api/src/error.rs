@@ -46,7 +46,10 @@ pub enum ApiError {
     /// 415: the file is not audio we can read.
     #[error("{0}")]
     UnsupportedMedia(String),
-    /// 503: a dependency (database, queue) is unavailable.
+    /// 502: an upstream service (the payment provider) refused or answered nonsense.
+    #[error("{detail}")]
+    BadGateway { code: &'static str, detail: String },
+    /// 503: a dependency (database, queue, the payment provider) is unavailable.
     #[error("{0}")]
     Unavailable(String),
     /// 500: a bug or an unexpected failure; the detail is logged, not shown.
@@ -83,6 +86,7 @@ impl ApiError {
             ApiError::UnsupportedMedia(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media")
             }
+            ApiError::BadGateway { code, .. } => (StatusCode::BAD_GATEWAY, code),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

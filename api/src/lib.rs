@@ -2,6 +2,7 @@
 //! builds the routes for a given [`AppState`] so tests can serve it on any listener.
 
 pub mod auth;
+pub mod cors;
 pub mod error;
 pub mod monitor;
 pub mod routes;
@@ -10,6 +11,7 @@ pub mod sweeper;
 pub mod telemetry;
 pub mod upload;
 pub mod web;
+pub mod yookassa;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -35,8 +37,12 @@ pub struct AppState {
     pub queue: apalis_sqlite::SqlitePool,
     /// When this process started (RFC 3339).
     pub started_at: String,
-    /// JWT keys, trusted proxies, rate limiters.
+    /// JWT keys, trusted proxies, rate limiters, CORS origins.
     pub security: Arc<security::Security>,
+    /// Plans, live or demo mode, the webhook whitelist.
+    pub payments: Arc<yookassa::Payments>,
+    /// Telegram alerts (payments).
+    pub alerts: Alerts,
 }
 
 impl AppState {
@@ -57,6 +63,7 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .merge(uploads)
         .merge(routes::account_routes())
+        .merge(routes::payment_routes())
         .merge(web::routes())
         .route("/api/master/status/{job_id}", get(status::status))
         .route("/api/master/progress/{job_id}", get(status::progress))
@@ -67,8 +74,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/metrics", get(routes::health::api_metrics))
         .route("/metrics", get(routes::health::prometheus))
         .route("/api/openapi.json", get(info::openapi))
-        .fallback(info::not_found);
-    web::with_security_headers(telemetry::layers(app)).with_state(state)
+        .fallback(info::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::global_rate_limit,
+        ));
+    let app = telemetry::layers(app).layer(cors::layer(&state.security.cors_origins));
+    web::with_security_headers(app).with_state(state)
 }
 
 /// Opens the stores, starts the embedded workers and the sweeper, and serves HTTP on
@@ -79,17 +91,36 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let security = Arc::new(security::Security::new(&settings)?);
+    let payments = Arc::new(yookassa::Payments::from_settings(
+        &settings,
+        listener.local_addr()?,
+    )?);
+    if security.cors_origins.is_empty() {
+        tracing::warn!(
+            "MAGIC_MASTER_CORS_ORIGINS is empty: any web origin may call this API; \
+             set it to the site's own origin(s) in production"
+        );
+    }
+    if payments.is_demo() {
+        tracing::warn!(
+            "YooKassa is not configured (MAGIC_MASTER_YOOKASSA_SHOP_ID, _SECRET_KEY): payments \
+             run in DEMO mode and are credited at once without any money"
+        );
+    }
     let stores = magic_master_worker::open_stores(&settings).await?;
     let settings = Arc::new(settings);
+    let alerts = Alerts::start(&settings);
     let state = AppState {
         settings: settings.clone(),
         db: stores.db.clone(),
         queue: stores.queue.clone(),
         started_at: shared::time::now_rfc3339(),
-        security: Arc::new(security::Security::new(&settings)?),
+        security,
+        payments,
+        alerts: alerts.clone(),
     };
     auth::bootstrap_admin(&settings, &stores.db).await?;
-    let alerts = Alerts::start(&settings);
     let token = CancellationToken::new();
     let mut tasks = Vec::new();
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);

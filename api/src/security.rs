@@ -26,9 +26,16 @@ pub struct Security {
     pub trusted_proxies: Vec<IpNet>,
     /// Limiter of the register/login routes.
     pub auth_limiter: RateLimiter,
-    /// Limiter of every route (`None`: off).
+    /// Limiter of every route but [`RATE_LIMIT_EXEMPT`] (`None`: off).
     pub global_limiter: Option<RateLimiter>,
+    /// Origins allowed by CORS (empty: any).
+    pub cors_origins: Vec<axum::http::HeaderValue>,
 }
+
+/// Paths the global rate limit never counts: health checks and metrics scrapes (monitoring
+/// must keep working during a flood) and the payment webhook (YooKassa's retries must not
+/// be refused; it has its own IP whitelist).
+pub const RATE_LIMIT_EXEMPT: &[&str] = &["/api/health", "/metrics", "/api/payments/webhook"];
 
 impl std::fmt::Debug for Security {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -116,10 +123,11 @@ impl Security {
             token_ttl: Duration::from_secs(settings.jwt_ttl_seconds),
             trusted_proxies,
             auth_limiter: RateLimiter::new(settings.auth_rate_limit, Duration::from_secs(60)),
-            global_limiter: settings
-                .global_rate_limit
+            global_limiter: Some(settings.global_rate_limit())
                 .filter(|n| *n > 0)
                 .map(|n| RateLimiter::new(n, Duration::from_secs(60))),
+            cors_origins: crate::cors::parse_origins(&settings.cors_origins)
+                .map_err(|e| anyhow::anyhow!("MAGIC_MASTER_CORS_ORIGINS: {e}"))?,
         })
     }
 
@@ -239,6 +247,28 @@ impl RateLimiter {
         entry.1 += 1;
         Ok(())
     }
+}
+
+/// Middleware: the global per-IP rate limit (429 with `Retry-After` when over it).
+pub async fn global_rate_limit(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if let Some(limiter) = &state.security.global_limiter
+        && !RATE_LIMIT_EXEMPT.contains(&req.uri().path())
+    {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let ip = client_ip(peer, req.headers(), &state.security.trusted_proxies);
+        if let Err(wait) = limiter.check(ip) {
+            return rate_limited(wait).into_response();
+        }
+    }
+    next.run(req).await
 }
 
 /// The 429 answer of a rate limiter.

@@ -546,6 +546,8 @@ async fn admin_api_and_backup_route() {
         ("JOB_MAX_ATTEMPTS", "1"),
         ("ADMIN_EMAIL", "root@example.com"),
         ("ADMIN_PASSWORD", "admin password 1"),
+        // Both YooKassa credentials (one alone stops start-up); no payment is made here.
+        ("YOOKASSA_SHOP_ID", "506751"),
         ("YOOKASSA_SECRET_KEY", "live_supersecret"),
     ]);
     let _api = env.start_api().await;

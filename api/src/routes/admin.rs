@@ -327,7 +327,7 @@ pub async fn settings(
         "MAGIC_MASTER_WORKER_HEARTBEAT_SECONDS": s.worker_heartbeat_seconds,
         "MAGIC_MASTER_JOB_MAX_ATTEMPTS": s.job_max_attempts,
         "MAGIC_MASTER_GUEST_DAILY_LIMIT": s.guest_daily_limit(),
-        "MAGIC_MASTER_GLOBAL_RATE_LIMIT": s.global_rate_limit,
+        "MAGIC_MASTER_GLOBAL_RATE_LIMIT": s.global_rate_limit(),
         "MAGIC_MASTER_AUTH_RATE_LIMIT": s.auth_rate_limit,
         "MAGIC_MASTER_CORS_ORIGINS": list(&s.cors_origins),
         "MAGIC_MASTER_TRUSTED_PROXIES": list(&s.trusted_proxies),
@@ -343,6 +343,7 @@ pub async fn settings(
         "MAGIC_MASTER_YOOKASSA_RETURN_URL": s.yookassa_return_url,
         "MAGIC_MASTER_YOOKASSA_WEBHOOK_IP_WHITELIST": list(&s.yookassa_webhook_ip_whitelist),
         "MAGIC_MASTER_YOOKASSA_API_URL": s.yookassa_api_url,
+        "MAGIC_MASTER_PAYMENT_PLANS_FILE": s.payment_plans_file.as_ref().map(|p| p.display().to_string()),
         "MAGIC_MASTER_LOG_FORMAT": format!("{:?}", s.log_format).to_lowercase(),
     });
     audit(&state, &admin, "settings.read", None, json!({})).await?;

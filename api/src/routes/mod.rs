@@ -7,6 +7,7 @@ pub mod files;
 pub mod health;
 pub mod info;
 pub mod master;
+pub mod payments;
 pub mod status;
 
 use crate::AppState;
@@ -32,4 +33,14 @@ pub fn account_routes() -> Router<AppState> {
         .route("/api/admin/jobs/{job_id}/retry", post(admin::retry_job))
         .route("/api/admin/settings", get(admin::settings))
         .route("/api/admin/backup/db", get(admin::backup))
+}
+
+/// The payment routes.
+pub fn payment_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/payments/plans", get(payments::plans))
+        .route("/api/payments/create", post(payments::create))
+        .route("/api/payments", get(payments::list))
+        .route("/api/payments/webhook", post(payments::webhook))
+        .route("/api/payments/{payment_id}", get(payments::get))
 }

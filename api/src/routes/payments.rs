@@ -1,0 +1,427 @@
+//! Payments: `GET /api/payments/plans`, `POST /api/payments/create`, `GET /api/payments`,
+//! `GET /api/payments/{payment_id}` and the YooKassa notification
+//! `POST /api/payments/webhook`.
+//!
+//! A notification is never believed: after the IP whitelist, the payment is fetched from
+//! YooKassa and only what YooKassa reports is acted on, through the exactly-once
+//! transitions of `shared::payments`.
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::security::{client_ip, ip_in};
+use crate::yookassa::{
+    Amount, Confirmation, CreatePayment, Mode, RemotePayment, YooKassa, YooKassaError,
+};
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shared::alerts::AlertKind;
+use shared::payments::{self, Change, Payment};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// Largest notification body accepted.
+pub const WEBHOOK_BODY_LIMIT: usize = 64 * 1024;
+
+/// Payments listed by `GET /api/payments`.
+pub const LIST_LIMIT: u32 = 100;
+
+/// The public view of a payment.
+pub fn payment_json(p: &Payment) -> Value {
+    json!({
+        "payment_id": p.id,
+        "status": p.status.as_str(),
+        "plan": p.plan,
+        "amount": p.amount,
+        "currency": p.currency,
+        "created_at": p.created_at,
+        "updated_at": p.updated_at,
+        "credited": p.credited_at.is_some(),
+        "refunded": p.refunded_at.is_some(),
+        "demo": p.demo,
+        "confirmation_url": if p.status.is_open() { json!(p.confirmation_url) } else { Value::Null },
+    })
+}
+
+/// `GET /api/payments/plans` (public).
+pub async fn plans(State(state): State<AppState>) -> Json<Value> {
+    let p = &state.payments;
+    Json(json!({
+        "demo": p.is_demo(),
+        "currency": p.plans.currency(),
+        "plans": p.plans.all(),
+    }))
+}
+
+/// Body of `POST /api/payments/create`.
+#[derive(Debug, Deserialize)]
+pub struct CreateBody {
+    /// Plan id.
+    pub plan: String,
+}
+
+fn yookassa_error(e: &YooKassaError) -> ApiError {
+    match e {
+        YooKassaError::Unreachable(_) | YooKassaError::ServerError { .. } => {
+            ApiError::Unavailable(e.to_string())
+        }
+        _ => ApiError::BadGateway {
+            code: "payment-provider-error",
+            detail: "the payment provider refused to create the payment; try again later"
+                .to_owned(),
+        },
+    }
+}
+
+/// `POST /api/payments/create` → 201.
+pub async fn create(
+    State(state): State<AppState>,
+    AuthUser(user, _): AuthUser,
+    body: Result<Json<CreateBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(body) = body.map_err(|e| {
+        ApiError::bad_request(
+            "invalid-body",
+            format!(
+                "send a JSON body {{\"plan\": \"<plan id>\"}} ({})",
+                e.body_text()
+            ),
+        )
+    })?;
+    let Some(plan) = state.payments.plans.get(body.plan.trim()) else {
+        return Err(ApiError::bad_request(
+            "unknown-plan",
+            format!(
+                "there is no plan {:?}; see GET /api/payments/plans",
+                body.plan.chars().take(64).collect::<String>()
+            ),
+        ));
+    };
+    let id = payments::new_payment_id();
+    let return_url = state.payments.return_url_for(&id);
+    let demo = state.payments.is_demo();
+    payments::create(&state.db, &id, user.id, plan, demo).await?;
+    let payment = match &state.payments.mode {
+        Mode::Demo => {
+            payments::set_confirmation_url(&state.db, &id, &return_url).await?;
+            let change = payments::credit(&state.db, &id)
+                .await?
+                .ok_or_else(|| ApiError::internal("demo payment row vanished"))?;
+            announce(&state, "credited", &change);
+            change.payment
+        }
+        Mode::Live(client) => {
+            create_at_yookassa(&state, client, &id, user.id, plan, &return_url).await?
+        }
+    };
+    tracing::info!(payment_id = %id, user_id = user.id, plan = %plan.id, demo, "payment created");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "payment_id": payment.id,
+            "status": payment.status.as_str(),
+            "confirmation_url": if demo { json!(return_url) } else { json!(payment.confirmation_url) },
+            "plan": payment.plan,
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "demo": demo,
+        })),
+    ))
+}
+
+async fn create_at_yookassa(
+    state: &AppState,
+    client: &YooKassa,
+    id: &str,
+    user_id: i64,
+    plan: &shared::payments::Plan,
+    return_url: &str,
+) -> Result<Payment, ApiError> {
+    let request = CreatePayment {
+        amount: Amount {
+            value: plan.price.clone(),
+            currency: plan.currency.clone(),
+        },
+        capture: true,
+        confirmation: Confirmation {
+            kind: "redirect".to_owned(),
+            confirmation_url: None,
+            return_url: Some(return_url.to_owned()),
+        },
+        description: format!("Magic Master: {}", plan.name)
+            .chars()
+            .take(128)
+            .collect(),
+        metadata: HashMap::from([
+            ("payment_id".to_owned(), id.to_owned()),
+            ("user_id".to_owned(), user_id.to_string()),
+            ("plan".to_owned(), plan.id.clone()),
+        ]),
+    };
+    let remote = match client.create_payment(&request, id).await {
+        Ok(remote) => remote,
+        Err(e) => {
+            tracing::error!(payment_id = %id, error = %e, "YooKassa: creating the payment failed");
+            payments::mark_failed(&state.db, id, &e.to_string()).await?;
+            return Err(yookassa_error(&e));
+        }
+    };
+    let url = remote
+        .confirmation
+        .as_ref()
+        .and_then(|c| c.confirmation_url.clone());
+    let payment = payments::attach_provider(&state.db, id, &remote.id, url.as_deref())
+        .await?
+        .ok_or_else(|| ApiError::internal("payment row vanished"))?;
+    if url.is_none() {
+        let e = YooKassaError::Invalid("the created payment has no confirmation_url".to_owned());
+        tracing::error!(payment_id = %id, provider_payment_id = %remote.id, error = %e, "YooKassa");
+        payments::mark_failed(&state.db, id, &e.to_string()).await?;
+        return Err(yookassa_error(&e));
+    }
+    Ok(payment)
+}
+
+/// `GET /api/payments` → the caller's payments, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    AuthUser(user, _): AuthUser,
+) -> Result<Json<Value>, ApiError> {
+    let rows = payments::list_for_user(&state.db, user.id, LIST_LIMIT).await?;
+    let items: Vec<Value> = rows.iter().map(payment_json).collect();
+    Ok(Json(json!({ "payments": items })))
+}
+
+/// `GET /api/payments/{payment_id}` (the payer only; anyone else gets 404). While the
+/// payment is open, its status is refreshed from YooKassa (a missed notification then still
+/// credits, through the same exactly-once path).
+pub async fn get(
+    State(state): State<AppState>,
+    AuthUser(user, _): AuthUser,
+    Path(payment_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no payment {payment_id:?}"));
+    let mut payment = payments::get(&state.db, &payment_id)
+        .await?
+        .filter(|p| p.user_id == user.id)
+        .ok_or_else(not_found)?;
+    if let (Mode::Live(client), true, Some(pid)) = (
+        &state.payments.mode,
+        payment.status.is_open(),
+        payment.provider_payment_id.clone(),
+    ) {
+        match client.get_payment(&pid).await {
+            Ok(remote) => {
+                if let Some(updated) =
+                    reconcile(&state, &payment, &remote, "status refresh").await?
+                {
+                    payment = updated;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(payment_id = %payment.id, error = %e, "YooKassa: status refresh failed")
+            }
+        }
+    }
+    Ok(Json(payment_json(&payment)))
+}
+
+/// A YooKassa notification (the fields we read; the object itself is never trusted).
+#[derive(Debug, Deserialize)]
+struct Notification {
+    #[serde(rename = "type")]
+    kind: String,
+    event: String,
+    object: NotificationObject,
+}
+
+#[derive(Debug, Deserialize)]
+struct NotificationObject {
+    id: String,
+    /// Set on refund objects: the refunded payment.
+    #[serde(default)]
+    payment_id: Option<String>,
+}
+
+/// Events acted on (after confirming with YooKassa).
+pub const WEBHOOK_EVENTS: &[&str] = &[
+    "payment.succeeded",
+    "payment.canceled",
+    "payment.waiting_for_capture",
+    "refund.succeeded",
+];
+
+fn ignored(reason: &str) -> Json<Value> {
+    Json(json!({ "ok": true, "ignored": reason }))
+}
+
+/// `POST /api/payments/webhook`.
+pub async fn webhook(State(state): State<AppState>, req: Request) -> Result<Json<Value>, ApiError> {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let ip = client_ip(peer, req.headers(), &state.security.trusted_proxies);
+    if !ip_in(&state.payments.webhook_whitelist, ip) {
+        tracing::warn!(%ip, "payment webhook from an address outside the whitelist: refused");
+        return Err(ApiError::forbidden(
+            "webhook-forbidden",
+            "notifications are accepted only from the payment provider's addresses",
+        ));
+    }
+    let bytes = axum::body::to_bytes(req.into_body(), WEBHOOK_BODY_LIMIT)
+        .await
+        .map_err(|_| {
+            ApiError::bad_request(
+                "invalid-body",
+                "the notification body is too large or broken",
+            )
+        })?;
+    let note: Notification = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request("invalid-body", format!("not a YooKassa notification: {e}"))
+    })?;
+    if note.kind != "notification" {
+        return Err(ApiError::bad_request(
+            "invalid-body",
+            format!("expected \"type\": \"notification\", got {:?}", note.kind),
+        ));
+    }
+    if !WEBHOOK_EVENTS.contains(&note.event.as_str()) {
+        tracing::info!(event = %note.event, "payment webhook: event not handled, ignored");
+        return Ok(ignored("event not handled"));
+    }
+    let Mode::Live(client) = &state.payments.mode else {
+        tracing::warn!(event = %note.event, "payment webhook in demo mode: ignored");
+        return Ok(ignored("demo mode"));
+    };
+    let provider_id = if note.event.starts_with("refund.") {
+        note.object.payment_id.clone().unwrap_or_default()
+    } else {
+        note.object.id.clone()
+    };
+    let remote = match client.get_payment(&provider_id).await {
+        Ok(remote) => remote,
+        Err(YooKassaError::NotFound) => {
+            tracing::warn!(event = %note.event, provider_payment_id = %provider_id, %ip,
+                "payment webhook for a payment YooKassa does not know: ignored");
+            return Ok(ignored("unknown payment"));
+        }
+        Err(e) => {
+            tracing::error!(event = %note.event, provider_payment_id = %provider_id, error = %e,
+                "payment webhook: cannot confirm with YooKassa; answering 503 so it retries");
+            return Err(ApiError::Unavailable(e.to_string()));
+        }
+    };
+    let Some(payment) = find_payment(&state, &remote).await? else {
+        tracing::warn!(event = %note.event, provider_payment_id = %remote.id,
+            "payment webhook for a payment not in our database: ignored");
+        return Ok(ignored("unknown payment"));
+    };
+    match reconcile(&state, &payment, &remote, &note.event).await? {
+        Some(_) => Ok(Json(json!({ "ok": true }))),
+        None => Ok(ignored("payment does not match")),
+    }
+}
+
+/// Our row for a YooKassa payment: by its id, else (creation answered but was not recorded)
+/// by the `payment_id` in its metadata, when the payer matches too.
+async fn find_payment(
+    state: &AppState,
+    remote: &RemotePayment,
+) -> Result<Option<Payment>, ApiError> {
+    if let Some(p) = payments::by_provider_id(&state.db, &remote.id).await? {
+        return Ok(Some(p));
+    }
+    let Some(our_id) = remote.meta("payment_id") else {
+        return Ok(None);
+    };
+    let Some(p) = payments::get(&state.db, &our_id).await? else {
+        return Ok(None);
+    };
+    if p.provider_payment_id.is_some() || remote.meta("user_id") != Some(p.user_id.to_string()) {
+        return Ok(None);
+    }
+    let url = remote
+        .confirmation
+        .as_ref()
+        .and_then(|c| c.confirmation_url.clone());
+    Ok(payments::attach_provider(&state.db, &p.id, &remote.id, url.as_deref()).await?)
+}
+
+/// Acts on what YooKassa reports for `payment`; `None` (nothing done) when the amount or
+/// our id in the metadata does not match the row.
+pub async fn reconcile(
+    state: &AppState,
+    payment: &Payment,
+    remote: &RemotePayment,
+    cause: &str,
+) -> Result<Option<Payment>, ApiError> {
+    let same_amount = payments::amount_minor_units(&remote.amount.value)
+        == payments::amount_minor_units(&payment.amount)
+        && remote.amount.currency == payment.currency;
+    let same_id = remote.meta("payment_id").is_none_or(|id| id == payment.id);
+    if !same_amount || !same_id {
+        tracing::error!(payment_id = %payment.id, provider_payment_id = %remote.id,
+            remote_amount = %remote.amount.value, amount = %payment.amount,
+            "YooKassa's payment does not match ours (amount or metadata): nothing done");
+        return Ok(None);
+    }
+    let refunded = remote
+        .refunded_amount
+        .as_ref()
+        .and_then(|a| payments::amount_minor_units(&a.value))
+        .is_some_and(|v| v > 0);
+    let (change, what) = match remote.status.as_str() {
+        "succeeded" if remote.paid && refunded => {
+            (payments::refund(&state.db, &payment.id).await?, "refunded")
+        }
+        "succeeded" if remote.paid => (payments::credit(&state.db, &payment.id).await?, "credited"),
+        "canceled" => (payments::cancel(&state.db, &payment.id).await?, "canceled"),
+        "waiting_for_capture" => (
+            payments::mark_waiting(&state.db, &payment.id).await?,
+            "waiting for capture",
+        ),
+        other => {
+            tracing::info!(payment_id = %payment.id, status = other, cause,
+                "YooKassa reports the payment still open: nothing to do");
+            return Ok(Some(payment.clone()));
+        }
+    };
+    let Some(change) = change else {
+        return Ok(None);
+    };
+    if change.applied {
+        tracing::info!(payment_id = %payment.id, provider_payment_id = %remote.id, cause,
+            test = remote.test, "payment {what}");
+        if what != "waiting for capture" {
+            announce(state, what, &change);
+        }
+    } else {
+        tracing::info!(payment_id = %payment.id, status = change.payment.status.as_str(), cause,
+            "payment already {}: nothing changed", change.payment.status.as_str());
+    }
+    Ok(Some(change.payment))
+}
+
+/// The Telegram message for an applied change (queued; never waits).
+fn announce(state: &AppState, what: &str, change: &Change) {
+    let p = &change.payment;
+    let who = change
+        .user
+        .as_ref()
+        .map(|u| format!("{} (user {})", u.email, u.id))
+        .unwrap_or_else(|| format!("user {}", p.user_id));
+    let demo = if p.demo {
+        " [demo: no money moved]"
+    } else {
+        ""
+    };
+    let text = format!(
+        "Magic Master: payment {what}: {} {}, plan {}, {who}, payment {}{demo}",
+        p.amount, p.currency, p.plan, p.id
+    );
+    state.alerts.send(AlertKind::Payment, text);
+}

@@ -1,0 +1,1075 @@
+//! Payments against the real API binary and a mock YooKassa (axum, in this process) that
+//! speaks YooKassa's API v3 JSON, checks Basic auth and the Idempotence-Key header and
+//! records every request: creation, the webhook's IP whitelist and trusted proxies, forged,
+//! replayed and concurrent notifications, cancel, refund, YooKassa down, demo mode, payment
+//! ownership; plus CORS, the global rate limit and security headers on the new routes.
+
+mod common;
+
+use axum::http::{HeaderMap, StatusCode};
+use common::*;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SHOP_ID: &str = "506751";
+const SECRET_KEY: &str = "test_Fh8hUAVVBGUGbjmlzba6TB0iyUbos_lueTHE-axOwM0";
+/// Inside YooKassa's published range 185.71.76.0/27.
+const YOOKASSA_IP: &str = "185.71.76.7";
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn expected_auth() -> String {
+    format!(
+        "Basic {}",
+        base64(format!("{SHOP_ID}:{SECRET_KEY}").as_bytes())
+    )
+}
+
+/// One request the mock received.
+#[derive(Debug, Clone)]
+struct Recorded {
+    method: String,
+    path: String,
+    authorization: Option<String>,
+    idempotence_key: Option<String>,
+    body: Value,
+}
+
+#[derive(Default)]
+struct MockState {
+    payments: HashMap<String, Value>,
+    by_key: HashMap<String, String>,
+    requests: Vec<Recorded>,
+    down: bool,
+}
+
+/// The mock YooKassa: `POST /v3/payments`, `GET /v3/payments/{id}`.
+#[derive(Clone)]
+struct MockYooKassa {
+    url: String,
+    state: Arc<Mutex<MockState>>,
+}
+
+fn yk_error(status: StatusCode, code: &str, description: &str) -> (StatusCode, axum::Json<Value>) {
+    (
+        status,
+        axum::Json(json!({
+            "type": "error",
+            "id": uuid::Uuid::new_v4().to_string(),
+            "code": code,
+            "description": description,
+        })),
+    )
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+impl MockYooKassa {
+    async fn start() -> MockYooKassa {
+        use axum::extract::{Path, State};
+        type S = Arc<Mutex<MockState>>;
+        fn record(s: &S, method: &str, path: String, headers: &HeaderMap, body: Value) {
+            s.lock().unwrap().requests.push(Recorded {
+                method: method.into(),
+                path,
+                authorization: header(headers, "authorization"),
+                idempotence_key: header(headers, "idempotence-key"),
+                body,
+            });
+        }
+        async fn create(
+            State(s): State<S>,
+            headers: HeaderMap,
+            body: String,
+        ) -> (StatusCode, axum::Json<Value>) {
+            let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            record(&s, "POST", "/v3/payments".into(), &headers, body.clone());
+            let mut st = s.lock().unwrap();
+            if st.down {
+                return yk_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "internal_server_error",
+                    "down",
+                );
+            }
+            if header(&headers, "authorization") != Some(expected_auth()) {
+                return yk_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_credentials",
+                    "Authentication by given credentials failed",
+                );
+            }
+            let Some(key) = header(&headers, "idempotence-key") else {
+                return yk_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Idempotence key is missing",
+                );
+            };
+            if let Some(id) = st.by_key.get(&key) {
+                return (StatusCode::OK, axum::Json(st.payments[id].clone()));
+            }
+            let id = format!("2f{}", &uuid::Uuid::new_v4().to_string()[2..]);
+            let payment = json!({
+                "id": id,
+                "status": "pending",
+                "paid": false,
+                "amount": body["amount"],
+                "confirmation": {
+                    "type": "redirect",
+                    "confirmation_url": format!("https://yoomoney.ru/checkout/payments/v2/contract?orderId={id}"),
+                },
+                "created_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "description": body["description"],
+                "metadata": body["metadata"],
+                "recipient": {"account_id": SHOP_ID, "gateway_id": "2128429"},
+                "refundable": false,
+                "test": true,
+            });
+            st.payments.insert(id.clone(), payment.clone());
+            st.by_key.insert(key, id);
+            (StatusCode::OK, axum::Json(payment))
+        }
+        async fn get(
+            State(s): State<S>,
+            Path(id): Path<String>,
+            headers: HeaderMap,
+        ) -> (StatusCode, axum::Json<Value>) {
+            record(
+                &s,
+                "GET",
+                format!("/v3/payments/{id}"),
+                &headers,
+                Value::Null,
+            );
+            let st = s.lock().unwrap();
+            if st.down {
+                return yk_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "internal_server_error",
+                    "down",
+                );
+            }
+            if header(&headers, "authorization") != Some(expected_auth()) {
+                return yk_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_credentials",
+                    "Authentication by given credentials failed",
+                );
+            }
+            match st.payments.get(&id) {
+                Some(p) => (StatusCode::OK, axum::Json(p.clone())),
+                None => yk_error(StatusCode::NOT_FOUND, "not_found", "Payment not found"),
+            }
+        }
+        let state: S = Arc::default();
+        let app = axum::Router::new()
+            .route("/v3/payments", axum::routing::post(create))
+            .route("/v3/payments/{id}", axum::routing::get(get))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v3", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        MockYooKassa { url, state }
+    }
+
+    fn payment(&self, id: &str) -> Value {
+        self.state.lock().unwrap().payments[id].clone()
+    }
+
+    /// What the payer did at YooKassa: `succeeded` (paid) or `canceled`.
+    fn set_status(&self, id: &str, status: &str) {
+        let mut st = self.state.lock().unwrap();
+        let p = st.payments.get_mut(id).expect("mock payment");
+        p["status"] = json!(status);
+        p["paid"] = json!(status == "succeeded");
+        if status == "succeeded" {
+            p["captured_at"] = json!(chrono::Utc::now().to_rfc3339());
+            p["refundable"] = json!(true);
+        }
+        if status == "canceled" {
+            p["cancellation_details"] =
+                json!({"party": "yoo_money", "reason": "expired_on_confirmation"});
+        }
+    }
+
+    /// A full refund through YooKassa's dashboard; returns the refund object.
+    fn refund(&self, id: &str) -> Value {
+        let mut st = self.state.lock().unwrap();
+        let p = st.payments.get_mut(id).expect("mock payment");
+        p["refunded_amount"] = p["amount"].clone();
+        p["refundable"] = json!(false);
+        json!({
+            "id": format!("2f{}", &uuid::Uuid::new_v4().to_string()[2..]),
+            "payment_id": id,
+            "status": "succeeded",
+            "created_at": chrono::Utc::now().to_rfc3339(),
+            "amount": p["amount"],
+        })
+    }
+
+    fn set_down(&self, down: bool) {
+        self.state.lock().unwrap().down = down;
+    }
+
+    fn requests(&self) -> Vec<Recorded> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    fn gets_of(&self, id: &str) -> usize {
+        let path = format!("/v3/payments/{id}");
+        self.requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == path)
+            .count()
+    }
+}
+
+/// A YooKassa notification for `object`.
+fn notification(event: &str, object: Value) -> Value {
+    json!({"type": "notification", "event": event, "object": object})
+}
+
+async fn register(base: &str, email: &str) -> (String, i64) {
+    let (status, body, _) = post_json(
+        base,
+        "/api/auth/register",
+        json!({"email": email, "password": "long enough pw"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let (_, me) = get_auth(base, "/api/auth/me", &token).await;
+    (token, me["id"].as_i64().unwrap())
+}
+
+async fn get_auth(base: &str, path: &str, token: &str) -> (u16, Value) {
+    let r = client()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn create_payment(base: &str, token: &str, plan: &str) -> (u16, Value) {
+    let r = client()
+        .post(format!("{base}/api/payments/create"))
+        .bearer_auth(token)
+        .json(&json!({ "plan": plan }))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// POSTs a notification from `source` (the TCP peer, a 127.0.0.0/8 address) with an
+/// optional `X-Forwarded-For`.
+async fn send_webhook(
+    base: &str,
+    body: &Value,
+    source: &str,
+    forwarded_for: Option<&str>,
+) -> (u16, Value) {
+    let client = reqwest::Client::builder()
+        .local_address(source.parse::<IpAddr>().ok())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let mut req = client
+        .post(format!("{base}/api/payments/webhook"))
+        .json(body);
+    if let Some(xff) = forwarded_for {
+        req = req.header("x-forwarded-for", xff);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Through the trusted proxy (127.0.0.1) for a client inside YooKassa's range.
+async fn from_yookassa(base: &str, body: &Value) -> (u16, Value) {
+    send_webhook(base, body, "127.0.0.1", Some(YOOKASSA_IP)).await
+}
+
+async fn row(env: &Env, payment_id: &str) -> shared::payments::Payment {
+    shared::payments::get(&env.db(), payment_id)
+        .await
+        .unwrap()
+        .expect("payment row")
+}
+
+async fn user_row(env: &Env, id: i64) -> shared::accounts::User {
+    shared::accounts::by_id(&env.db(), id)
+        .await
+        .unwrap()
+        .expect("user row")
+}
+
+fn live_env(mock: &MockYooKassa, extra: &[(&str, &str)]) -> Env {
+    let mut vars = vec![
+        ("EMBEDDED_WORKERS", "0"),
+        ("YOOKASSA_SHOP_ID", SHOP_ID),
+        ("YOOKASSA_SECRET_KEY", SECRET_KEY),
+        ("YOOKASSA_API_URL", mock.url.as_str()),
+        (
+            "YOOKASSA_RETURN_URL",
+            "https://master.example.com/payment/return",
+        ),
+        // Test requests come from 127.0.0.1: it is the proxy, not YooKassa. The whitelist
+        // is left at its default (YooKassa's published ranges).
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ];
+    vars.extend_from_slice(extra);
+    Env::new(&vars)
+}
+
+/// (path, body) of each call a mock Telegram Bot API received.
+type BotCalls = Arc<Mutex<Vec<String>>>;
+
+async fn mock_bot_api() -> (String, BotCalls) {
+    use axum::extract::State;
+    let seen: BotCalls = Arc::default();
+    async fn handler(State(seen): State<BotCalls>, body: String) -> axum::Json<Value> {
+        let text = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v["text"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        seen.lock().unwrap().push(text.clone());
+        axum::Json(json!({"ok": true, "result": {
+            "message_id": 7, "date": 1_764_486_000,
+            "chat": {"id": 42, "type": "private", "first_name": "Ops"},
+            "from": {"id": 123, "is_bot": true, "first_name": "MagicMasterBot"},
+            "text": text
+        }}))
+    }
+    let app = axum::Router::new()
+        .route("/{*path}", axum::routing::post(handler))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, seen)
+}
+
+async fn wait_messages(seen: &BotCalls, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let msgs = seen.lock().unwrap().clone();
+        if msgs.len() >= n || Instant::now() > deadline {
+            return msgs;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Demo mode: the plans say so, a payment is credited at once (tokens and tier), a
+/// Telegram message goes out per payment, and another user can neither read nor list it.
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_mode_credits_at_once_and_payments_are_private() {
+    let (bot_url, bot) = mock_bot_api().await;
+    let env = Env::new(&[
+        ("EMBEDDED_WORKERS", "0"),
+        ("TELEGRAM_BOT_TOKEN", "123456:TEST-token"),
+        ("TELEGRAM_ADMIN_CHAT_ID", "42"),
+        ("TELEGRAM_API_URL", &bot_url),
+    ]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+
+    let r = client()
+        .get(format!("{base}/api/payments/plans"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert!(r.headers().contains_key("content-security-policy"));
+    let plans: Value = r.json().await.unwrap();
+    assert_eq!(plans["demo"], true);
+    assert_eq!(plans["currency"], "RUB");
+    let ids: Vec<&str> = plans["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["pro_month", "studio_month", "tokens_10", "tokens_50"]);
+    assert_eq!(plans["plans"][0]["price"], "490.00");
+    assert_eq!(plans["plans"][0]["tier"], "pro");
+    assert_eq!(plans["plans"][0]["duration_days"], 30);
+    assert!(plans["plans"][0]["tokens"].is_null());
+    assert_eq!(plans["plans"][2]["tokens"], 10);
+
+    // Creating needs a login and a known plan.
+    let r = client()
+        .post(format!("{base}/api/payments/create"))
+        .json(&json!({"plan": "tokens_10"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let (alice, alice_id) = register(&base, "alice@example.com").await;
+    let (status, body) = create_payment(&base, &alice, "diamond_forever").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("unknown-plan")),
+        "{body}"
+    );
+
+    let (status, tokens) = create_payment(&base, &alice, "tokens_10").await;
+    assert_eq!(status, 201, "{tokens}");
+    assert_eq!(tokens["status"], "succeeded");
+    assert_eq!(tokens["demo"], true);
+    assert_eq!(tokens["amount"], "190.00");
+    assert_eq!(tokens["currency"], "RUB");
+    let tokens_id = tokens["payment_id"].as_str().unwrap().to_owned();
+    assert_eq!(tokens_id.len(), 32, "128 random bits in hex");
+    assert_eq!(
+        tokens["confirmation_url"],
+        format!(
+            "http://127.0.0.1:{}/payment/return?payment_id={tokens_id}",
+            env.port
+        )
+    );
+    let (_, me) = get_auth(&base, "/api/auth/me", &alice).await;
+    assert_eq!(me["tokens"], 10);
+    assert_eq!(me["tier"], "free");
+
+    let before = chrono::Utc::now();
+    let (status, pro) = create_payment(&base, &alice, "pro_month").await;
+    assert_eq!(status, 201, "{pro}");
+    let (_, me) = get_auth(&base, "/api/auth/me", &alice).await;
+    assert_eq!(me["tier"], "pro");
+    let end = chrono::DateTime::parse_from_rfc3339(me["tier_expires_at"].as_str().unwrap())
+        .unwrap()
+        .to_utc();
+    let days = (end - before).num_seconds() as f64 / 86_400.0;
+    assert!((days - 30.0).abs() < 0.01, "{days} days");
+    let stored = row(&env, &tokens_id).await;
+    assert!(stored.demo && stored.credited_at.is_some() && stored.provider_payment_id.is_none());
+    assert_eq!(user_row(&env, alice_id).await.tokens, 10);
+
+    // The payer reads and lists them, newest first.
+    let (status, one) = get_auth(&base, &format!("/api/payments/{tokens_id}"), &alice).await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(
+        (one["status"].as_str(), one["credited"].as_bool()),
+        (Some("succeeded"), Some(true))
+    );
+    let (_, list) = get_auth(&base, "/api/payments", &alice).await;
+    let listed: Vec<&str> = list["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["payment_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        [pro["payment_id"].as_str().unwrap(), tokens_id.as_str()]
+    );
+
+    // Another user gets 404 and an empty list; no token is 401.
+    let (bob, _) = register(&base, "bob@example.com").await;
+    let (status, body) = get_auth(&base, &format!("/api/payments/{tokens_id}"), &bob).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = get_auth(
+        &base,
+        "/api/payments/0123456789abcdef0123456789abcdef",
+        &bob,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let (_, list) = get_auth(&base, "/api/payments", &bob).await;
+    assert_eq!(list["payments"], json!([]));
+    let r = client()
+        .get(format!("{base}/api/payments/{tokens_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+
+    // One Telegram message per payment, not throttled into one.
+    let msgs = wait_messages(&bot, 2).await;
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert!(
+        msgs.iter()
+            .all(|m| m.contains("payment credited") && m.contains("demo")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains(&tokens_id) && m.contains("alice@example.com")),
+        "{msgs:?}"
+    );
+}
+
+/// Live creation: Basic auth, Idempotence-Key = our id, return URL, metadata and amount
+/// reach YooKassa; the row is pending with YooKassa's id; nothing is credited yet.
+#[tokio::test(flavor = "multi_thread")]
+async fn create_calls_yookassa_with_auth_idempotence_key_and_metadata() {
+    let mock = MockYooKassa::start().await;
+    let env = live_env(&mock, &[]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let plans: Value = client()
+        .get(format!("{base}/api/payments/plans"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(plans["demo"], false);
+
+    let (token, user_id) = register(&base, "carol@example.com").await;
+    let (status, created) = create_payment(&base, &token, "studio_month").await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["status"], "pending");
+    assert_eq!(created["demo"], false);
+    assert_eq!(created["amount"], "1490.00");
+    let id = created["payment_id"].as_str().unwrap();
+
+    let posts: Vec<Recorded> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    let sent = &posts[0];
+    assert_eq!(
+        sent.authorization.as_deref(),
+        Some(expected_auth().as_str())
+    );
+    assert_eq!(sent.idempotence_key.as_deref(), Some(id));
+    assert_eq!(
+        sent.body["amount"],
+        json!({"value": "1490.00", "currency": "RUB"})
+    );
+    assert_eq!(sent.body["capture"], true);
+    assert_eq!(sent.body["confirmation"]["type"], "redirect");
+    assert_eq!(
+        sent.body["confirmation"]["return_url"],
+        format!("https://master.example.com/payment/return?payment_id={id}")
+    );
+    assert_eq!(sent.body["metadata"]["payment_id"], id);
+    assert_eq!(sent.body["metadata"]["user_id"], user_id.to_string());
+    assert_eq!(sent.body["metadata"]["plan"], "studio_month");
+    assert!(
+        sent.body["description"]
+            .as_str()
+            .unwrap()
+            .contains("Studio")
+    );
+
+    let stored = row(&env, id).await;
+    let provider_id = stored
+        .provider_payment_id
+        .clone()
+        .expect("YooKassa id stored");
+    assert_eq!(
+        created["confirmation_url"],
+        mock.payment(&provider_id)["confirmation"]["confirmation_url"]
+    );
+    assert_eq!(stored.status, shared::payments::PaymentStatus::Pending);
+    assert!(stored.credited_at.is_none() && !stored.demo);
+    let (_, me) = get_auth(&base, "/api/auth/me", &token).await;
+    assert_eq!(
+        (me["tier"].as_str(), me["tokens"].as_i64()),
+        (Some("free"), Some(0))
+    );
+    // While pending, the payer's status read asks YooKassa and still sees pending.
+    let (status, one) = get_auth(&base, &format!("/api/payments/{id}"), &token).await;
+    assert_eq!(
+        (status, one["status"].as_str()),
+        (200, Some("pending")),
+        "{one}"
+    );
+    assert_eq!(one["confirmation_url"], created["confirmation_url"]);
+}
+
+/// The whitelist: the TCP peer when it is not a trusted proxy (its X-Forwarded-For is
+/// ignored), the forwarded client when it is. An accepted notification is confirmed with
+/// YooKassa before anything else; garbage is 400.
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_whitelist_honours_forwarded_for_only_from_trusted_proxies() {
+    let mock = MockYooKassa::start().await;
+    let env = live_env(&mock, &[]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let note = notification(
+        "payment.succeeded",
+        json!({"id": "2f00aaaa-000f-5000-9000-000000000001", "status": "succeeded", "paid": true,
+               "amount": {"value": "490.00", "currency": "RUB"}}),
+    );
+    // Direct from 127.0.0.1 (trusted proxy, but no forwarded client): not YooKassa.
+    let (status, body) = send_webhook(&base, &note, "127.0.0.1", None).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["code"], "webhook-forbidden");
+    // From 127.0.0.2, not a trusted proxy, claiming to forward for YooKassa: still 403.
+    let (status, body) = send_webhook(&base, &note, "127.0.0.2", Some(YOOKASSA_IP)).await;
+    assert_eq!(status, 403, "{body}");
+    // Through the trusted proxy but for an address outside the whitelist: 403.
+    let (status, _) = send_webhook(&base, &note, "127.0.0.1", Some("203.0.113.9")).await;
+    assert_eq!(status, 403);
+    assert!(
+        mock.requests().is_empty(),
+        "nothing was asked of YooKassa before the whitelist"
+    );
+
+    // Through the trusted proxy for YooKassa's address: accepted, confirmed, unknown.
+    let (status, body) = from_yookassa(&base, &note).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ignored"], "unknown payment");
+    assert_eq!(mock.gets_of("2f00aaaa-000f-5000-9000-000000000001"), 1);
+    // IPv6 range too (2a02:5180::/32).
+    let (status, _) = send_webhook(&base, &note, "127.0.0.1", Some("2a02:5180::17")).await;
+    assert_eq!(status, 200);
+    // Unparsable from an accepted address: 400.
+    for bad in [
+        json!("hello"),
+        json!({"type": "notification"}),
+        json!({"type": "x", "event": "payment.succeeded", "object": {"id": "a"}}),
+    ] {
+        let (status, body) = from_yookassa(&base, &bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    // The webhook is exempt from the global limit and carries the security headers.
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/payments/webhook"))
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+}
+
+/// A notification is only a hint: forged ones (YooKassa says pending) credit nothing; the
+/// real one credits once; a replay and ten concurrent copies change nothing more.
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_replayed_and_concurrent_notifications_credit_exactly_once() {
+    let mock = MockYooKassa::start().await;
+    let env = live_env(&mock, &[]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let (token, user_id) = register(&base, "dave@example.com").await;
+
+    for (plan, check_tokens) in [("tokens_50", true), ("pro_month", false)] {
+        let (status, created) = create_payment(&base, &token, plan).await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["payment_id"].as_str().unwrap().to_owned();
+        let provider_id = row(&env, &id).await.provider_payment_id.unwrap();
+
+        // Forged: the body claims succeeded, YooKassa says pending.
+        let mut forged = mock.payment(&provider_id);
+        forged["status"] = json!("succeeded");
+        forged["paid"] = json!(true);
+        let note = notification("payment.succeeded", forged);
+        let (status, body) = from_yookassa(&base, &note).await;
+        assert_eq!(status, 200, "{body}");
+        let stored = row(&env, &id).await;
+        assert_eq!(stored.status, shared::payments::PaymentStatus::Pending);
+        assert!(stored.credited_at.is_none());
+        let user = user_row(&env, user_id).await;
+        assert_eq!(user.tokens, if check_tokens { 0 } else { 50 });
+
+        // Paid for real: one notification credits.
+        mock.set_status(&provider_id, "succeeded");
+        let note = notification("payment.succeeded", mock.payment(&provider_id));
+        let (status, body) = from_yookassa(&base, &note).await;
+        assert_eq!((status, &body), (200, &json!({"ok": true})));
+        let after_first = user_row(&env, user_id).await;
+        // A replay, then ten concurrent copies.
+        let (status, _) = from_yookassa(&base, &note).await;
+        assert_eq!(status, 200);
+        let mut copies = Vec::new();
+        for _ in 0..10 {
+            let (base, note) = (base.clone(), note.clone());
+            copies.push(tokio::spawn(
+                async move { from_yookassa(&base, &note).await },
+            ));
+        }
+        for c in copies {
+            let (status, body) = c.await.unwrap();
+            assert_eq!(status, 200, "{body}");
+        }
+        let user = user_row(&env, user_id).await;
+        assert_eq!(user, after_first, "replays changed the account");
+        let stored = row(&env, &id).await;
+        assert_eq!(stored.status, shared::payments::PaymentStatus::Succeeded);
+        assert!(stored.credited_at.is_some());
+        assert!(
+            mock.gets_of(&provider_id) >= 13,
+            "each copy was confirmed with YooKassa"
+        );
+        let (_, me) = get_auth(&base, "/api/auth/me", &token).await;
+        assert_eq!(me["tokens"], 50, "{me}");
+        if !check_tokens {
+            assert_eq!(me["tier"], "pro");
+            let end = chrono::DateTime::parse_from_rfc3339(me["tier_expires_at"].as_str().unwrap())
+                .unwrap()
+                .to_utc();
+            let days = (end - chrono::Utc::now()).num_seconds() as f64 / 86_400.0;
+            assert!((29.99..=30.0).contains(&days), "credited once: {days} days");
+        }
+    }
+}
+
+/// payment.canceled credits nothing (and a later forged success cannot); refund.succeeded
+/// takes back what the payment gave, once, tokens never below zero, a tier period ended.
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_credits_nothing_and_refund_takes_back_once() {
+    let mock = MockYooKassa::start().await;
+    let env = live_env(&mock, &[]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let (token, user_id) = register(&base, "erin@example.com").await;
+    let pool = env.db();
+
+    // Canceled.
+    let (_, created) = create_payment(&base, &token, "tokens_50").await;
+    let canceled_id = created["payment_id"].as_str().unwrap().to_owned();
+    let provider_id = row(&env, &canceled_id).await.provider_payment_id.unwrap();
+    mock.set_status(&provider_id, "canceled");
+    let (status, _) = from_yookassa(
+        &base,
+        &notification("payment.canceled", mock.payment(&provider_id)),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        row(&env, &canceled_id).await.status,
+        shared::payments::PaymentStatus::Canceled
+    );
+    assert_eq!(user_row(&env, user_id).await.tokens, 0);
+    let mut forged = mock.payment(&provider_id);
+    forged["status"] = json!("succeeded");
+    forged["paid"] = json!(true);
+    let (status, _) = from_yookassa(&base, &notification("payment.succeeded", forged)).await;
+    assert_eq!(status, 200);
+    assert_eq!(user_row(&env, user_id).await.tokens, 0);
+    let (_, one) = get_auth(&base, &format!("/api/payments/{canceled_id}"), &token).await;
+    assert_eq!(
+        (one["status"].as_str(), one["credited"].as_bool()),
+        (Some("canceled"), Some(false))
+    );
+
+    // Tokens: credited, then refunded once, never below zero.
+    let (_, created) = create_payment(&base, &token, "tokens_10").await;
+    let tokens_id = created["payment_id"].as_str().unwrap().to_owned();
+    let provider_id = row(&env, &tokens_id).await.provider_payment_id.unwrap();
+    mock.set_status(&provider_id, "succeeded");
+    from_yookassa(
+        &base,
+        &notification("payment.succeeded", mock.payment(&provider_id)),
+    )
+    .await;
+    assert_eq!(user_row(&env, user_id).await.tokens, 10);
+    // The user spends 7 of them, then the payment is refunded.
+    shared::accounts::grant_tokens(&pool, user_id, -7)
+        .await
+        .unwrap();
+    let refund = mock.refund(&provider_id);
+    let note = notification("refund.succeeded", refund);
+    let (status, body) = from_yookassa(&base, &note).await;
+    assert_eq!((status, &body), (200, &json!({"ok": true})));
+    assert_eq!(user_row(&env, user_id).await.tokens, 0, "clamped at 0");
+    let stored = row(&env, &tokens_id).await;
+    assert_eq!(stored.status, shared::payments::PaymentStatus::Refunded);
+    // An admin grants 4 tokens; replays (and a late payment.succeeded) take nothing more.
+    shared::accounts::grant_tokens(&pool, user_id, 4)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(from_yookassa(&base, &note).await.0, 200);
+    }
+    from_yookassa(
+        &base,
+        &notification("payment.succeeded", mock.payment(&provider_id)),
+    )
+    .await;
+    let (_, me) = get_auth(&base, "/api/auth/me", &token).await;
+    assert_eq!(me["tokens"], 4, "{me}");
+
+    // Tier: credited, then refunded → the paid period ends.
+    let (_, created) = create_payment(&base, &token, "pro_month").await;
+    let pro_id = created["payment_id"].as_str().unwrap().to_owned();
+    let provider_id = row(&env, &pro_id).await.provider_payment_id.unwrap();
+    mock.set_status(&provider_id, "succeeded");
+    from_yookassa(
+        &base,
+        &notification("payment.succeeded", mock.payment(&provider_id)),
+    )
+    .await;
+    let (_, me) = get_auth(&base, "/api/auth/me", &token).await;
+    assert_eq!(me["tier"], "pro");
+    let note = notification("refund.succeeded", mock.refund(&provider_id));
+    let mut copies = Vec::new();
+    for _ in 0..5 {
+        let (base, note) = (base.clone(), note.clone());
+        copies.push(tokio::spawn(
+            async move { from_yookassa(&base, &note).await },
+        ));
+    }
+    for c in copies {
+        assert_eq!(c.await.unwrap().0, 200);
+    }
+    let (_, me) = get_auth(&base, "/api/auth/me", &token).await;
+    assert_eq!(me["tier"], "free", "{me}");
+    assert!(me["tier_expires_at"].is_null(), "{me}");
+    assert_eq!(me["tokens"], 4);
+    assert_eq!(
+        row(&env, &pro_id).await.status,
+        shared::payments::PaymentStatus::Refunded
+    );
+}
+
+/// YooKassa down: creation answers 503 and keeps the row `failed`; a notification answers
+/// 503 (so YooKassa retries) and credits nothing; once it is back, the payer's status read
+/// confirms and credits (a missed notification is not a lost payment). Unreachable
+/// altogether (nothing listening) is 503 too.
+#[tokio::test(flavor = "multi_thread")]
+async fn yookassa_down_is_503_and_credits_nothing() {
+    let mock = MockYooKassa::start().await;
+    let env = live_env(&mock, &[]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let (token, user_id) = register(&base, "frank@example.com").await;
+
+    let (_, created) = create_payment(&base, &token, "tokens_10").await;
+    let id = created["payment_id"].as_str().unwrap().to_owned();
+    let provider_id = row(&env, &id).await.provider_payment_id.unwrap();
+    mock.set_status(&provider_id, "succeeded");
+    mock.set_down(true);
+    let note = notification("payment.succeeded", mock.payment(&provider_id));
+    let (status, body) = from_yookassa(&base, &note).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(user_row(&env, user_id).await.tokens, 0);
+    assert!(row(&env, &id).await.credited_at.is_none());
+    // The status read cannot confirm either: still pending, nothing credited.
+    let (status, one) = get_auth(&base, &format!("/api/payments/{id}"), &token).await;
+    assert_eq!((status, one["status"].as_str()), (200, Some("pending")));
+
+    let (status, body) = create_payment(&base, &token, "tokens_50").await;
+    assert_eq!(status, 503, "{body}");
+    let (_, list) = get_auth(&base, "/api/payments", &token).await;
+    assert_eq!(list["payments"][0]["status"], "failed", "{list}");
+    assert_eq!(list["payments"][0]["plan"], "tokens_50");
+
+    mock.set_down(false);
+    let (status, one) = get_auth(&base, &format!("/api/payments/{id}"), &token).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (one["status"].as_str(), one["credited"].as_bool()),
+        (Some("succeeded"), Some(true))
+    );
+    assert_eq!(user_row(&env, user_id).await.tokens, 10);
+    // The retried notification then finds it done.
+    assert_eq!(from_yookassa(&base, &note).await.0, 200);
+    assert_eq!(user_row(&env, user_id).await.tokens, 10);
+
+    // Nothing listening at the API URL at all.
+    let dead = format!("http://127.0.0.1:{}/v3", free_port());
+    let env2 = Env::new(&[
+        ("EMBEDDED_WORKERS", "0"),
+        ("YOOKASSA_SHOP_ID", SHOP_ID),
+        ("YOOKASSA_SECRET_KEY", SECRET_KEY),
+        ("YOOKASSA_API_URL", &dead),
+    ]);
+    let _api2 = env2.start_api().await;
+    let (token, _) = register(&env2.base_url(), "gina@example.com").await;
+    let (status, body) = create_payment(&env2.base_url(), &token, "pro_month").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "unavailable");
+}
+
+/// A listed origin gets Access-Control-Allow-Origin (also on preflight, which allows the
+/// Authorization and X-Guest-Token headers); an unlisted one gets no CORS headers.
+#[tokio::test(flavor = "multi_thread")]
+async fn cors_allows_listed_origins_only() {
+    let env = Env::new(&[
+        ("EMBEDDED_WORKERS", "0"),
+        (
+            "CORS_ORIGINS",
+            "https://master.example.com, https://www.master.example.com",
+        ),
+    ]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let get = |origin: &'static str| {
+        client()
+            .get(format!("{base}/api/payments/plans"))
+            .header("origin", origin)
+            .send()
+    };
+    let r = get("https://www.master.example.com").await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://www.master.example.com"
+    );
+    let r = get("https://evil.example.net").await.unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "same-origin-less clients still get an answer"
+    );
+    assert!(
+        r.headers().get("access-control-allow-origin").is_none(),
+        "{:?}",
+        r.headers()
+    );
+
+    let preflight = |origin: &'static str| {
+        client()
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{base}/api/payments/create"),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type, x-guest-token",
+            )
+            .send()
+    };
+    let r = preflight("https://master.example.com").await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let h = r.headers();
+    assert_eq!(
+        h["access-control-allow-origin"],
+        "https://master.example.com"
+    );
+    let allowed = h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    for name in ["authorization", "content-type", "x-guest-token"] {
+        assert!(allowed.contains(name), "{allowed}");
+    }
+    assert!(
+        h["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    assert_eq!(
+        h["x-content-type-options"], "nosniff",
+        "security headers on preflight too"
+    );
+    let r = preflight("https://evil.example.net").await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+
+    // Unset: any origin.
+    let open = Env::new(&[("EMBEDDED_WORKERS", "0")]);
+    let _api2 = open.start_api().await;
+    let r = client()
+        .get(format!("{}/api/styles", open.base_url()))
+        .header("origin", "https://anything.example.org")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+}
+
+/// Over the global limit a client IP gets 429 JSON with Retry-After; other addresses, the
+/// health check, metrics and the webhook are not limited.
+#[tokio::test(flavor = "multi_thread")]
+async fn global_rate_limit_answers_429_with_retry_after() {
+    let env = Env::new(&[("EMBEDDED_WORKERS", "0"), ("GLOBAL_RATE_LIMIT", "5")]);
+    let _api = env.start_api().await; // its health polls are exempt
+    let base = env.base_url();
+    let from = |ip: &str| {
+        reqwest::Client::builder()
+            .local_address(ip.parse::<IpAddr>().ok())
+            .build()
+            .unwrap()
+    };
+    let limited = from("127.0.0.1");
+    for i in 0..5 {
+        let r = limited
+            .get(format!("{base}/api/payments/plans"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "request {i}");
+    }
+    let r = limited
+        .get(format!("{base}/api/styles"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "rate-limited");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("too many requests"),
+        "{body}"
+    );
+    for path in ["/api/health", "/metrics"] {
+        let r = limited.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path} is exempt");
+    }
+    let r = limited
+        .post(format!("{base}/api/payments/webhook"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        403,
+        "the webhook is exempt (and refused by its whitelist)"
+    );
+    // Another client address has its own budget.
+    let r = from("127.0.0.2")
+        .get(format!("{base}/api/styles"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}

@@ -534,6 +534,24 @@ async fn demo_mode_credits_at_once_and_payments_are_private() {
             .any(|m| m.contains(&tokens_id) && m.contains("alice@example.com")),
         "{msgs:?}"
     );
+
+    // An upgrade is sold; a plan below the tier in force is refused before anything is made.
+    let (status, studio) = create_payment(&base, &alice, "studio_month").await;
+    assert_eq!(status, 201, "{studio}");
+    let (_, me) = get_auth(&base, "/api/auth/me", &alice).await;
+    assert_eq!(me["tier"], "studio");
+    let (status, body) = create_payment(&base, &alice, "pro_month").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("plan-below-current-tier")),
+        "{body}"
+    );
+    assert!(
+        body["detail"].as_str().unwrap().contains("studio"),
+        "{body}"
+    );
+    let (_, list) = get_auth(&base, "/api/payments", &alice).await;
+    assert_eq!(list["payments"].as_array().unwrap().len(), 3, "{list}");
 }
 
 /// Live creation: Basic auth, Idempotence-Key = our id, return URL, metadata and amount

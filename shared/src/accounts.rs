@@ -8,8 +8,8 @@ use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, params};
 use mastering::OutputFormat;
 use serde::Serialize;
 
-/// A subscription tier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// A subscription tier, ordered from free to studio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     /// Registered, not paying: WAV 16-bit, a small daily allowance.

@@ -644,7 +644,12 @@ fn apply_grant(
             let Some(user) = accounts::get_in(tx, user_id)? else {
                 return Ok(());
             };
-            let end = extended_expiry(user.tier_expires_at.as_deref(), days, now);
+            // The same tier extends the paid period; another tier starts its own now (the
+            // days left of a lower tier are not carried into a higher one).
+            let current_end = (user.effective_tier() == tier)
+                .then_some(user.tier_expires_at.as_deref())
+                .flatten();
+            let end = extended_expiry(current_end, days, now);
             tx.execute(
                 "UPDATE users SET tier = ?2, tier_expires_at = ?3 WHERE id = ?1",
                 params![user_id, tier.as_str(), crate::time::format(end)],
@@ -1013,6 +1018,40 @@ mod tests {
         assert_eq!(u.effective_tier(), Tier::Pro);
         let u = refund(&pool, &a.id).await.unwrap().unwrap().user.unwrap();
         assert_eq!((u.tier, u.tier_expires_at.as_deref()), (Tier::Free, None));
+    }
+
+    #[tokio::test]
+    async fn an_upgrade_starts_its_own_period_now() {
+        let (_dir, pool, user) = pool_with_user().await;
+        let plans = Plans::builtin();
+        let pro = create(&pool, "p", user.id, plans.get("pro_month").unwrap(), false)
+            .await
+            .unwrap();
+        let studio = create(
+            &pool,
+            "s",
+            user.id,
+            plans.get("studio_month").unwrap(),
+            false,
+        )
+        .await
+        .unwrap();
+        credit(&pool, &pro.id).await.unwrap().unwrap();
+        let t0 = Utc::now();
+        let u = credit(&pool, &studio.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .user
+            .unwrap();
+        assert_eq!(u.tier, Tier::Studio);
+        let end = DateTime::parse_from_rfc3339(u.tier_expires_at.as_deref().unwrap()).unwrap();
+        let span = (end.to_utc() - t0).num_seconds();
+        // 30 days of studio from now, not the 30 pro days left plus 30.
+        assert!(
+            (30 * 86_400 - 5..=30 * 86_400 + 5).contains(&span),
+            "{span}"
+        );
     }
 
     #[tokio::test]

@@ -100,6 +100,25 @@ pub async fn create(
             ),
         ));
     };
+    if let Some(payments::Grant::Tier { tier, .. }) = plan.grant() {
+        let current = user.effective_tier();
+        if tier < current {
+            return Err(ApiError::bad_request(
+                "plan-below-current-tier",
+                format!(
+                    "your {} plan is still running{}; a {} plan would replace it with less — \
+                     buy it after {} ends, or buy tokens",
+                    current.as_str(),
+                    user.tier_expires_at
+                        .as_deref()
+                        .map(|end| format!(" until {end}"))
+                        .unwrap_or_default(),
+                    tier.as_str(),
+                    current.as_str()
+                ),
+            ));
+        }
+    }
     let id = payments::new_payment_id();
     let return_url = state.payments.return_url_for(&id);
     let demo = state.payments.is_demo();

@@ -133,6 +133,7 @@ export const TEXTS = {
     'err.badEmail': 'Please check the e-mail address.',
     'err.formatNotAllowed': 'This format or bit depth is not included in your plan. Choose WAV 16-bit or upgrade on the Pricing page.',
     'err.unknownPlan': 'This plan is no longer offered. Refresh the page and choose again.',
+    'err.planBelowTier': 'Your current plan is higher than this one and still running. Buy this plan after it ends, or buy tokens.',
     'err.paymentProvider': 'The payment service (YooKassa) didn’t answer, so the payment wasn’t started. No money was taken — please try again in a few minutes.',
 
     // auth
@@ -443,6 +444,7 @@ export const TEXTS = {
     'err.badEmail': 'Проверьте адрес почты.',
     'err.formatNotAllowed': 'Этот формат или разрядность не входят в ваш тариф. Выберите WAV 16 бит или смените тариф на странице «Тарифы».',
     'err.unknownPlan': 'Такого тарифа больше нет. Обновите страницу и выберите снова.',
+    'err.planBelowTier': 'Ваш текущий тариф выше этого и ещё действует. Купите этот тариф после его окончания или купите токены.',
     'err.paymentProvider': 'Платёжный сервис (ЮKassa) не ответил, поэтому платёж не начался. Деньги не списаны — попробуйте через несколько минут.',
 
     'auth.loginTitle': 'Вход',
@@ -652,6 +654,7 @@ export const ERROR_CODE_KEYS = {
   'expired': 'err.410',
   'not-ready': 'err.409',
   'unknown-plan': 'err.unknownPlan',
+  'plan-below-current-tier': 'err.planBelowTier',
   'payment-provider': 'err.paymentProvider',
   'payment-provider-error': 'err.paymentProvider',
 };

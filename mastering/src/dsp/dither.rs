@@ -121,29 +121,23 @@ impl Ditherer {
         }
     }
 
-    /// Quantises `x` with the dither of the random word `bits`: two uniform values in
-    /// [-0.5, 0.5) with 16-bit resolution, one from each half.
+    /// Quantises `x` with the dither of the random word `bits`.
     #[inline(always)]
     fn quantize_with(&self, x: f32, bits: u32) -> i32 {
-        let scale = 1.0 / 65_536.0;
-        let u1 = f64::from(bits >> 16) * scale - 0.5;
-        let u2 = f64::from(bits & 0xFFFF) * scale - 0.5;
-        if !x.is_finite() {
-            return 0;
-        }
-        let v = (f64::from(x) * self.scale + u1 + u2 + 0.5)
-            .clamp(f64::from(self.min), f64::from(self.max) + 0.5);
-        // floor(v) without a libm call: truncate, then step down for negative fractions.
-        let t = v as i64;
-        (t - i64::from((t as f64) > v)) as i32
+        quantize(
+            x,
+            bits,
+            self.scale,
+            f64::from(self.min),
+            f64::from(self.max) + 0.5,
+        )
     }
 
     /// Quantises a planar block into `out` as interleaved frames (`out` is cleared first;
     /// reuse it across blocks so it stops allocating once large enough). The same values
     /// as [`Self::quantize_sample`] frame by frame, computed a block at a time.
     pub fn quantize_interleaved(&mut self, block: &[Vec<f32>], out: &mut Vec<i32>) {
-        let mut bits = Vec::new();
-        self.quantize_interleaved_with(block, out, &mut bits);
+        self.quantize_interleaved_with(block, out, &mut Scratch::default());
     }
 
     /// [`Self::quantize_interleaved`] with a caller-kept buffer for the random words.
@@ -151,31 +145,59 @@ impl Ditherer {
         &mut self,
         block: &[Vec<f32>],
         out: &mut Vec<i32>,
-        bits: &mut Vec<u32>,
+        scratch: &mut Scratch,
     ) {
         let channels = block.len();
         let frames = block.iter().map(Vec::len).min().unwrap_or(0);
+        let total = frames * channels;
         out.clear();
-        out.resize(frames * channels, 0);
+        out.resize(total, 0);
+        let Scratch { bits, samples } = scratch;
         bits.clear();
-        bits.resize(frames * channels, 0);
+        bits.resize(total, 0);
         self.fill_bits(bits);
+        // Interleave first, then quantise one flat run: a branch-free loop that vectorises.
+        samples.clear();
+        samples.resize(total, 0.0);
         if let [l, r] = block {
-            let frames_out = out.chunks_exact_mut(2).zip(bits.chunks_exact(2));
-            for ((o, w), (&a, &b)) in frames_out.zip(l.iter().zip(r)) {
-                o[0] = self.quantize_with(a, w[0]);
-                o[1] = self.quantize_with(b, w[1]);
+            for ((dst, &a), &b) in samples.chunks_exact_mut(2).zip(l).zip(r) {
+                dst[0] = a;
+                dst[1] = b;
             }
-            return;
+        } else {
+            for (c, plane) in block.iter().enumerate() {
+                for (dst, &x) in samples[c..].iter_mut().step_by(channels).zip(plane) {
+                    *dst = x;
+                }
+            }
         }
-        for (c, plane) in block.iter().enumerate() {
-            let dst = out[c..].iter_mut().step_by(channels);
-            let words = bits[c..].iter().step_by(channels);
-            for ((d, &x), &w) in dst.zip(&plane[..frames]).zip(words) {
-                *d = self.quantize_with(x, w);
-            }
+        let (scale, lo, hi) = (self.scale, f64::from(self.min), f64::from(self.max) + 0.5);
+        for ((d, &x), &w) in out.iter_mut().zip(samples.iter()).zip(bits.iter()) {
+            *d = quantize(x, w, scale, lo, hi);
         }
     }
+}
+
+/// Reusable buffers of [`Ditherer::quantize_interleaved_with`].
+#[derive(Debug, Clone, Default)]
+pub struct Scratch {
+    bits: Vec<u32>,
+    samples: Vec<f32>,
+}
+
+/// `x` scaled, plus the TPDF dither of the random word `w` (two uniform values in
+/// [-0.5, 0.5) with 16-bit resolution, one from each half), clamped to `[lo, hi]` and
+/// floored; 0 for a non-finite `x`. Every step is exact in `f64` for a finite `x`.
+#[inline(always)]
+fn quantize(x: f32, w: u32, scale: f64, lo: f64, hi: f64) -> i32 {
+    let step = 1.0 / 65_536.0;
+    let u1 = f64::from(w >> 16) * step - 0.5;
+    let u2 = f64::from(w & 0xFFFF) * step - 0.5;
+    let v = (f64::from(x) * scale + u1 + u2 + 0.5).max(lo).min(hi);
+    // floor(v) without a libm call: truncate, then step down for negative fractions.
+    let t = v as i32;
+    let floored = t - i32::from(f64::from(t) > v);
+    if x.is_finite() { floored } else { 0 }
 }
 
 #[cfg(test)]

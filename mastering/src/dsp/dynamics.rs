@@ -52,9 +52,11 @@ struct Biquad {
 impl Biquad {
     #[inline]
     fn run(&mut self, x: f64) -> f64 {
+        // The a1·y[n−1] term last: the loop-carried dependency is one multiply and one
+        // subtraction (everything before it is known a sample ahead).
         let y = self.b[0] * x + self.b[1] * self.x[0] + self.b[2] * self.x[1]
-            - self.a[0] * self.y[0]
-            - self.a[1] * self.y[1];
+            - self.a[1] * self.y[1]
+            - self.a[0] * self.y[0];
         self.x = [x, self.x[0]];
         self.y = [y, self.y[0]];
         y

@@ -44,7 +44,7 @@ pub struct FlacEncoder {
     min_frame_bytes: usize,
     max_frame_bytes: usize,
     ints: Vec<i32>,
-    bits_buf: Vec<u32>,
+    scratch: crate::dsp::dither::Scratch,
     monitor: Option<Monitor>,
 }
 
@@ -86,7 +86,7 @@ impl FlacEncoder {
             min_frame_bytes: usize::MAX,
             max_frame_bytes: 0,
             ints: Vec::new(),
-            bits_buf: Vec::new(),
+            scratch: Default::default(),
             monitor: None,
         })
     }
@@ -126,7 +126,7 @@ impl BlockEncoder for FlacEncoder {
     fn write(&mut self, block: &[Vec<f32>]) -> Result<(), MasterError> {
         check_block(block, self.channels)?;
         self.quantizer
-            .quantize_interleaved_with(block, &mut self.ints, &mut self.bits_buf);
+            .quantize_interleaved_with(block, &mut self.ints, &mut self.scratch);
         if let Some(monitor) = &mut self.monitor {
             monitor.add(&self.ints)?;
         }

@@ -29,7 +29,7 @@ pub struct WavEncoder {
     data_bytes: u64,
     buf: Vec<u8>,
     ints: Vec<i32>,
-    bits: Vec<u32>,
+    scratch: crate::dsp::dither::Scratch,
     monitor: Option<Monitor>,
 }
 
@@ -54,7 +54,7 @@ impl WavEncoder {
             data_bytes: 0,
             buf: Vec::new(),
             ints: Vec::new(),
-            bits: Vec::new(),
+            scratch: Default::default(),
             monitor: None,
         })
     }
@@ -97,7 +97,7 @@ impl BlockEncoder for WavEncoder {
         check_block(block, self.channels)?;
         let bps = self.bytes_per_sample;
         self.quantizer
-            .quantize_interleaved_with(block, &mut self.ints, &mut self.bits);
+            .quantize_interleaved_with(block, &mut self.ints, &mut self.scratch);
         self.buf.clear();
         self.buf.resize(self.ints.len() * bps, 0);
         if bps == 2 {

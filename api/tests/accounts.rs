@@ -10,28 +10,12 @@ use std::time::Duration;
 
 const SECRET: &str = "test-secret-0123456789-0123456789-abcdef";
 
-async fn register(base: &str, email: &str) -> String {
-    let (status, body, _) = post_json(
-        base,
-        "/api/auth/register",
-        json!({"email": email, "password": "long enough pw"}),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+/// Registers `email`; checks the answer is a free account's bearer token and returns it.
+async fn register_free(base: &str, email: &str) -> String {
+    let body = register(base, email).await;
     assert_eq!(body["token_type"], "bearer");
     assert_eq!(body["tier"], "free");
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn get_auth(base: &str, path: &str, token: &str) -> (u16, Value) {
-    let r = client()
-        .get(format!("{base}{path}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    access_token(&body)
 }
 
 async fn upload_as(
@@ -59,27 +43,9 @@ async fn upload_as(
     (status, r.json().await.unwrap_or(Value::Null), headers)
 }
 
-async fn sql(env: &Env, statement: String) {
-    let pool = env.db();
-    shared::db::with_conn(&pool, move |c| c.execute_batch(&statement))
-        .await
-        .unwrap();
-}
-
+/// URL-safe base64 without padding, as JWT uses.
 fn b64(bytes: &[u8]) -> String {
-    // URL-safe base64 without padding, as JWT uses.
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
+    base64(bytes, BASE64_URL, false)
 }
 
 /// Tampered, expired, `alg: none` and foreign-key tokens are all 401; the real one works.
@@ -88,7 +54,7 @@ async fn forged_tampered_and_expired_tokens_are_rejected() {
     let env = Env::new(&[("EMBEDDED_WORKERS", "0"), ("JWT_SECRET", SECRET)]);
     let _api = env.start_api().await;
     let base = env.base_url();
-    let token = register(&base, "alice@example.com").await;
+    let token = register_free(&base, "alice@example.com").await;
     let (status, me) = get_auth(&base, "/api/auth/me", &token).await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["email"], "alice@example.com");
@@ -134,70 +100,44 @@ async fn forged_tampered_and_expired_tokens_are_rejected() {
     let (_, body) = get_auth(&base, "/api/auth/me", &expired).await;
     assert_eq!(body["code"], "token-expired");
     // Without a token, `me` and the history need a login.
-    let r = client()
-        .get(format!("{base}/api/auth/me"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(
+        fetch(format!("{base}/api/auth/me")).await.status().as_u16(),
+        401
+    );
 
     // Login: right password works, wrong one and unknown email are the same 401.
-    let (status, body, _) = post_json(
-        &base,
-        "/api/auth/login",
-        json!({"email": "ALICE@example.com", "password": "long enough pw"}),
-    )
-    .await;
+    let (status, body) = login(&base, "ALICE@example.com", PASSWORD).await;
     assert_eq!(status, 200, "{body}");
-    for creds in [
-        json!({"email": "alice@example.com", "password": "wrong password"}),
-        json!({"email": "nobody@example.com", "password": "long enough pw"}),
+    for (email, password) in [
+        ("alice@example.com", "wrong password"),
+        ("nobody@example.com", PASSWORD),
     ] {
-        let (status, body, _) = post_json(&base, "/api/auth/login", creds).await;
+        let (status, body) = login(&base, email, password).await;
         assert_eq!(
             (status, body["code"].as_str()),
             (401, Some("invalid-credentials"))
         );
     }
     // Registration errors.
-    let (status, body, _) = post_json(
-        &base,
-        "/api/auth/register",
-        json!({"email": "alice@example.com", "password": "long enough pw"}),
-    )
-    .await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("email-taken")));
-    let (status, body, _) = post_json(
-        &base,
-        "/api/auth/register",
-        json!({"email": "bob@example.com", "password": "short"}),
-    )
-    .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (400, Some("weak-password"))
-    );
-    let (status, body, _) = post_json(
-        &base,
-        "/api/auth/register",
-        json!({"email": "bob", "password": "long enough pw"}),
-    )
-    .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (400, Some("invalid-email"))
-    );
-    // The stored hash is argon2id, never the password.
-    let pool = env.db();
-    let hash: String = shared::db::with_conn(&pool, |c| {
-        c.query_row(
-            "SELECT password_hash FROM users WHERE email = 'alice@example.com'",
-            [],
-            |r| r.get(0),
+    for (email, password, expected) in [
+        ("alice@example.com", PASSWORD, (409, Some("email-taken"))),
+        ("bob@example.com", "short", (400, Some("weak-password"))),
+        ("bob", PASSWORD, (400, Some("invalid-email"))),
+    ] {
+        let (status, body, _) = post_json(
+            &base,
+            "/api/auth/register",
+            json!({"email": email, "password": password}),
         )
-    })
-    .await
-    .unwrap();
+        .await;
+        assert_eq!((status, body["code"].as_str()), expected);
+    }
+    // The stored hash is argon2id, never the password.
+    let hash: String = query_one(
+        &env,
+        "SELECT password_hash FROM users WHERE email = 'alice@example.com'",
+    )
+    .await;
     assert!(hash.starts_with("$argon2id$"), "{hash}");
 }
 
@@ -212,35 +152,27 @@ async fn blocked_or_demoted_in_the_database_loses_access_at_once() {
     ]);
     let _api = env.start_api().await;
     let base = env.base_url();
-    let (status, body, _) = post_json(
-        &base,
-        "/api/auth/login",
-        json!({"email": "root@example.com", "password": "admin password 1"}),
-    )
-    .await;
+    let (status, body) = login(&base, "root@example.com", "admin password 1").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["is_admin"], true);
-    let admin = body["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        get_auth(&base, "/api/auth/me", &admin).await.1["is_admin"],
-        true
-    );
+    let admin = access_token(&body);
+    assert_eq!(get_me(&base, &admin).await["is_admin"], true);
     sql(
         &env,
-        "UPDATE users SET is_admin = 0 WHERE email = 'root@example.com'".into(),
+        "UPDATE users SET is_admin = 0 WHERE email = 'root@example.com'",
     )
     .await;
     assert_eq!(
-        get_auth(&base, "/api/auth/me", &admin).await.1["is_admin"],
+        get_me(&base, &admin).await["is_admin"],
         false,
         "demoted at once"
     );
 
-    let token = register(&base, "carol@example.com").await;
+    let token = register_free(&base, "carol@example.com").await;
     assert_eq!(get_auth(&base, "/api/auth/me", &token).await.0, 200);
     sql(
         &env,
-        "UPDATE users SET is_blocked = 1 WHERE email = 'carol@example.com'".into(),
+        "UPDATE users SET is_blocked = 1 WHERE email = 'carol@example.com'",
     )
     .await;
     for path in ["/api/auth/me", "/api/limits", "/api/jobs"] {
@@ -251,21 +183,12 @@ async fn blocked_or_demoted_in_the_database_loses_access_at_once() {
             "{path}"
         );
     }
-    let (status, body, _) = post_json(
-        &base,
-        "/api/auth/login",
-        json!({"email": "carol@example.com", "password": "long enough pw"}),
-    )
-    .await;
+    let (status, body) = login(&base, "carol@example.com", PASSWORD).await;
     assert_eq!((status, body["code"].as_str()), (403, Some("user-blocked")));
     let (status, _, _) = upload_as(&base, Some(&token), guest_token(), &[]).await;
     assert_eq!(status, 403, "a blocked user cannot upload");
     // A deleted account's token is dead too.
-    sql(
-        &env,
-        "DELETE FROM users WHERE email = 'carol@example.com'".into(),
-    )
-    .await;
+    sql(&env, "DELETE FROM users WHERE email = 'carol@example.com'").await;
     assert_eq!(get_auth(&base, "/api/auth/me", &token).await.0, 401);
 }
 
@@ -275,8 +198,8 @@ async fn other_users_and_guests_cannot_see_a_job() {
     let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
     let _api = env.start_api().await;
     let base = env.base_url();
-    let a = register(&base, "a@example.com").await;
-    let b = register(&base, "b@example.com").await;
+    let a = register_free(&base, "a@example.com").await;
+    let b = register_free(&base, "b@example.com").await;
     let (status, body, _) = upload_as(&base, Some(&a), guest_token(), &[]).await;
     assert_eq!(status, 202, "{body}");
     assert!(
@@ -317,13 +240,13 @@ async fn other_users_and_guests_cannot_see_a_job() {
     for path in paths(&job_a) {
         let (status, body) = get_auth(&base, &path, &b).await;
         assert_eq!(status, 404, "user B on {path}: {body}");
-        let r = client().get(format!("{base}{path}")).send().await.unwrap();
+        let r = fetch(format!("{base}{path}")).await;
         assert_eq!(r.status().as_u16(), 404, "a guest on {path}");
     }
     for path in paths(&guest_job) {
         let (status, _) = get_auth(&base, &path, &b).await;
         assert_eq!(status, 404, "user B on the guest's {path}");
-        let r = client().get(format!("{base}{path}")).send().await.unwrap();
+        let r = fetch(format!("{base}{path}")).await;
         assert_eq!(r.status().as_u16(), 404, "another guest on {path}");
     }
     // The owners see theirs: status 200, result 409 (not done yet), preview of the original 200.
@@ -379,7 +302,7 @@ async fn failed_job_refunds_its_token_and_exhausted_quota_is_429() {
     let env = Env::new(&[("EMBEDDED_WORKERS", "0"), ("JOB_MAX_ATTEMPTS", "1")]);
     let api = env.start_api().await;
     let base = env.base_url();
-    let token = register(&base, "dave@example.com").await;
+    let token = register_free(&base, "dave@example.com").await;
     let (_, limits) = get_auth(&base, "/api/limits", &token).await;
     assert_eq!(limits["tier"], "free");
     assert_eq!(limits["used_today"], 0);
@@ -421,11 +344,7 @@ async fn failed_job_refunds_its_token_and_exhausted_quota_is_429() {
     let (status, body, _) = upload_as(&base, Some(&token), guest_token(), &[]).await;
     assert_eq!(status, 202, "{body}");
     let job = body["job_id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        get_auth(&base, "/api/auth/me", &token).await.1["tokens"],
-        0,
-        "token reserved"
-    );
+    assert_eq!(get_me(&base, &token).await["tokens"], 0, "token reserved");
 
     // Nothing left: 429 with reset_at and Retry-After.
     let (status, body, headers) = upload_as(&base, Some(&token), guest_token(), &[]).await;
@@ -447,31 +366,28 @@ async fn failed_job_refunds_its_token_and_exhausted_quota_is_429() {
     let row = job_row(&env, &job).await;
     std::fs::remove_file(&row.input_path).unwrap();
     let _worker = env.start_worker("refund-worker");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, s) = get_auth(&base, &format!("/api/master/status/{job}"), &token).await;
-        if s["status"] == "failed" {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "job not failed: {s}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || {
+            let (_, s) = get_auth(&base, &format!("/api/master/status/{job}"), &token).await;
+            if s["status"] == "failed" {
+                Ok(())
+            } else {
+                Err(format!("job not failed: {s}"))
+            }
+        },
+    )
+    .await;
     let (_, me) = get_auth(&base, "/api/auth/me", &token).await;
     assert_eq!(me["tokens"], 1, "the token came back");
-    let refunds = count_where(
+    let refunds = query_one::<i64>(
         &env,
         "SELECT COUNT(*) FROM quota_usage WHERE refunded_at IS NOT NULL",
     )
     .await;
     assert_eq!(refunds, 1);
     drop(api);
-}
-
-async fn count_where(env: &Env, query: &'static str) -> i64 {
-    let pool = env.db();
-    shared::db::with_conn(&pool, move |c| c.query_row(query, [], |r| r.get(0)))
-        .await
-        .unwrap()
 }
 
 /// Guests: N masters a day per IP, then 429 with the reset time; 24-bit is refused.
@@ -502,14 +418,7 @@ async fn guest_daily_limit_per_ip() {
         "{body}"
     );
     assert!(body["reset_at"].is_string() && headers.contains_key("retry-after"));
-    let limits: Value = client()
-        .get(format!("{base}/api/limits"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let limits = get_json(format!("{base}/api/limits")).await;
     assert_eq!(limits["tier"], "guest");
     assert_eq!(
         (limits["used_today"].as_u64(), limits["remaining"].as_u64()),
@@ -552,31 +461,16 @@ async fn admin_api_and_backup_route() {
     ]);
     let _api = env.start_api().await;
     let base = env.base_url();
-    let user = register(&base, "erin@example.com").await;
-    let (_, body, _) = post_json(
-        &base,
-        "/api/auth/login",
-        json!({"email": "root@example.com", "password": "admin password 1"}),
-    )
-    .await;
-    let admin = body["access_token"].as_str().unwrap().to_owned();
+    let user = register_free(&base, "erin@example.com").await;
+    let (_, body) = login(&base, "root@example.com", "admin password 1").await;
+    let admin = access_token(&body);
 
     // 401 / 403 / 200 on the backup route.
+    let backup = format!("{base}/api/admin/backup/db");
+    assert_eq!(fetch(backup.clone()).await.status().as_u16(), 401);
+    assert_eq!(send_as(client().get(&backup), &user).await.0, 403);
     let r = client()
-        .get(format!("{base}/api/admin/backup/db"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 401);
-    let r = client()
-        .get(format!("{base}/api/admin/backup/db"))
-        .bearer_auth(&user)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 403);
-    let r = client()
-        .get(format!("{base}/api/admin/backup/db"))
+        .get(&backup)
         .bearer_auth(&admin)
         .send()
         .await
@@ -636,15 +530,14 @@ async fn admin_api_and_backup_route() {
     assert_eq!(get_auth(&base, "/api/limits", &user).await.1["tier"], "pro");
     let (status, _) = patch(json!({"tier": "platinum"})).await;
     assert_eq!(status, 400);
-    let r = client()
-        .post(format!("{base}/api/admin/users/{erin_id}/tokens"))
-        .bearer_auth(&admin)
-        .json(&json!({"amount": 5}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap()["tokens"], 5);
+    let (status, u) = post_auth(
+        &base,
+        &format!("/api/admin/users/{erin_id}/tokens"),
+        &admin,
+        &json!({"amount": 5}),
+    )
+    .await;
+    assert_eq!((status, &u["tokens"]), (200, &json!(5)));
     let (status, u) = patch(json!({"is_blocked": true})).await;
     assert_eq!((status, u["is_blocked"].as_bool()), (200, Some(true)));
     assert_eq!(get_auth(&base, "/api/auth/me", &user).await.0, 403);
@@ -655,13 +548,13 @@ async fn admin_api_and_backup_route() {
     let (status, body, _) = upload_as(&base, Some(&user), guest_token(), &[]).await;
     assert_eq!(status, 202, "{body}");
     let job = body["job_id"].as_str().unwrap().to_owned();
-    let r = client()
-        .post(format!("{base}/api/admin/jobs/{job}/retry"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 409, "queued jobs are not retried");
+    let retry = || {
+        send_as(
+            client().post(format!("{base}/api/admin/jobs/{job}/retry")),
+            &admin,
+        )
+    };
+    assert_eq!(retry().await.0, 409, "queued jobs are not retried");
     sql(
         &env,
         format!("UPDATE master_jobs SET status = 'failed', error = 'x' WHERE id = '{job}'"),
@@ -671,13 +564,7 @@ async fn admin_api_and_backup_route() {
     assert_eq!(status, 200);
     assert_eq!(list["total"], 1);
     assert_eq!(list["jobs"][0]["user_email"], "erin@example.com");
-    let r = client()
-        .post(format!("{base}/api/admin/jobs/{job}/retry"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(retry().await.0, 200);
     assert_eq!(
         job_row(&env, &job).await.status,
         shared::jobs::JobStatus::Queued
@@ -697,9 +584,9 @@ async fn admin_api_and_backup_route() {
     assert_eq!(stats["jobs_total"], 1);
 
     // Every action audited.
-    let actions = count_where(&env, "SELECT COUNT(DISTINCT action) FROM admin_audit").await;
+    let actions = query_one::<i64>(&env, "SELECT COUNT(DISTINCT action) FROM admin_audit").await;
     assert!(actions >= 8, "{actions} distinct audited actions");
-    let audited_backup = count_where(
+    let audited_backup = query_one::<i64>(
         &env,
         "SELECT COUNT(*) FROM admin_audit WHERE action = 'backup.download'",
     )
@@ -709,7 +596,7 @@ async fn admin_api_and_backup_route() {
     // Demoted in the database: 403 at once with the same token.
     sql(
         &env,
-        "UPDATE users SET is_admin = 0 WHERE email = 'root@example.com'".into(),
+        "UPDATE users SET is_admin = 0 WHERE email = 'root@example.com'",
     )
     .await;
     for path in [

@@ -6,25 +6,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-async fn get_json(url: String) -> Value {
-    let r = client().get(&url).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 200, "{url}");
-    r.json().await.unwrap()
-}
-
-async fn get_text(url: String) -> String {
-    client()
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
+use std::time::Duration;
 
 /// The value of one sample line of a Prometheus exposition (exact name and labels).
 fn sample(text: &str, series: &str) -> Option<f64> {
@@ -34,15 +16,19 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 }
 
 async fn wait_health(base: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let h = get_json(format!("{base}/api/health")).await;
-        if ok(&h) {
-            return h;
-        }
-        assert!(Instant::now() < deadline, "{what}: {h}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        async || {
+            let h = get_json_ok(format!("{base}/api/health")).await;
+            if ok(&h) {
+                Ok(h)
+            } else {
+                Err(format!("{what}: {h}"))
+            }
+        },
+    )
+    .await
 }
 
 /// No worker while a job waits → degraded; two workers → ok, job done, metrics right.
@@ -52,7 +38,7 @@ async fn workers_rule_and_metrics_with_none_and_two_workers() {
     let _api = env.start_api().await;
     let base = env.base_url();
 
-    let h = get_json(format!("{base}/api/health")).await;
+    let h = get_json_ok(format!("{base}/api/health")).await;
     assert_eq!(h["status"], "ok", "no job waits: {h}");
     let c = &h["components"];
     assert_eq!(c["database"]["status"], "ok");
@@ -72,7 +58,7 @@ async fn workers_rule_and_metrics_with_none_and_two_workers() {
 
     let id = submit(&base, "a.wav", wav_bytes(3.0)).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let h = get_json(format!("{base}/api/health")).await;
+    let h = get_json_ok(format!("{base}/api/health")).await;
     assert_eq!(h["status"], "degraded", "{h}");
     assert_eq!(h["components"]["queue"]["pending"], 1);
     assert!(
@@ -82,7 +68,7 @@ async fn workers_rule_and_metrics_with_none_and_two_workers() {
             >= 1
     );
     assert_eq!(h["jobs"]["queued"], 1);
-    let m = get_json(format!("{base}/api/metrics")).await;
+    let m = get_json_ok(format!("{base}/api/metrics")).await;
     assert_eq!(
         (m["jobs_queued"].as_u64(), m["workers_alive"].as_u64()),
         (Some(1), Some(0))
@@ -156,7 +142,7 @@ async fn workers_rule_and_metrics_with_none_and_two_workers() {
     })
     .await;
     assert_eq!(h["status"], "ok", "{h}");
-    let m = get_json(format!("{base}/api/metrics")).await;
+    let m = get_json_ok(format!("{base}/api/metrics")).await;
     assert_eq!(m["workers_alive"], 0);
     assert_eq!(m["jobs_total"], 1);
 }
@@ -166,7 +152,7 @@ async fn workers_rule_and_metrics_with_none_and_two_workers() {
 async fn disk_threshold_above_free_space_degrades() {
     let env = Env::new(&[("EMBEDDED_WORKERS", "0"), ("DISK_LOW_MB", "1000000000")]);
     let _api = env.start_api().await;
-    let h = get_json(format!("{}/api/health", env.base_url())).await;
+    let h = get_json_ok(format!("{}/api/health", env.base_url())).await;
     assert_eq!(h["components"]["disk"]["status"], "low", "{h}");
     assert_eq!(h["status"], "degraded", "{h}");
     assert_eq!(h["components"]["database"]["status"], "ok");
@@ -178,7 +164,10 @@ async fn garbage_database_file_degrades() {
     let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
     let _api = env.start_api().await;
     let base = env.base_url();
-    assert_eq!(get_json(format!("{base}/api/health")).await["status"], "ok");
+    assert_eq!(
+        get_json_ok(format!("{base}/api/health")).await["status"],
+        "ok"
+    );
     let db = env.data_dir().join("magic_master.db");
     let junk = env.data_dir().join("junk");
     std::fs::write(&junk, b"this is not a database file ".repeat(400)).unwrap();
@@ -186,67 +175,29 @@ async fn garbage_database_file_degrades() {
     for ext in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
     }
-    let h = get_json(format!("{base}/api/health")).await;
+    let h = get_json_ok(format!("{base}/api/health")).await;
     assert_eq!(h["status"], "degraded", "{h}");
     assert_eq!(h["components"]["database"]["status"], "error", "{h}");
     let detail = h["components"]["database"]["detail"].as_str().unwrap();
     assert!(detail.contains("not a database"), "{detail}");
     // The Prometheus endpoint still answers.
-    let r = client()
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-}
-
-/// (path, body) of each call the mock Bot API received.
-type Calls = Arc<Mutex<Vec<(String, String)>>>;
-
-/// A mock Telegram Bot API speaking the wire format; records (path, body) of each call.
-async fn mock_bot_api() -> (String, Calls) {
-    use axum::extract::{Path, State};
-    let seen: Calls = Arc::default();
-    async fn handler(
-        State(seen): State<Calls>,
-        Path(path): Path<String>,
-        body: String,
-    ) -> axum::Json<Value> {
-        seen.lock().unwrap().push((path, body.clone()));
-        let text = serde_json::from_str::<Value>(&body)
-            .ok()
-            .and_then(|v| v["text"].as_str().map(str::to_owned))
-            .unwrap_or_default();
-        axum::Json(serde_json::json!({"ok": true, "result": {
-            "message_id": 7, "date": 1_764_486_000,
-            "chat": {"id": 42, "type": "private", "first_name": "Ops"},
-            "from": {"id": 123, "is_bot": true, "first_name": "MagicMasterBot"},
-            "text": text
-        }}))
-    }
-    let app = axum::Router::new()
-        .route("/{*path}", axum::routing::post(handler))
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, seen)
+    assert_eq!(
+        fetch(format!("{base}/metrics")).await.status().as_u16(),
+        200
+    );
 }
 
 /// A job whose upload vanished before a worker took it fails with the reason, and exactly
 /// one Telegram message reaches the (mock) Bot API.
 #[tokio::test(flavor = "multi_thread")]
 async fn final_job_failure_sends_exactly_one_telegram_message() {
-    let (url, seen) = mock_bot_api().await;
-    let env = Env::new(&[
+    let bot = MockBot::start().await;
+    let mut vars = vec![
         ("EMBEDDED_WORKERS", "0"),
-        ("TELEGRAM_BOT_TOKEN", "123456:TEST-token"),
-        ("TELEGRAM_ADMIN_CHAT_ID", "42"),
-        ("TELEGRAM_API_URL", &url),
         ("MONITOR_INTERVAL_SECONDS", "3600"),
-    ]);
+    ];
+    vars.extend(bot.settings());
+    let env = Env::new(&vars);
     let _api = env.start_api().await;
     let base = env.base_url();
     let id = submit(&base, "Lost Mix.wav", wav_bytes(2.0)).await;
@@ -258,12 +209,9 @@ async fn final_job_failure_sends_exactly_one_telegram_message() {
     assert!(error.contains("missing"), "{error}");
     assert_eq!(s["attempts"], 1);
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while seen.lock().unwrap().is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    bot.wait_calls(1, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_secs(2)).await; // a second message would show now
-    let calls = seen.lock().unwrap().clone();
+    let calls = bot.calls();
     assert_eq!(calls.len(), 1, "{calls:?}");
     let (path, body) = &calls[0];
     // Bot API method names are case-insensitive; teloxide sends `SendMessage`.
@@ -350,7 +298,7 @@ async fn backups_under_load_and_restore_round_trip() {
         let s = status(&restored.base_url(), id).await;
         assert_eq!(s["status"], "done", "{id}: {s}");
     }
-    let m = get_json(format!("{}/api/metrics", restored.base_url())).await;
+    let m = get_json_ok(format!("{}/api/metrics", restored.base_url())).await;
     assert_eq!(m["jobs_total"], 5);
     // The account is there too: its password logs in on the restored service.
     let (code, body, _) = post_json(&restored.base_url(), "/api/auth/login", credentials).await;

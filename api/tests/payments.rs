@@ -12,36 +12,21 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SHOP_ID: &str = "506751";
 const SECRET_KEY: &str = "test_Fh8hUAVVBGUGbjmlzba6TB0iyUbos_lueTHE-axOwM0";
 /// Inside YooKassa's published range 185.71.76.0/27.
 const YOOKASSA_IP: &str = "185.71.76.7";
 
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn expected_auth() -> String {
     format!(
         "Basic {}",
-        base64(format!("{SHOP_ID}:{SECRET_KEY}").as_bytes())
+        base64(
+            format!("{SHOP_ID}:{SECRET_KEY}").as_bytes(),
+            BASE64_STANDARD,
+            true
+        )
     )
 }
 
@@ -89,6 +74,25 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// YooKassa's answer when it is down or the credentials are wrong; None when it serves.
+fn refusal(down: bool, headers: &HeaderMap) -> Option<(StatusCode, axum::Json<Value>)> {
+    if down {
+        return Some(yk_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "internal_server_error",
+            "down",
+        ));
+    }
+    if header(headers, "authorization") != Some(expected_auth()) {
+        return Some(yk_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "Authentication by given credentials failed",
+        ));
+    }
+    None
+}
+
 impl MockYooKassa {
     async fn start() -> MockYooKassa {
         use axum::extract::{Path, State};
@@ -110,19 +114,8 @@ impl MockYooKassa {
             let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
             record(&s, "POST", "/v3/payments".into(), &headers, body.clone());
             let mut st = s.lock().unwrap();
-            if st.down {
-                return yk_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "internal_server_error",
-                    "down",
-                );
-            }
-            if header(&headers, "authorization") != Some(expected_auth()) {
-                return yk_error(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_credentials",
-                    "Authentication by given credentials failed",
-                );
+            if let Some(refused) = refusal(st.down, &headers) {
+                return refused;
             }
             let Some(key) = header(&headers, "idempotence-key") else {
                 return yk_error(
@@ -168,19 +161,8 @@ impl MockYooKassa {
                 Value::Null,
             );
             let st = s.lock().unwrap();
-            if st.down {
-                return yk_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "internal_server_error",
-                    "down",
-                );
-            }
-            if header(&headers, "authorization") != Some(expected_auth()) {
-                return yk_error(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_credentials",
-                    "Authentication by given credentials failed",
-                );
+            if let Some(refused) = refusal(st.down, &headers) {
+                return refused;
             }
             match st.payments.get(&id) {
                 Some(p) => (StatusCode::OK, axum::Json(p.clone())),
@@ -192,11 +174,7 @@ impl MockYooKassa {
             .route("/v3/payments", axum::routing::post(create))
             .route("/v3/payments/{id}", axum::routing::get(get))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/v3", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let url = format!("http://{}/v3", serve_local(app).await);
         MockYooKassa { url, state }
     }
 
@@ -235,6 +213,25 @@ impl MockYooKassa {
         })
     }
 
+    /// The notification of `event` YooKassa sends for the payment as it holds it now.
+    fn note(&self, event: &str, id: &str) -> Value {
+        notification(event, self.payment(id))
+    }
+
+    /// The payer paid: the payment succeeds at YooKassa; returns the notification it sends.
+    fn pay(&self, id: &str) -> Value {
+        self.set_status(id, "succeeded");
+        self.note("payment.succeeded", id)
+    }
+
+    /// A forged `payment.succeeded`: the payment as YooKassa holds it, claimed paid.
+    fn forged_success(&self, id: &str) -> Value {
+        let mut forged = self.payment(id);
+        forged["status"] = json!("succeeded");
+        forged["paid"] = json!(true);
+        notification("payment.succeeded", forged)
+    }
+
     fn set_down(&self, down: bool) {
         self.state.lock().unwrap().down = down;
     }
@@ -257,40 +254,23 @@ fn notification(event: &str, object: Value) -> Value {
     json!({"type": "notification", "event": event, "object": object})
 }
 
-async fn register(base: &str, email: &str) -> (String, i64) {
-    let (status, body, _) = post_json(
-        base,
-        "/api/auth/register",
-        json!({"email": email, "password": "long enough pw"}),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let token = body["access_token"].as_str().unwrap().to_owned();
-    let (_, me) = get_auth(base, "/api/auth/me", &token).await;
-    (token, me["id"].as_i64().unwrap())
-}
-
-async fn get_auth(base: &str, path: &str, token: &str) -> (u16, Value) {
-    let r = client()
-        .get(format!("{base}{path}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn create_payment(base: &str, token: &str, plan: &str) -> (u16, Value) {
-    let r = client()
-        .post(format!("{base}/api/payments/create"))
-        .bearer_auth(token)
-        .json(&json!({ "plan": plan }))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    post_auth(
+        base,
+        "/api/payments/create",
+        token,
+        &json!({ "plan": plan }),
+    )
+    .await
+}
+
+/// Creates a payment for `plan` (asserting 201); returns our id and YooKassa's.
+async fn create_live(env: &Env, token: &str, plan: &str) -> (String, String) {
+    let (status, created) = create_payment(&env.base_url(), token, plan).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["payment_id"].as_str().unwrap().to_owned();
+    let provider_id = row(env, &id).await.provider_payment_id.unwrap();
+    (id, provider_id)
 }
 
 /// POSTs a notification from `source` (the TCP peer, a 127.0.0.0/8 address) with an
@@ -322,6 +302,35 @@ async fn from_yookassa(base: &str, body: &Value) -> (u16, Value) {
     send_webhook(base, body, "127.0.0.1", Some(YOOKASSA_IP)).await
 }
 
+/// `n` copies of `note` sent [`from_yookassa`] at once; their answers.
+async fn concurrent_copies(base: &str, note: &Value, n: usize) -> Vec<(u16, Value)> {
+    let mut copies = Vec::new();
+    for _ in 0..n {
+        let (base, note) = (base.to_owned(), note.clone());
+        copies.push(tokio::spawn(
+            async move { from_yookassa(&base, &note).await },
+        ));
+    }
+    let mut answers = Vec::new();
+    for c in copies {
+        answers.push(c.await.unwrap());
+    }
+    answers
+}
+
+/// The string `field` of each item of the JSON array `items`.
+fn strings_of<'a>(items: &'a Value, field: &str) -> Vec<&'a str> {
+    let items = items.as_array().unwrap();
+    items.iter().map(|p| p[field].as_str().unwrap()).collect()
+}
+
+/// The end of the paid tier period `/api/auth/me` reports.
+fn tier_end(me: &Value) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(me["tier_expires_at"].as_str().unwrap())
+        .unwrap()
+        .to_utc()
+}
+
 async fn row(env: &Env, payment_id: &str) -> shared::payments::Payment {
     shared::payments::get(&env.db(), payment_id)
         .await
@@ -329,15 +338,11 @@ async fn row(env: &Env, payment_id: &str) -> shared::payments::Payment {
         .expect("payment row")
 }
 
-async fn user_row(env: &Env, id: i64) -> shared::accounts::User {
-    shared::accounts::by_id(&env.db(), id)
-        .await
-        .unwrap()
-        .expect("user row")
-}
-
-fn live_env(mock: &MockYooKassa, extra: &[(&str, &str)]) -> Env {
-    let mut vars = vec![
+/// The API in live mode against a fresh mock YooKassa: the mock, the service's settings and
+/// data dir, the API process, its base URL.
+async fn start_live() -> (MockYooKassa, Env, Proc, String) {
+    let mock = MockYooKassa::start().await;
+    let env = Env::new(&[
         ("EMBEDDED_WORKERS", "0"),
         ("YOOKASSA_SHOP_ID", SHOP_ID),
         ("YOOKASSA_SECRET_KEY", SECRET_KEY),
@@ -346,86 +351,34 @@ fn live_env(mock: &MockYooKassa, extra: &[(&str, &str)]) -> Env {
             "YOOKASSA_RETURN_URL",
             "https://master.example.com/payment/return",
         ),
-        // Test requests come from 127.0.0.1: it is the proxy, not YooKassa. The whitelist
-        // is left at its default (YooKassa's published ranges).
+        // Test requests come from 127.0.0.1: it is the proxy, not YooKassa. The
+        // whitelist is left at its default (YooKassa's published ranges).
         ("TRUSTED_PROXIES", "127.0.0.1"),
-    ];
-    vars.extend_from_slice(extra);
-    Env::new(&vars)
-}
-
-/// (path, body) of each call a mock Telegram Bot API received.
-type BotCalls = Arc<Mutex<Vec<String>>>;
-
-async fn mock_bot_api() -> (String, BotCalls) {
-    use axum::extract::State;
-    let seen: BotCalls = Arc::default();
-    async fn handler(State(seen): State<BotCalls>, body: String) -> axum::Json<Value> {
-        let text = serde_json::from_str::<Value>(&body)
-            .ok()
-            .and_then(|v| v["text"].as_str().map(str::to_owned))
-            .unwrap_or_default();
-        seen.lock().unwrap().push(text.clone());
-        axum::Json(json!({"ok": true, "result": {
-            "message_id": 7, "date": 1_764_486_000,
-            "chat": {"id": 42, "type": "private", "first_name": "Ops"},
-            "from": {"id": 123, "is_bot": true, "first_name": "MagicMasterBot"},
-            "text": text
-        }}))
-    }
-    let app = axum::Router::new()
-        .route("/{*path}", axum::routing::post(handler))
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, seen)
-}
-
-async fn wait_messages(seen: &BotCalls, n: usize) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let msgs = seen.lock().unwrap().clone();
-        if msgs.len() >= n || Instant::now() > deadline {
-            return msgs;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    ]);
+    let api = env.start_api().await;
+    let base = env.base_url();
+    (mock, env, api, base)
 }
 
 /// Demo mode: the plans say so, a payment is credited at once (tokens and tier), a
 /// Telegram message goes out per payment, and another user can neither read nor list it.
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_mode_credits_at_once_and_payments_are_private() {
-    let (bot_url, bot) = mock_bot_api().await;
-    let env = Env::new(&[
-        ("EMBEDDED_WORKERS", "0"),
-        ("TELEGRAM_BOT_TOKEN", "123456:TEST-token"),
-        ("TELEGRAM_ADMIN_CHAT_ID", "42"),
-        ("TELEGRAM_API_URL", &bot_url),
-    ]);
+    let bot = MockBot::start().await;
+    let mut vars = vec![("EMBEDDED_WORKERS", "0")];
+    vars.extend(bot.settings());
+    let env = Env::new(&vars);
     let _api = env.start_api().await;
     let base = env.base_url();
 
-    let r = client()
-        .get(format!("{base}/api/payments/plans"))
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(format!("{base}/api/payments/plans")).await;
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     assert!(r.headers().contains_key("content-security-policy"));
     let plans: Value = r.json().await.unwrap();
     assert_eq!(plans["demo"], true);
     assert_eq!(plans["currency"], "RUB");
-    let ids: Vec<&str> = plans["plans"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
+    let ids = strings_of(&plans["plans"], "id");
     assert_eq!(ids, ["pro_month", "studio_month", "tokens_10", "tokens_50"]);
     assert_eq!(plans["plans"][0]["price"], "490.00");
     assert_eq!(plans["plans"][0]["tier"], "pro");
@@ -441,7 +394,7 @@ async fn demo_mode_credits_at_once_and_payments_are_private() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    let (alice, alice_id) = register(&base, "alice@example.com").await;
+    let (alice, alice_id) = register_user(&base, "alice@example.com").await;
     let (status, body) = create_payment(&base, &alice, "diamond_forever").await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -464,19 +417,16 @@ async fn demo_mode_credits_at_once_and_payments_are_private() {
             env.port
         )
     );
-    let (_, me) = get_auth(&base, "/api/auth/me", &alice).await;
+    let me = get_me(&base, &alice).await;
     assert_eq!(me["tokens"], 10);
     assert_eq!(me["tier"], "free");
 
     let before = chrono::Utc::now();
     let (status, pro) = create_payment(&base, &alice, "pro_month").await;
     assert_eq!(status, 201, "{pro}");
-    let (_, me) = get_auth(&base, "/api/auth/me", &alice).await;
+    let me = get_me(&base, &alice).await;
     assert_eq!(me["tier"], "pro");
-    let end = chrono::DateTime::parse_from_rfc3339(me["tier_expires_at"].as_str().unwrap())
-        .unwrap()
-        .to_utc();
-    let days = (end - before).num_seconds() as f64 / 86_400.0;
+    let days = (tier_end(&me) - before).num_seconds() as f64 / 86_400.0;
     assert!((days - 30.0).abs() < 0.01, "{days} days");
     let stored = row(&env, &tokens_id).await;
     assert!(stored.demo && stored.credited_at.is_some() && stored.provider_payment_id.is_none());
@@ -490,19 +440,14 @@ async fn demo_mode_credits_at_once_and_payments_are_private() {
         (Some("succeeded"), Some(true))
     );
     let (_, list) = get_auth(&base, "/api/payments", &alice).await;
-    let listed: Vec<&str> = list["payments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["payment_id"].as_str().unwrap())
-        .collect();
+    let listed = strings_of(&list["payments"], "payment_id");
     assert_eq!(
         listed,
         [pro["payment_id"].as_str().unwrap(), tokens_id.as_str()]
     );
 
     // Another user gets 404 and an empty list; no token is 401.
-    let (bob, _) = register(&base, "bob@example.com").await;
+    let (bob, _) = register_user(&base, "bob@example.com").await;
     let (status, body) = get_auth(&base, &format!("/api/payments/{tokens_id}"), &bob).await;
     assert_eq!(status, 404, "{body}");
     let (status, body) = get_auth(
@@ -514,15 +459,11 @@ async fn demo_mode_credits_at_once_and_payments_are_private() {
     assert_eq!(status, 404, "{body}");
     let (_, list) = get_auth(&base, "/api/payments", &bob).await;
     assert_eq!(list["payments"], json!([]));
-    let r = client()
-        .get(format!("{base}/api/payments/{tokens_id}"))
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(format!("{base}/api/payments/{tokens_id}")).await;
     assert_eq!(r.status().as_u16(), 401);
 
     // One Telegram message per payment, not throttled into one.
-    let msgs = wait_messages(&bot, 2).await;
+    let msgs = bot.wait_texts(2, Duration::from_secs(15)).await;
     assert_eq!(msgs.len(), 2, "{msgs:?}");
     assert!(
         msgs.iter()
@@ -538,7 +479,7 @@ async fn demo_mode_credits_at_once_and_payments_are_private() {
     // An upgrade is sold; a plan below the tier in force is refused before anything is made.
     let (status, studio) = create_payment(&base, &alice, "studio_month").await;
     assert_eq!(status, 201, "{studio}");
-    let (_, me) = get_auth(&base, "/api/auth/me", &alice).await;
+    let me = get_me(&base, &alice).await;
     assert_eq!(me["tier"], "studio");
     let (status, body) = create_payment(&base, &alice, "pro_month").await;
     assert_eq!(
@@ -558,21 +499,11 @@ async fn demo_mode_credits_at_once_and_payments_are_private() {
 /// reach YooKassa; the row is pending with YooKassa's id; nothing is credited yet.
 #[tokio::test(flavor = "multi_thread")]
 async fn create_calls_yookassa_with_auth_idempotence_key_and_metadata() {
-    let mock = MockYooKassa::start().await;
-    let env = live_env(&mock, &[]);
-    let _api = env.start_api().await;
-    let base = env.base_url();
-    let plans: Value = client()
-        .get(format!("{base}/api/payments/plans"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (mock, env, _api, base) = start_live().await;
+    let plans = get_json(format!("{base}/api/payments/plans")).await;
     assert_eq!(plans["demo"], false);
 
-    let (token, user_id) = register(&base, "carol@example.com").await;
+    let (token, user_id) = register_user(&base, "carol@example.com").await;
     let (status, created) = create_payment(&base, &token, "studio_month").await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["status"], "pending");
@@ -623,7 +554,7 @@ async fn create_calls_yookassa_with_auth_idempotence_key_and_metadata() {
     );
     assert_eq!(stored.status, shared::payments::PaymentStatus::Pending);
     assert!(stored.credited_at.is_none() && !stored.demo);
-    let (_, me) = get_auth(&base, "/api/auth/me", &token).await;
+    let me = get_me(&base, &token).await;
     assert_eq!(
         (me["tier"].as_str(), me["tokens"].as_i64()),
         (Some("free"), Some(0))
@@ -643,10 +574,7 @@ async fn create_calls_yookassa_with_auth_idempotence_key_and_metadata() {
 /// YooKassa before anything else; garbage is 400.
 #[tokio::test(flavor = "multi_thread")]
 async fn webhook_whitelist_honours_forwarded_for_only_from_trusted_proxies() {
-    let mock = MockYooKassa::start().await;
-    let env = live_env(&mock, &[]);
-    let _api = env.start_api().await;
-    let base = env.base_url();
+    let (mock, _env, _api, base) = start_live().await; // `_env` keeps the data dir
     let note = notification(
         "payment.succeeded",
         json!({"id": "2f00aaaa-000f-5000-9000-000000000001", "status": "succeeded", "paid": true,
@@ -699,23 +627,14 @@ async fn webhook_whitelist_honours_forwarded_for_only_from_trusted_proxies() {
 /// real one credits once; a replay and ten concurrent copies change nothing more.
 #[tokio::test(flavor = "multi_thread")]
 async fn forged_replayed_and_concurrent_notifications_credit_exactly_once() {
-    let mock = MockYooKassa::start().await;
-    let env = live_env(&mock, &[]);
-    let _api = env.start_api().await;
-    let base = env.base_url();
-    let (token, user_id) = register(&base, "dave@example.com").await;
+    let (mock, env, _api, base) = start_live().await;
+    let (token, user_id) = register_user(&base, "dave@example.com").await;
 
     for (plan, check_tokens) in [("tokens_50", true), ("pro_month", false)] {
-        let (status, created) = create_payment(&base, &token, plan).await;
-        assert_eq!(status, 201, "{created}");
-        let id = created["payment_id"].as_str().unwrap().to_owned();
-        let provider_id = row(&env, &id).await.provider_payment_id.unwrap();
+        let (id, provider_id) = create_live(&env, &token, plan).await;
 
         // Forged: the body claims succeeded, YooKassa says pending.
-        let mut forged = mock.payment(&provider_id);
-        forged["status"] = json!("succeeded");
-        forged["paid"] = json!(true);
-        let note = notification("payment.succeeded", forged);
+        let note = mock.forged_success(&provider_id);
         let (status, body) = from_yookassa(&base, &note).await;
         assert_eq!(status, 200, "{body}");
         let stored = row(&env, &id).await;
@@ -725,23 +644,14 @@ async fn forged_replayed_and_concurrent_notifications_credit_exactly_once() {
         assert_eq!(user.tokens, if check_tokens { 0 } else { 50 });
 
         // Paid for real: one notification credits.
-        mock.set_status(&provider_id, "succeeded");
-        let note = notification("payment.succeeded", mock.payment(&provider_id));
+        let note = mock.pay(&provider_id);
         let (status, body) = from_yookassa(&base, &note).await;
         assert_eq!((status, &body), (200, &json!({"ok": true})));
         let after_first = user_row(&env, user_id).await;
         // A replay, then ten concurrent copies.
         let (status, _) = from_yookassa(&base, &note).await;
         assert_eq!(status, 200);
-        let mut copies = Vec::new();
-        for _ in 0..10 {
-            let (base, note) = (base.clone(), note.clone());
-            copies.push(tokio::spawn(
-                async move { from_yookassa(&base, &note).await },
-            ));
-        }
-        for c in copies {
-            let (status, body) = c.await.unwrap();
+        for (status, body) in concurrent_copies(&base, &note, 10).await {
             assert_eq!(status, 200, "{body}");
         }
         let user = user_row(&env, user_id).await;
@@ -753,14 +663,11 @@ async fn forged_replayed_and_concurrent_notifications_credit_exactly_once() {
             mock.gets_of(&provider_id) >= 13,
             "each copy was confirmed with YooKassa"
         );
-        let (_, me) = get_auth(&base, "/api/auth/me", &token).await;
+        let me = get_me(&base, &token).await;
         assert_eq!(me["tokens"], 50, "{me}");
         if !check_tokens {
             assert_eq!(me["tier"], "pro");
-            let end = chrono::DateTime::parse_from_rfc3339(me["tier_expires_at"].as_str().unwrap())
-                .unwrap()
-                .to_utc();
-            let days = (end - chrono::Utc::now()).num_seconds() as f64 / 86_400.0;
+            let days = (tier_end(&me) - chrono::Utc::now()).num_seconds() as f64 / 86_400.0;
             assert!((29.99..=30.0).contains(&days), "credited once: {days} days");
         }
     }
@@ -770,33 +677,21 @@ async fn forged_replayed_and_concurrent_notifications_credit_exactly_once() {
 /// takes back what the payment gave, once, tokens never below zero, a tier period ended.
 #[tokio::test(flavor = "multi_thread")]
 async fn cancel_credits_nothing_and_refund_takes_back_once() {
-    let mock = MockYooKassa::start().await;
-    let env = live_env(&mock, &[]);
-    let _api = env.start_api().await;
-    let base = env.base_url();
-    let (token, user_id) = register(&base, "erin@example.com").await;
+    let (mock, env, _api, base) = start_live().await;
+    let (token, user_id) = register_user(&base, "erin@example.com").await;
     let pool = env.db();
 
     // Canceled.
-    let (_, created) = create_payment(&base, &token, "tokens_50").await;
-    let canceled_id = created["payment_id"].as_str().unwrap().to_owned();
-    let provider_id = row(&env, &canceled_id).await.provider_payment_id.unwrap();
+    let (canceled_id, provider_id) = create_live(&env, &token, "tokens_50").await;
     mock.set_status(&provider_id, "canceled");
-    let (status, _) = from_yookassa(
-        &base,
-        &notification("payment.canceled", mock.payment(&provider_id)),
-    )
-    .await;
+    let (status, _) = from_yookassa(&base, &mock.note("payment.canceled", &provider_id)).await;
     assert_eq!(status, 200);
     assert_eq!(
         row(&env, &canceled_id).await.status,
         shared::payments::PaymentStatus::Canceled
     );
     assert_eq!(user_row(&env, user_id).await.tokens, 0);
-    let mut forged = mock.payment(&provider_id);
-    forged["status"] = json!("succeeded");
-    forged["paid"] = json!(true);
-    let (status, _) = from_yookassa(&base, &notification("payment.succeeded", forged)).await;
+    let (status, _) = from_yookassa(&base, &mock.forged_success(&provider_id)).await;
     assert_eq!(status, 200);
     assert_eq!(user_row(&env, user_id).await.tokens, 0);
     let (_, one) = get_auth(&base, &format!("/api/payments/{canceled_id}"), &token).await;
@@ -806,15 +701,8 @@ async fn cancel_credits_nothing_and_refund_takes_back_once() {
     );
 
     // Tokens: credited, then refunded once, never below zero.
-    let (_, created) = create_payment(&base, &token, "tokens_10").await;
-    let tokens_id = created["payment_id"].as_str().unwrap().to_owned();
-    let provider_id = row(&env, &tokens_id).await.provider_payment_id.unwrap();
-    mock.set_status(&provider_id, "succeeded");
-    from_yookassa(
-        &base,
-        &notification("payment.succeeded", mock.payment(&provider_id)),
-    )
-    .await;
+    let (tokens_id, provider_id) = create_live(&env, &token, "tokens_10").await;
+    from_yookassa(&base, &mock.pay(&provider_id)).await;
     assert_eq!(user_row(&env, user_id).await.tokens, 10);
     // The user spends 7 of them, then the payment is refunded.
     shared::accounts::grant_tokens(&pool, user_id, -7)
@@ -834,38 +722,20 @@ async fn cancel_credits_nothing_and_refund_takes_back_once() {
     for _ in 0..3 {
         assert_eq!(from_yookassa(&base, &note).await.0, 200);
     }
-    from_yookassa(
-        &base,
-        &notification("payment.succeeded", mock.payment(&provider_id)),
-    )
-    .await;
-    let (_, me) = get_auth(&base, "/api/auth/me", &token).await;
+    from_yookassa(&base, &mock.note("payment.succeeded", &provider_id)).await;
+    let me = get_me(&base, &token).await;
     assert_eq!(me["tokens"], 4, "{me}");
 
     // Tier: credited, then refunded → the paid period ends.
-    let (_, created) = create_payment(&base, &token, "pro_month").await;
-    let pro_id = created["payment_id"].as_str().unwrap().to_owned();
-    let provider_id = row(&env, &pro_id).await.provider_payment_id.unwrap();
-    mock.set_status(&provider_id, "succeeded");
-    from_yookassa(
-        &base,
-        &notification("payment.succeeded", mock.payment(&provider_id)),
-    )
-    .await;
-    let (_, me) = get_auth(&base, "/api/auth/me", &token).await;
+    let (pro_id, provider_id) = create_live(&env, &token, "pro_month").await;
+    from_yookassa(&base, &mock.pay(&provider_id)).await;
+    let me = get_me(&base, &token).await;
     assert_eq!(me["tier"], "pro");
     let note = notification("refund.succeeded", mock.refund(&provider_id));
-    let mut copies = Vec::new();
-    for _ in 0..5 {
-        let (base, note) = (base.clone(), note.clone());
-        copies.push(tokio::spawn(
-            async move { from_yookassa(&base, &note).await },
-        ));
+    for (status, _) in concurrent_copies(&base, &note, 5).await {
+        assert_eq!(status, 200);
     }
-    for c in copies {
-        assert_eq!(c.await.unwrap().0, 200);
-    }
-    let (_, me) = get_auth(&base, "/api/auth/me", &token).await;
+    let me = get_me(&base, &token).await;
     assert_eq!(me["tier"], "free", "{me}");
     assert!(me["tier_expires_at"].is_null(), "{me}");
     assert_eq!(me["tokens"], 4);
@@ -881,18 +751,12 @@ async fn cancel_credits_nothing_and_refund_takes_back_once() {
 /// altogether (nothing listening) is 503 too.
 #[tokio::test(flavor = "multi_thread")]
 async fn yookassa_down_is_503_and_credits_nothing() {
-    let mock = MockYooKassa::start().await;
-    let env = live_env(&mock, &[]);
-    let _api = env.start_api().await;
-    let base = env.base_url();
-    let (token, user_id) = register(&base, "frank@example.com").await;
+    let (mock, env, _api, base) = start_live().await;
+    let (token, user_id) = register_user(&base, "frank@example.com").await;
 
-    let (_, created) = create_payment(&base, &token, "tokens_10").await;
-    let id = created["payment_id"].as_str().unwrap().to_owned();
-    let provider_id = row(&env, &id).await.provider_payment_id.unwrap();
-    mock.set_status(&provider_id, "succeeded");
+    let (id, provider_id) = create_live(&env, &token, "tokens_10").await;
+    let note = mock.pay(&provider_id);
     mock.set_down(true);
-    let note = notification("payment.succeeded", mock.payment(&provider_id));
     let (status, body) = from_yookassa(&base, &note).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(user_row(&env, user_id).await.tokens, 0);
@@ -928,7 +792,7 @@ async fn yookassa_down_is_503_and_credits_nothing() {
         ("YOOKASSA_API_URL", &dead),
     ]);
     let _api2 = env2.start_api().await;
-    let (token, _) = register(&env2.base_url(), "gina@example.com").await;
+    let (token, _) = register_user(&env2.base_url(), "gina@example.com").await;
     let (status, body) = create_payment(&env2.base_url(), &token, "pro_month").await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["code"], "unavailable");

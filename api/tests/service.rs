@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Upload → done → download a decodable file, twice; SSE ends with `done`.
 #[tokio::test(flavor = "multi_thread")]
@@ -15,11 +15,7 @@ async fn upload_master_and_download_twice() {
     let id = submit(&base, "My Song.wav", wav_bytes(8.0)).await;
 
     // Follow the SSE stream to its end: the last event is the final status.
-    let sse = client()
-        .get(format!("{base}/api/master/progress/{id}"))
-        .send()
-        .await
-        .unwrap();
+    let sse = fetch(format!("{base}/api/master/progress/{id}")).await;
     assert_eq!(
         sse.headers()["content-type"].to_str().unwrap(),
         "text/event-stream"
@@ -57,11 +53,7 @@ async fn upload_master_and_download_twice() {
 
     let mut bodies = Vec::new();
     for _ in 0..2 {
-        let r = client()
-            .get(format!("{base}/api/master/result/{id}"))
-            .send()
-            .await
-            .unwrap();
+        let r = fetch(format!("{base}/api/master/result/{id}")).await;
         assert_eq!(r.status().as_u16(), 200);
         assert_eq!(r.headers()["content-type"], "audio/wav");
         assert_eq!(
@@ -78,11 +70,7 @@ async fn upload_master_and_download_twice() {
     assert!((seconds - 8.0).abs() < 0.05, "duration {seconds}");
 
     for src in ["original", "mastered"] {
-        let r = client()
-            .get(format!("{base}/api/master/preview/{id}?src={src}"))
-            .send()
-            .await
-            .unwrap();
+        let r = fetch(format!("{base}/api/master/preview/{id}?src={src}")).await;
         assert_eq!(r.status().as_u16(), 200, "{src}");
         assert_eq!(r.headers()["content-type"], "audio/wav");
     }
@@ -92,7 +80,7 @@ async fn upload_master_and_download_twice() {
 
 /// What is sent, the file, the form fields and the expected status.
 type BadCase = (
-    &'static str,
+    String,
     Option<(&'static str, Vec<u8>)>,
     Vec<(&'static str, &'static str)>,
     u16,
@@ -106,40 +94,25 @@ async fn bad_input_is_rejected_and_leaves_nothing() {
     let base = env.base_url();
     let wav = wav_bytes(5.0);
 
-    let cases: Vec<BadCase> = vec![
-        ("empty file", Some(("a.wav", vec![])), vec![], 400),
+    let mut cases: Vec<BadCase> = vec![
+        ("empty file".into(), Some(("a.wav", vec![])), vec![], 400),
         (
-            "text named .wav",
+            "text named .wav".into(),
             Some(("notes.wav", b"hello, this is not audio at all\n".repeat(50))),
             vec![],
             415,
         ),
-        (
-            "style=foo",
-            Some(("a.wav", wav.clone())),
-            vec![("style", "foo")],
-            400,
-        ),
-        (
-            "target_lufs=-100",
-            Some(("a.wav", wav.clone())),
-            vec![("target_lufs", "-100")],
-            400,
-        ),
-        (
-            "target_lufs=abc",
-            Some(("a.wav", wav.clone())),
-            vec![("target_lufs", "abc")],
-            400,
-        ),
-        (
-            "out_format=exe",
-            Some(("a.wav", wav.clone())),
-            vec![("out_format", "exe")],
-            400,
-        ),
-        ("missing file", None, vec![("style", "edm")], 400),
     ];
+    for field in [
+        ("style", "foo"),
+        ("target_lufs", "-100"),
+        ("target_lufs", "abc"),
+        ("out_format", "exe"),
+    ] {
+        let what = format!("{}={}", field.0, field.1);
+        cases.push((what, Some(("a.wav", wav.clone())), vec![field], 400));
+    }
+    cases.push(("missing file".into(), None, vec![("style", "edm")], 400));
     for (what, file, fields, expected) in cases {
         let (status, body) = upload(&base, "/api/v2/master", file, &fields).await;
         let detail = body["detail"].as_str().unwrap_or("");
@@ -187,19 +160,12 @@ async fn bad_input_is_rejected_and_leaves_nothing() {
     assert!(env.files_under("results").is_empty());
 
     // Unknown ids and routes.
-    let r = client()
-        .get(format!(
-            "{base}/api/master/status/0123456789abcdef0123456789abcdef"
-        ))
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(format!(
+        "{base}/api/master/status/0123456789abcdef0123456789abcdef"
+    ))
+    .await;
     assert_eq!(r.status().as_u16(), 404);
-    let r = client()
-        .get(format!("{base}/api/master/result/..%2F..%2Fetc"))
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(format!("{base}/api/master/result/..%2F..%2Fetc")).await;
     assert_eq!(r.status().as_u16(), 404);
 }
 
@@ -341,35 +307,31 @@ async fn unmasterable_file_fails_once_with_a_message() {
     let s = status(&base, &id).await;
     assert_eq!(s["status"], "failed");
     assert_eq!(s["attempts"], 1, "not retried: {s}");
-    let r = client()
-        .get(format!("{base}/api/master/result/{id}"))
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(format!("{base}/api/master/result/{id}")).await;
     assert_eq!(r.status().as_u16(), 409);
 }
 
 /// Waits until the job is running under `worker` with some progress.
 async fn wait_running(env: &Env, id: &str, worker: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let row = job_row(env, id).await;
-        if row.status == shared::jobs::JobStatus::Running
-            && row.worker.as_deref() == Some(worker)
-            && row.progress > 0
-        {
-            return;
-        }
-        assert!(
-            !row.status.is_final(),
-            "job finished before it could be interrupted: {row:?}"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "job never ran on {worker}: {row:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for(
+        Duration::from_secs(30),
+        Duration::from_millis(10),
+        async || {
+            let row = job_row(env, id).await;
+            if row.status == shared::jobs::JobStatus::Running
+                && row.worker.as_deref() == Some(worker)
+                && row.progress > 0
+            {
+                return Ok(());
+            }
+            assert!(
+                !row.status.is_final(),
+                "job finished before it could be interrupted: {row:?}"
+            );
+            Err(format!("job never ran on {worker}: {row:?}"))
+        },
+    )
+    .await
 }
 
 /// SIGKILL a worker mid-job: another worker takes it over; then SIGKILL that one mid-job
@@ -403,11 +365,7 @@ async fn killed_worker_job_is_finished_exactly_once() {
     assert_eq!(row.completions, 1);
     assert!(row.attempts >= 2, "{row:?}");
 
-    let r = client()
-        .get(format!("{base}/api/master/result/{second}"))
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(format!("{base}/api/master/result/{second}")).await;
     let bytes = r.bytes().await.unwrap();
     let reader = hound::WavReader::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
     let seconds = f64::from(reader.duration()) / 44_100.0;
@@ -430,11 +388,8 @@ async fn api_restart_keeps_jobs_and_results() {
     let done_id = submit(&base, "kept.wav", wav_bytes(6.0)).await;
     let before = wait_final(&base, &done_id, Duration::from_secs(60)).await;
     assert_eq!(before["status"], "done");
-    let result_before = client()
-        .get(format!("{base}/api/master/result/{done_id}"))
-        .send()
+    let result_before = fetch(format!("{base}/api/master/result/{done_id}"))
         .await
-        .unwrap()
         .bytes()
         .await
         .unwrap();
@@ -446,11 +401,8 @@ async fn api_restart_keeps_jobs_and_results() {
     let _api = env.start_api().await;
     let after = status(&base, &done_id).await;
     assert_eq!(before, after);
-    let result_after = client()
-        .get(format!("{base}/api/master/result/{done_id}"))
-        .send()
+    let result_after = fetch(format!("{base}/api/master/result/{done_id}"))
         .await
-        .unwrap()
         .bytes()
         .await
         .unwrap();
@@ -545,20 +497,20 @@ async fn finished_jobs_expire() {
     let id = submit(&base, "soon-gone.wav", wav_bytes(4.0)).await;
     let s = wait_final(&base, &id, Duration::from_secs(60)).await;
     assert_eq!(s["status"], "done");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let s = status(&base, &id).await;
-        if s["status"] == "expired" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not expired: {s}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let r = client()
-        .get(format!("{base}/api/master/result/{id}"))
-        .send()
-        .await
-        .unwrap();
+    wait_for(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        async || {
+            let s = status(&base, &id).await;
+            if s["status"] == "expired" {
+                Ok(())
+            } else {
+                Err(format!("not expired: {s}"))
+            }
+        },
+    )
+    .await;
+    let r = fetch(format!("{base}/api/master/result/{id}")).await;
     assert_eq!(r.status().as_u16(), 410);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["code"], "expired");
@@ -597,36 +549,15 @@ async fn styles_health_and_openapi() {
     let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
     let _api = env.start_api().await;
     let base = env.base_url();
-    let styles: serde_json::Value = client()
-        .get(format!("{base}/api/styles"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let styles: serde_json::Value = get_json(format!("{base}/api/styles")).await;
     let list = styles["styles"].as_array().unwrap();
     assert_eq!(list.len(), 8);
     assert_eq!(list[0]["id"], "standard");
     assert_eq!(list[0]["target_lufs"], -14.0);
-    let health: serde_json::Value = client()
-        .get(format!("{base}/api/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value = get_json(format!("{base}/api/health")).await;
     assert_eq!(health["components"]["database"]["status"], "ok");
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
-    let doc: serde_json::Value = client()
-        .get(format!("{base}/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: serde_json::Value = get_json(format!("{base}/api/openapi.json")).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for path in [
         "/api/v2/master",

@@ -3,6 +3,19 @@
 
 #![allow(dead_code)]
 
+pub mod auth;
+pub mod encoding;
+pub mod mock_telegram;
+
+// Each test binary uses a part of these.
+#[allow(unused_imports)]
+pub use auth::*;
+#[allow(unused_imports)]
+pub use encoding::*;
+#[allow(unused_imports)]
+pub use mock_telegram::MockBot;
+
+use deadpool_sqlite::rusqlite::types::FromSql;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -180,19 +193,17 @@ impl Env {
             name: "api".into(),
         };
         let client = client();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = client
-                .get(format!("{}/api/health", self.base_url()))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                return proc;
-            }
-            assert!(Instant::now() < deadline, "API did not become healthy");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let health = format!("{}/api/health", self.base_url());
+        wait_for(
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            async || match client.get(&health).send().await {
+                Ok(r) if r.status().is_success() => Ok(()),
+                _ => Err("API did not become healthy".to_owned()),
+            },
+        )
+        .await;
+        proc
     }
 
     /// Starts a worker process with a stable name.
@@ -337,15 +348,65 @@ pub async fn status(base: &str, id: &str) -> Value {
 
 /// Polls until the job is `done` or `failed` (panics after `timeout`).
 pub async fn wait_final(base: &str, id: &str, timeout: Duration) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
+    wait_for(timeout, Duration::from_millis(100), async || {
         let s = status(base, id).await;
         if s["status"] == "done" || s["status"] == "failed" {
-            return s;
+            Ok(s)
+        } else {
+            Err(format!("job {id} not finished: {s}"))
         }
-        assert!(Instant::now() < deadline, "job {id} not finished: {s}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    })
+    .await
+}
+
+/// Calls `probe` every `every` until it gives `Ok`; once `timeout` has passed, panics with
+/// the last `Err` (what the probe saw).
+pub async fn wait_for<T>(
+    timeout: Duration,
+    every: Duration,
+    mut probe: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(seen) => assert!(Instant::now() < deadline, "{seen}"),
+        }
+        tokio::time::sleep(every).await;
     }
+}
+
+/// Serves `app` on a free port of 127.0.0.1 in the background (a mock of an outside
+/// service); returns its address.
+pub async fn serve_local(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+/// GETs `url` as this process's guest (see [`client`]).
+pub async fn fetch(url: String) -> reqwest::Response {
+    client().get(url).send().await.unwrap()
+}
+
+/// GETs `url` and parses the answer as JSON, whatever its status.
+pub async fn get_json(url: String) -> Value {
+    fetch(url).await.json().await.unwrap()
+}
+
+/// GETs `url`, asserts 200, and returns the JSON answer.
+pub async fn get_json_ok(url: String) -> Value {
+    let r = fetch(url.clone()).await;
+    assert_eq!(r.status().as_u16(), 200, "{url}");
+    r.json().await.unwrap()
+}
+
+/// GETs `url` and returns the answer's text, whatever its status.
+pub async fn get_text(url: String) -> String {
+    fetch(url).await.text().await.unwrap()
 }
 
 /// The job row, read from the database.
@@ -357,12 +418,31 @@ pub async fn job_row(env: &Env, id: &str) -> shared::jobs::JobRow {
         .expect("job row exists")
 }
 
+/// The user row, read from the database.
+pub async fn user_row(env: &Env, id: i64) -> shared::accounts::User {
+    shared::accounts::by_id(&env.db(), id)
+        .await
+        .unwrap()
+        .expect("user row")
+}
+
 /// Counts rows of a table (app or queue).
-pub async fn count_rows(env: &Env, table: &'static str) -> i64 {
-    let pool = env.db();
-    shared::db::with_conn(&pool, move |c| {
-        c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-    })
-    .await
-    .expect("count")
+pub async fn count_rows(env: &Env, table: &str) -> i64 {
+    query_one(env, format!("SELECT COUNT(*) FROM {table}")).await
+}
+
+/// The first column of the first row `query` gives (a count, a stored value).
+pub async fn query_one<T: FromSql + Send + 'static>(env: &Env, query: impl Into<String>) -> T {
+    let query = query.into();
+    shared::db::with_conn(&env.db(), move |c| c.query_row(&query, [], |r| r.get(0)))
+        .await
+        .unwrap()
+}
+
+/// Runs SQL `statements` on the app database (to set up a state the API does not offer).
+pub async fn sql(env: &Env, statements: impl Into<String>) {
+    let statements = statements.into();
+    shared::db::with_conn(&env.db(), move |c| c.execute_batch(&statements))
+        .await
+        .unwrap();
 }

@@ -11,6 +11,10 @@
 //! `lame_set_scale`, so [`lame_preset_scale`] undoes it: samples are multiplied by its
 //! inverse before LAME sees them, and the encoded level equals the input level (tested to
 //! 0.05 dB for every allowed bit rate).
+//!
+//! LAME runs at algorithm quality 7 ("fast, OK quality": psychoacoustics for pre-echo and
+//! M/S, no noise shaping), about 30 % faster than its default 5; at the 128–320 kb/s this
+//! service offers, the level, true-peak and waveform tests hold unchanged.
 
 use super::{BlockEncoder, check_block};
 use crate::error::MasterError;
@@ -85,7 +89,7 @@ impl Mp3Encoder {
             .set_brate(bitrate(bitrate_kbps)?)
             .map_err(lame_err)?;
         builder.set_mode(mode).map_err(lame_err)?;
-        builder.set_quality(Quality::Good).map_err(lame_err)?;
+        builder.set_quality(Quality::Ok).map_err(lame_err)?;
         builder.set_to_write_vbr_tag(true).map_err(lame_err)?;
         let encoder = builder.build().map_err(lame_err)?;
         Ok(Mp3Encoder {

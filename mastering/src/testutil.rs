@@ -104,6 +104,19 @@ pub fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
 }
 
+/// Writes `planes` as the WAV `dir/name` and returns its path.
+pub fn wav_in(
+    dir: &tempfile::TempDir,
+    name: &str,
+    planes: &[Vec<f32>],
+    rate: u32,
+    kind: WavKind,
+) -> PathBuf {
+    let path = path_in(dir, name);
+    write_wav(&path, planes, rate, kind);
+    path
+}
+
 /// `dir/name`.
 pub fn path_in(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)

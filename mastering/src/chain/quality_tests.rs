@@ -12,7 +12,7 @@ use crate::dsp::test_signals::{
 };
 use crate::params::{MasterParams, OutputFormat, Style};
 use crate::report::MasterReport;
-use crate::testutil::{WavKind, decode_all, path_in, temp_dir, white_noise, write_wav};
+use crate::testutil::{WavKind, decode_all, path_in, temp_dir, wav_in, white_noise, write_wav};
 use proptest::prelude::*;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -207,8 +207,7 @@ fn unit_width_styles_keep_stereo_correlation_through_master_file() {
         (0.6..=0.8).contains(&before),
         "test signal correlation {before:.3}"
     );
-    let input = path_in(&dir, "in.wav");
-    write_wav(&input, &x, rate, WavKind::Float);
+    let input = wav_in(&dir, "in.wav", &x, rate, WavKind::Float);
     for style in Style::ALL {
         if StyleParams::of(style).width != 1.0 {
             continue;
@@ -240,8 +239,7 @@ fn classical_and_podcast_keep_most_of_the_loudness_range_through_master_file() {
         (15.0..=20.0).contains(&lra_in),
         "test signal LRA {lra_in:.1} LU"
     );
-    let input = path_in(&dir, "in.wav");
-    write_wav(&input, &x, rate, WavKind::Float);
+    let input = wav_in(&dir, "in.wav", &x, rate, WavKind::Float);
     for style in [Style::Classical, Style::Podcast] {
         let output = path_in(&dir, "out.wav");
         master(
@@ -271,8 +269,7 @@ fn tonal_balance_moves_toward_each_style_curve_within_six_db() {
     let frames = rate as usize * 8;
     // White noise: octave-band power rises 3 dB per octave, far brighter than any style.
     let x = vec![white_noise(0.3, frames, 11), white_noise(0.3, frames, 12)];
-    let input = path_in(&dir, "in.wav");
-    write_wav(&input, &x, rate, WavKind::Float);
+    let input = wav_in(&dir, "in.wav", &x, rate, WavKind::Float);
     let before = octave_spectrum(&x, rate);
     let mut violations = Vec::new();
     for style in Style::ALL {
@@ -317,9 +314,9 @@ fn tonal_balance_moves_toward_each_style_curve_within_six_db() {
 fn same_input_and_params_give_identical_bytes() {
     let rate = 44_100;
     let dir = temp_dir();
-    let input = path_in(&dir, "in.wav");
-    write_wav(
-        &input,
+    let input = wav_in(
+        &dir,
+        "in.wav",
         &partly_correlated(3, rate, rate as usize * 6, 0.5, 0.9),
         rate,
         WavKind::Float,

@@ -89,8 +89,13 @@ fn assert_delivered(path: &Path, p: &MasterParams, report: &MasterReport) {
 #[test]
 fn loud_input_reaches_every_format_within_tolerance() {
     let dir = temp_dir();
-    let input = path_in(&dir, "in.wav");
-    write_wav(&input, &loud_music(44_100, 12.0, 2), 44_100, WavKind::Float);
+    let input = wav_in(
+        &dir,
+        "in.wav",
+        &loud_music(44_100, 12.0, 2),
+        44_100,
+        WavKind::Float,
+    );
     for format in [
         OutputFormat::Wav { bit_depth: 16 },
         OutputFormat::Wav { bit_depth: 24 },
@@ -109,9 +114,9 @@ fn loud_input_reaches_every_format_within_tolerance() {
 #[test]
 fn every_style_target_is_met() {
     let dir = temp_dir();
-    let input = path_in(&dir, "in.wav");
-    write_wav(
-        &input,
+    let input = wav_in(
+        &dir,
+        "in.wav",
         &loud_music(48_000, 8.0, 2),
         48_000,
         WavKind::Int(24),
@@ -141,9 +146,9 @@ fn every_style_target_is_met() {
 #[test]
 fn loudest_target_is_met() {
     let dir = temp_dir();
-    let input = path_in(&dir, "in.wav");
-    write_wav(
-        &input,
+    let input = wav_in(
+        &dir,
+        "in.wav",
         &loud_music(48_000, 8.0, 2),
         48_000,
         WavKind::Int(24),
@@ -157,9 +162,9 @@ fn loudest_target_is_met() {
 #[test]
 fn an_unreachable_target_is_delivered_with_a_warning() {
     let dir = temp_dir();
-    let input = path_in(&dir, "in.wav");
-    write_wav(
-        &input,
+    let input = wav_in(
+        &dir,
+        "in.wav",
         &loud_music(48_000, 8.0, 2),
         48_000,
         WavKind::Int(24),
@@ -379,9 +384,9 @@ fn mono_stays_mono_and_output_is_deterministic() {
 #[test]
 fn memory_and_disk_stores_give_identical_output() {
     let dir = temp_dir();
-    let input = path_in(&dir, "in.wav");
-    write_wav(
-        &input,
+    let input = wav_in(
+        &dir,
+        "in.wav",
         &loud_music(44_100, 6.0, 2),
         44_100,
         WavKind::Int(16),
@@ -465,9 +470,9 @@ fn track_store_rewrites_in_place_and_migrates_to_disk() {
 #[test]
 fn progress_and_cancel() {
     let dir = temp_dir();
-    let input = path_in(&dir, "in.wav");
-    write_wav(
-        &input,
+    let input = wav_in(
+        &dir,
+        "in.wav",
         &loud_music(44_100, 6.0, 2),
         44_100,
         WavKind::Int(16),

@@ -237,6 +237,35 @@ fn interpolated_peak(folded: &FoldedPhases, work: &[f32], len: usize) -> f32 {
     lanes.iter().copied().fold(tail, f32::max)
 }
 
+/// Taps of the interpolation prototype (a Hann-windowed sinc), split over the phases.
+const TOTAL_TAPS: usize = 48;
+
+/// The taps per phase and the interpolation phases 1..factor at `rate` (oversampling 4×, or
+/// 2× from 96 kHz; phase 0 is the sample itself): `y_p[n] = Σ_k
+/// h[factor·k + p] · x[n − k]`, each stored reversed so that its window is
+/// `x[n−taps+1 ..= n]` in natural order.
+fn interpolation_phases(rate: u32) -> (usize, Vec<Vec<f32>>) {
+    let factor = if rate < 96_000 { 4 } else { 2 };
+    let taps = TOTAL_TAPS / factor;
+    let h: Vec<f64> = (0..TOTAL_TAPS)
+        .map(|j| {
+            let j = j as f64;
+            let w = 0.5 * (1.0 - (2.0 * std::f64::consts::PI * j / TOTAL_TAPS as f64).cos());
+            let m = j - TOTAL_TAPS as f64 / 2.0;
+            if m.abs() > 1e-6 {
+                let x = m * std::f64::consts::PI / factor as f64;
+                w * x.sin() / x
+            } else {
+                w
+            }
+        })
+        .collect();
+    let phases = (1..factor)
+        .map(|p| (0..taps).rev().map(|k| h[factor * k + p] as f32).collect())
+        .collect();
+    (taps, phases)
+}
+
 /// Streaming polyphase true-peak detector.
 #[derive(Debug, Clone)]
 pub struct TruePeakMeter {
@@ -257,27 +286,7 @@ pub struct TruePeakMeter {
 impl TruePeakMeter {
     /// A detector for `channels` channels at `rate` Hz.
     pub fn new(channels: usize, rate: u32) -> TruePeakMeter {
-        const TOTAL_TAPS: usize = 48;
-        let factor = if rate < 96_000 { 4 } else { 2 };
-        let taps = TOTAL_TAPS / factor;
-        let h: Vec<f64> = (0..TOTAL_TAPS)
-            .map(|j| {
-                let j = j as f64;
-                let w = 0.5 * (1.0 - (2.0 * std::f64::consts::PI * j / TOTAL_TAPS as f64).cos());
-                let m = j - TOTAL_TAPS as f64 / 2.0;
-                if m.abs() > 1e-6 {
-                    let x = m * std::f64::consts::PI / factor as f64;
-                    w * x.sin() / x
-                } else {
-                    w
-                }
-            })
-            .collect();
-        // y_p[n] = Σ_k h[factor·k + p] · x[n - k]; stored reversed so the window is
-        // x[n-taps+1 ..= n] in natural order.
-        let phases: Vec<Vec<f32>> = (1..factor)
-            .map(|p| (0..taps).rev().map(|k| h[factor * k + p] as f32).collect())
-            .collect();
+        let (taps, phases) = interpolation_phases(rate);
         let bound = phases
             .iter()
             .map(|ph| ph.iter().map(|c| c.abs()).sum::<f32>())
@@ -577,24 +586,8 @@ mod folded_tests {
         for rate in [44_100, 96_000] {
             let meter = TruePeakMeter::new(1, rate);
             let taps = meter.taps;
-            let factor = if rate < 96_000 { 4 } else { 2 };
-            // The unfolded phases, rebuilt as in `new`.
-            let h: Vec<f64> = (0..48)
-                .map(|j| {
-                    let j = j as f64;
-                    let w = 0.5 * (1.0 - (2.0 * std::f64::consts::PI * j / 48.0).cos());
-                    let m = j - 24.0;
-                    if m.abs() > 1e-6 {
-                        let x = m * std::f64::consts::PI / factor as f64;
-                        w * x.sin() / x
-                    } else {
-                        w
-                    }
-                })
-                .collect();
-            let phases: Vec<Vec<f32>> = (1..factor)
-                .map(|p| (0..taps).rev().map(|k| h[factor * k + p] as f32).collect())
-                .collect();
+            // The unfolded phases `new` folds.
+            let (_, phases) = interpolation_phases(rate);
             for len in [1usize, 7, 8, 37, 256] {
                 let work: Vec<f32> = (0..len + taps - 1).map(|_| next()).collect();
                 let direct = phases

@@ -77,6 +77,18 @@ fn octave_spectrum(planes: &[Vec<f32>], rate: u32) -> Vec<(f64, f64)> {
     analyzer.spectrum_db()
 }
 
+/// Masters `input` in `style` with the default settings into a 24-bit WAV in `dir` and
+/// returns the decoded output.
+fn master_to_wav24(input: &Path, dir: &tempfile::TempDir, style: Style) -> Vec<Vec<f32>> {
+    let output = path_in(dir, "out.wav");
+    master(
+        input,
+        &output,
+        &default_params(style, OutputFormat::Wav { bit_depth: 24 }),
+    );
+    decode_all(&output).0
+}
+
 /// Checks the delivery bounds on the decoded output; returns (I, TP) for the log.
 fn check_delivered(output: &Path, p: &MasterParams) -> Result<(f64, f64), TestCaseError> {
     let (planes, rate) = decode_all(output);
@@ -212,13 +224,7 @@ fn unit_width_styles_keep_stereo_correlation_through_master_file() {
         if StyleParams::of(style).width != 1.0 {
             continue;
         }
-        let output = path_in(&dir, "out.wav");
-        master(
-            &input,
-            &output,
-            &default_params(style, OutputFormat::Wav { bit_depth: 24 }),
-        );
-        let (y, _) = decode_all(&output);
+        let y = master_to_wav24(&input, &dir, style);
         let after = correlation(&y[0], &y[1]);
         println!("{style}: correlation {before:.3} → {after:.3}");
         assert!(
@@ -241,13 +247,7 @@ fn classical_and_podcast_keep_most_of_the_loudness_range_through_master_file() {
     );
     let input = wav_in(&dir, "in.wav", &x, rate, WavKind::Float);
     for style in [Style::Classical, Style::Podcast] {
-        let output = path_in(&dir, "out.wav");
-        master(
-            &input,
-            &output,
-            &default_params(style, OutputFormat::Wav { bit_depth: 24 }),
-        );
-        let (y, _) = decode_all(&output);
+        let y = master_to_wav24(&input, &dir, style);
         let lra_out = loudness_range(&y, rate);
         let kept = lra_out / lra_in;
         println!(
@@ -273,13 +273,7 @@ fn tonal_balance_moves_toward_each_style_curve_within_six_db() {
     let before = octave_spectrum(&x, rate);
     let mut violations = Vec::new();
     for style in Style::ALL {
-        let output = path_in(&dir, "out.wav");
-        master(
-            &input,
-            &output,
-            &default_params(style, OutputFormat::Wav { bit_depth: 24 }),
-        );
-        let (y, _) = decode_all(&output);
+        let y = master_to_wav24(&input, &dir, style);
         let after = octave_spectrum(&y, rate);
         assert_eq!(after.len(), before.len());
         let target = StyleParams::of(style).target_curve();

@@ -18,30 +18,16 @@ use mastering::stage::BlockProcessor;
 use mastering::{OutputFormat, Style};
 use std::hint::black_box;
 
+#[path = "support/signal.rs"]
+mod support;
+
 const RATE: u32 = 44_100;
 const SECONDS: usize = 10;
 const BLOCK: usize = 4096;
 
-/// Pink-ish noise plus a bass line, stereo, peaking near full scale.
+/// The shared generated programme, `SECONDS` long.
 fn signal() -> Vec<Vec<f32>> {
-    let n = RATE as usize * SECONDS;
-    let mut state = 0x1234_5678_u64;
-    let (mut b0, mut b1) = (0.0f64, 0.0f64);
-    let mut l = Vec::with_capacity(n);
-    let mut r = Vec::with_capacity(n);
-    for i in 0..n {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let white = (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
-        b0 = 0.997 * b0 + 0.03 * white;
-        b1 = 0.96 * b1 + 0.2 * white;
-        let t = i as f64 / f64::from(RATE);
-        let bass = 0.3 * (2.0 * std::f64::consts::PI * 55.0 * t).sin();
-        l.push((0.4 * (b0 + b1) + bass) as f32);
-        r.push((0.4 * (b0 - b1) + bass) as f32);
-    }
-    vec![l, r]
+    support::music_like(RATE, SECONDS as f64)
 }
 
 fn blocks(x: &[Vec<f32>]) -> Vec<Vec<Vec<f32>>> {

@@ -11,6 +11,9 @@ use mastering::{MasterParams, OutputFormat, Style};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+#[path = "../benches/support/signal.rs"]
+mod support;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secs: f64 = std::env::args().nth(1).map_or(Ok(180.0), |s| s.parse())?;
     let rate = 44_100u32;
@@ -123,7 +126,7 @@ fn report(name: &str, audio_secs: f64, wall: f64) {
     );
 }
 
-/// Pink-ish noise plus a bass line and a tone, stereo, 16-bit.
+/// The shared generated programme (`benches/support/signal.rs`) as a 16-bit stereo WAV.
 fn write_test_wav(path: &std::path::Path, rate: u32, secs: f64) -> Result<(), hound::Error> {
     let spec = hound::WavSpec {
         channels: 2,
@@ -132,20 +135,8 @@ fn write_test_wav(path: &std::path::Path, rate: u32, secs: f64) -> Result<(), ho
         sample_format: hound::SampleFormat::Int,
     };
     let mut w = hound::WavWriter::create(path, spec)?;
-    let mut state = 0x1234_5678_u64;
-    let (mut b0, mut b1) = (0.0f64, 0.0f64);
-    for n in 0..(f64::from(rate) * secs) as usize {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let white = (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
-        b0 = 0.997 * b0 + 0.03 * white;
-        b1 = 0.96 * b1 + 0.2 * white;
-        let t = n as f64 / f64::from(rate);
-        let bass = 0.3 * (2.0 * std::f64::consts::PI * 55.0 * t).sin();
-        let tone = 0.1 * (2.0 * std::f64::consts::PI * 440.0 * t).sin();
-        let l = 0.4 * (b0 + b1) + bass + tone;
-        let r = 0.4 * (b0 - b1) + bass + 0.5 * tone;
+    let planes = support::music_like(rate, secs);
+    for (&l, &r) in planes[0].iter().zip(&planes[1]) {
         w.write_sample((l.clamp(-1.0, 1.0) * 32000.0) as i16)?;
         w.write_sample((r.clamp(-1.0, 1.0) * 32000.0) as i16)?;
     }

@@ -5,10 +5,12 @@
 #   3. checks the deployment files (systemd units, Prometheus rules, backup/restore);
 #   4. runs the browser tests (headless Chromium against the release API binary).
 # It ends with one line "N passed, M failed" summing all of them, and exits non-zero on any failure.
+# Each step has a time limit (a hang fails its step with a message instead of stalling CI);
+# the multi-process API tests also have a watchdog of their own that reports what hung.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 log_dir=$(mktemp -d)
 trap 'rm -rf "$log_dir"' EXIT
 status=0
@@ -16,16 +18,26 @@ status=0
 bash scripts/fetch-test-music.sh || { echo "could not fetch the real-music test files" >&2; status=1; }
 export MAGIC_MASTER_TEST_MUSIC_DIR="$root/test-assets/frozen-bubble"
 
-cargo test --workspace --release 2>&1 | tee "$log_dir/cargo.log"
+# Runs "$@" under a time limit of $1; says so when the limit was the reason it stopped.
+limited() {
+  local limit=$1
+  shift
+  timeout --kill-after=60 "$limit" "$@"
+  local rc=$?
+  [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && echo "TIMED OUT after $limit: $*" >&2
+  return "$rc"
+}
+
+limited 45m cargo test --workspace --release 2>&1 | tee "$log_dir/cargo.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 if [ -f ops/check.sh ]; then
-  bash ops/check.sh 2>&1 | tee "$log_dir/ops.log"
+  limited 10m bash ops/check.sh 2>&1 | tee "$log_dir/ops.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 fi
 
 if [ -f e2e/run.sh ]; then
-  MAGIC_MASTER_API_BIN="${CARGO_TARGET_DIR:-$root/target}/release/magic-master-api" bash e2e/run.sh 2>&1 | tee "$log_dir/e2e.log"
+  MAGIC_MASTER_API_BIN="${CARGO_TARGET_DIR:-$root/target}/release/magic-master-api" limited 15m bash e2e/run.sh 2>&1 | tee "$log_dir/e2e.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 fi
 

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod encoding;
 pub mod mock_telegram;
+pub mod watchdog;
 
 // Each test binary uses a part of these.
 #[allow(unused_imports)]
@@ -138,6 +139,8 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub vars: HashMap<String, String>,
+    /// Aborts the test binary with a report if this test hangs.
+    watchdog: watchdog::Watchdog,
 }
 
 impl Env {
@@ -161,7 +164,13 @@ impl Env {
         for (k, v) in extra {
             vars.insert(format!("MAGIC_MASTER_{k}"), (*v).to_owned());
         }
-        Env { dir, port, vars }
+        let watchdog = watchdog::Watchdog::start(dir.path().join("data").join("magic_master.db"));
+        Env {
+            dir,
+            port,
+            vars,
+            watchdog,
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -187,7 +196,7 @@ impl Env {
     /// Starts the API and waits until `/api/health` answers.
     pub async fn start_api(&self) -> Proc {
         let mut child = self.command(&api_binary()).spawn().expect("spawn api");
-        forward_stderr(&mut child, "api");
+        self.forward_stderr(&mut child, "api");
         let proc = Proc {
             child,
             name: "api".into(),
@@ -211,7 +220,7 @@ impl Env {
         let mut cmd = self.command(&worker_binary());
         cmd.args(["run", "--name", name]);
         let mut child = cmd.spawn().expect("spawn worker");
-        forward_stderr(&mut child, name);
+        self.forward_stderr(&mut child, name);
         Proc {
             child,
             name: name.into(),
@@ -244,15 +253,20 @@ impl Env {
     }
 }
 
-/// Copies the child's stderr to the test's stderr, prefixed (visible with --nocapture).
-fn forward_stderr(child: &mut Child, label: &str) {
-    if let Some(err) = child.stderr.take() {
-        let label = label.to_owned();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                eprintln!("[{label}] {line}");
-            }
-        });
+impl Env {
+    /// Copies the child's stderr to the test's stderr, prefixed (visible with --nocapture),
+    /// and keeps its last lines for the watchdog's report.
+    fn forward_stderr(&self, child: &mut Child, label: &str) {
+        let tail = self.watchdog.watch(label, child.id());
+        if let Some(err) = child.stderr.take() {
+            let label = label.to_owned();
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    watchdog::remember(&tail, &line);
+                    eprintln!("[{label}] {line}");
+                }
+            });
+        }
     }
 }
 

@@ -1,0 +1,254 @@
+//! A watchdog for the multi-process tests. A test that outlives its limit prints what it and
+//! its processes were doing (their states, their last log lines, the job and queue rows, and
+//! backtraces when gdb is installed) and aborts the test binary, so a hang fails in minutes
+//! with evidence instead of running into CI's time limit with none.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// How long one multi-process test may run; `MAGIC_MASTER_TEST_WATCHDOG_SECONDS` overrides.
+const DEFAULT_LIMIT: Duration = Duration::from_secs(600);
+
+/// Lines of each child's stderr kept for the report.
+const TAIL_LINES: usize = 40;
+
+/// A child process the report describes: its label, pid and last stderr lines.
+struct Watched {
+    label: String,
+    pid: u32,
+    tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+/// What the watchdog reports on: the test, its database and its children.
+#[derive(Default)]
+struct Subject {
+    children: Vec<Watched>,
+}
+
+/// Started with each test environment; stopped (without a report) when it is dropped.
+pub struct Watchdog {
+    finished: Arc<(Mutex<bool>, Condvar)>,
+    subject: Arc<Mutex<Subject>>,
+}
+
+impl Watchdog {
+    /// Starts watching the calling test (its thread name is the test's name).
+    pub fn start(db_path: PathBuf) -> Watchdog {
+        let limit = std::env::var("MAGIC_MASTER_TEST_WATCHDOG_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_LIMIT);
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("unnamed test")
+            .to_owned();
+        let finished = Arc::new((Mutex::new(false), Condvar::new()));
+        let subject = Arc::new(Mutex::new(Subject::default()));
+        let (done, watched) = (finished.clone(), subject.clone());
+        std::thread::spawn(move || {
+            let (lock, signal) = &*done;
+            let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+            let (guard, timeout) = signal
+                .wait_timeout_while(guard, limit, |finished| !*finished)
+                .unwrap_or_else(|e| e.into_inner());
+            if timeout.timed_out() && !*guard {
+                report_and_abort(&test, limit, &db_path, &watched);
+            }
+        });
+        Watchdog { finished, subject }
+    }
+
+    /// Adds a child process to the report; returns the buffer its stderr lines go to.
+    pub fn watch(&self, label: &str, pid: u32) -> Arc<Mutex<VecDeque<String>>> {
+        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
+        self.subject
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .children
+            .push(Watched {
+                label: label.to_owned(),
+                pid,
+                tail: tail.clone(),
+            });
+        tail
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        let (lock, signal) = &*self.finished;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        signal.notify_all();
+    }
+}
+
+/// Keeps the last [`TAIL_LINES`] lines in `tail`.
+pub fn remember(tail: &Mutex<VecDeque<String>>, line: &str) {
+    let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+    if tail.len() == TAIL_LINES {
+        tail.pop_front();
+    }
+    tail.push_back(without_colours(line));
+}
+
+/// `line` without its ANSI colour sequences (the services colour their logs).
+fn without_colours(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // Skip to the end of the sequence: its first letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Writes the report straight to the process's stderr (the test harness captures only
+/// `eprintln!`, and a captured report would die with the aborted process), then aborts.
+fn report_and_abort(
+    test: &str,
+    limit: Duration,
+    db_path: &std::path::Path,
+    subject: &Mutex<Subject>,
+) {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "\n=== WATCHDOG: test `{test}` still running after {} s; aborting the test binary ===\n",
+        limit.as_secs()
+    ));
+    out.push_str(&format!("--- database {}\n", db_path.display()));
+    out.push_str(&database_rows(db_path));
+    out.push_str(&format!(
+        "--- test process {}\n{}",
+        std::process::id(),
+        process_state(std::process::id())
+    ));
+    out.push_str(&backtraces(std::process::id()));
+    let subject = subject.lock().unwrap_or_else(|e| e.into_inner());
+    for child in &subject.children {
+        out.push_str(&format!(
+            "--- {} (pid {})\n{}",
+            child.label,
+            child.pid,
+            process_state(child.pid)
+        ));
+        let tail = child.tail.lock().unwrap_or_else(|e| e.into_inner());
+        for line in tail.iter() {
+            out.push_str(&format!("  | {line}\n"));
+        }
+        out.push_str(&backtraces(child.pid));
+    }
+    out.push_str("=== WATCHDOG: end of report ===\n");
+    let _ = std::io::stderr().write_all(out.as_bytes());
+    let _ = std::io::stderr().flush();
+    std::process::abort();
+}
+
+/// The app's job rows and the queue's rows, read with a short busy timeout.
+fn database_rows(db_path: &std::path::Path) -> String {
+    use deadpool_sqlite::rusqlite::{Connection, OpenFlags};
+    let conn = match Connection::open_with_flags(db_path, OpenFlags::SQLITE_OPEN_READ_ONLY) {
+        Ok(c) => c,
+        Err(e) => return format!("  cannot open: {e}\n"),
+    };
+    let _ = conn.busy_timeout(Duration::from_secs(2));
+    let queries = [
+        "SELECT id, status, worker, progress, attempts, completions, error FROM master_jobs",
+        "SELECT id, status, lock_by, lock_at, attempts, run_at, last_result FROM Jobs",
+        "SELECT id, last_seen, strftime('%s', 'now') AS now FROM Workers",
+        "SELECT name, pid, last_seen FROM worker_heartbeats",
+    ];
+    let mut out = String::new();
+    for query in queries {
+        out.push_str(&format!("  {query}\n"));
+        match rows_as_text(&conn, query) {
+            Ok(rows) => rows
+                .iter()
+                .for_each(|r| out.push_str(&format!("    {r}\n"))),
+            Err(e) => out.push_str(&format!("    error: {e}\n")),
+        }
+    }
+    out
+}
+
+fn rows_as_text(
+    conn: &deadpool_sqlite::rusqlite::Connection,
+    query: &str,
+) -> deadpool_sqlite::rusqlite::Result<Vec<String>> {
+    use deadpool_sqlite::rusqlite::types::ValueRef;
+    let mut stmt = conn.prepare(query)?;
+    let columns = stmt.column_count();
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let fields: Vec<String> = (0..columns)
+            .map(|i| match row.get_ref(i) {
+                Ok(ValueRef::Null) => "NULL".to_owned(),
+                Ok(ValueRef::Integer(n)) => n.to_string(),
+                Ok(ValueRef::Real(x)) => x.to_string(),
+                Ok(ValueRef::Text(t)) => String::from_utf8_lossy(t).chars().take(120).collect(),
+                Ok(ValueRef::Blob(b)) => format!("<{} bytes>", b.len()),
+                Err(e) => format!("<{e}>"),
+            })
+            .collect();
+        out.push(fields.join(" | "));
+    }
+    Ok(out)
+}
+
+/// The state of each thread of `pid` and the kernel function it waits in.
+fn process_state(pid: u32) -> String {
+    let mut out = String::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return "  (no such process)\n".to_owned();
+    };
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let wchan = std::fs::read_to_string(dir.join("wchan")).unwrap_or_default();
+        // The state is the field after the parenthesised command name.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .unwrap_or("?");
+        out.push_str(&format!(
+            "  thread {} {:<16} state {state} wchan {}\n",
+            task.file_name().to_string_lossy(),
+            comm.trim(),
+            wchan.trim()
+        ));
+    }
+    out
+}
+
+/// Every thread's backtrace, from gdb when it is installed (bounded to a minute).
+fn backtraces(pid: u32) -> String {
+    let output = Command::new("timeout")
+        .args(["60", "gdb", "-batch", "-nx", "-p", &pid.to_string()])
+        .args(["-ex", "thread apply all bt 12"])
+        .output();
+    match output {
+        Ok(o) if o.status.success() => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            text.lines()
+                .filter(|l| l.starts_with('#') || l.starts_with("Thread"))
+                .map(|l| format!("  {}\n", l.chars().take(200).collect::<String>()))
+                .collect()
+        }
+        Ok(o) => format!("  (no backtrace: gdb exited with {})\n", o.status),
+        Err(e) => format!("  (no backtrace: {e})\n"),
+    }
+}

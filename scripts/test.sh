@@ -18,26 +18,39 @@ status=0
 bash scripts/fetch-test-music.sh || { echo "could not fetch the real-music test files" >&2; status=1; }
 export MAGIC_MASTER_TEST_MUSIC_DIR="$root/test-assets/frozen-bubble"
 
-# Runs "$@" under a time limit of $1; says so when the limit was the reason it stopped.
+# Runs "$@" under a time limit of $1 seconds. timeout(1) runs it in a process group of its
+# own and stops the whole group, so a hung test binary or service cannot hold the step open.
+# A minute before the limit, what every process of the group is doing is written to a file
+# (not to the pipe: a sleeping reporter must not keep `tee` waiting) and printed afterwards.
 limited() {
-  local limit=$1
+  local seconds=$1
   shift
-  timeout --kill-after=60 "$limit" "$@"
+  local report="$log_dir/hung-$RANDOM.txt"
+  timeout --kill-after=30 "$seconds" "$@" &
+  local step=$!
+  (sleep $((seconds - 60)) && kill -0 "$step" 2> /dev/null && bash scripts/report-hung.sh "$step") > "$report" 2>&1 &
+  local reporter=$!
+  wait "$step"
   local rc=$?
-  [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && echo "TIMED OUT after $limit: $*" >&2
+  pkill -P "$reporter" sleep 2> /dev/null
+  kill "$reporter" 2> /dev/null
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    cat "$report" >&2
+    echo "TIMED OUT after $seconds s: $*" >&2
+  fi
   return "$rc"
 }
 
-limited 45m cargo test --workspace --release 2>&1 | tee "$log_dir/cargo.log"
+limited 2100 cargo test --workspace --release 2>&1 | tee "$log_dir/cargo.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 if [ -f ops/check.sh ]; then
-  limited 10m bash ops/check.sh 2>&1 | tee "$log_dir/ops.log"
+  limited 480 bash ops/check.sh 2>&1 | tee "$log_dir/ops.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 fi
 
 if [ -f e2e/run.sh ]; then
-  MAGIC_MASTER_API_BIN="${CARGO_TARGET_DIR:-$root/target}/release/magic-master-api" limited 15m bash e2e/run.sh 2>&1 | tee "$log_dir/e2e.log"
+  MAGIC_MASTER_API_BIN="${CARGO_TARGET_DIR:-$root/target}/release/magic-master-api" limited 720 bash e2e/run.sh 2>&1 | tee "$log_dir/e2e.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 fi
 

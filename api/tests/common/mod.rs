@@ -19,9 +19,11 @@ pub use mock_telegram::MockBot;
 use deadpool_sqlite::rusqlite::types::FromSql;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The bytes of a [`write_wav`] file of `seconds` length at 44.1 kHz.
@@ -93,10 +95,23 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// SIGKILL, then reap.
+    /// SIGKILL, then reap (waiting at most 30 s: a process stuck in the kernel must not
+    /// hang the test; the watchdog reports such a state).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
-        let _ = self.child.wait();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "{} (pid {}) still not reaped 30 s after SIGKILL",
+            self.name,
+            self.child.id()
+        );
     }
 
     /// SIGTERM (graceful), then wait up to `timeout` for the exit.
@@ -196,7 +211,7 @@ impl Env {
     /// Starts the API and waits until `/api/health` answers.
     pub async fn start_api(&self) -> Proc {
         let mut child = self.command(&api_binary()).spawn().expect("spawn api");
-        self.forward_stderr(&mut child, "api");
+        let listening = self.forward_stderr(&mut child, "api");
         let proc = Proc {
             child,
             name: "api".into(),
@@ -206,9 +221,15 @@ impl Env {
         wait_for(
             Duration::from_secs(30),
             Duration::from_millis(50),
+            // Healthy, and the one answering is ours: another test's API could answer on
+            // this port if it was taken between choosing it and binding it.
             async || match client.get(&health).send().await {
-                Ok(r) if r.status().is_success() => Ok(()),
-                _ => Err("API did not become healthy".to_owned()),
+                Ok(r) if r.status().is_success() && listening.load(Ordering::Acquire) => Ok(()),
+                _ => Err(format!(
+                    "API did not become healthy on port {} (bound by it: {})",
+                    self.port,
+                    listening.load(Ordering::Acquire)
+                )),
             },
         )
         .await;
@@ -255,18 +276,25 @@ impl Env {
 
 impl Env {
     /// Copies the child's stderr to the test's stderr, prefixed (visible with --nocapture),
-    /// and keeps its last lines for the watchdog's report.
-    fn forward_stderr(&self, child: &mut Child, label: &str) {
+    /// and keeps its last lines for the watchdog's report. The flag it returns is set once
+    /// the child logs that it is listening on this environment's port.
+    fn forward_stderr(&self, child: &mut Child, label: &str) -> Arc<AtomicBool> {
         let tail = self.watchdog.watch(label, child.id());
+        let listening = Arc::new(AtomicBool::new(false));
         if let Some(err) = child.stderr.take() {
-            let label = label.to_owned();
+            let (label, flag) = (label.to_owned(), listening.clone());
+            let address = format!("127.0.0.1:{}", self.port);
             std::thread::spawn(move || {
                 for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    if line.contains("listening") && line.contains(&address) {
+                        flag.store(true, Ordering::Release);
+                    }
                     watchdog::remember(&tail, &line);
                     eprintln!("[{label}] {line}");
                 }
             });
         }
+        listening
     }
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's whole test suite: the one command the README gives and CI runs.
 #   1. fetches the real-music test files (Debian's frozen-bubble-data, never committed);
-#   2. runs every Rust test in release mode (DSP tests process real-length signals);
+#   2. runs every Rust test in release mode (DSP tests process real-length signals), every test
+#      binary even when an earlier one fails;
 #   3. checks the deployment files (systemd units, Prometheus rules, backup/restore);
 #   4. runs the browser tests (headless Chromium against the release API binary).
 # It ends with one line "N passed, M failed" summing all of them, and exits non-zero on any failure.
@@ -41,7 +42,7 @@ limited() {
   return "$rc"
 }
 
-limited 2100 cargo test --workspace --release 2>&1 | tee "$log_dir/cargo.log"
+limited 2100 cargo test --workspace --release --no-fail-fast 2>&1 | tee "$log_dir/cargo.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 if [ -f ops/check.sh ]; then

@@ -1,8 +1,9 @@
 //! Payments against the real API binary and a mock YooKassa (axum, in this process) that
 //! speaks YooKassa's API v3 JSON, checks Basic auth and the Idempotence-Key header and
 //! records every request: creation, the webhook's IP whitelist and trusted proxies, forged,
-//! replayed and concurrent notifications, cancel, refund, YooKassa down, demo mode, payment
-//! ownership; plus CORS, the global rate limit and security headers on the new routes.
+//! replayed and concurrent notifications, cancel, refund (full, partial, repeated, in the
+//! wrong currency), YooKassa down, demo mode, payment ownership; plus CORS, the global rate
+//! limit and security headers on the new routes.
 
 mod common;
 
@@ -10,7 +11,9 @@ use axum::http::{HeaderMap, StatusCode};
 use common::*;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -200,16 +203,33 @@ impl MockYooKassa {
 
     /// A full refund through YooKassa's dashboard; returns the refund object.
     fn refund(&self, id: &str) -> Value {
+        let amount = self.payment(id)["amount"].clone();
+        let (value, currency) = (amount["value"].as_str(), amount["currency"].as_str());
+        self.refund_to(id, value.unwrap(), currency.unwrap())
+    }
+
+    /// Another refund through YooKassa's dashboard, after which the payment's cumulative
+    /// `refunded_amount` is `total` in `currency` (YooKassa's figure over every refund so far);
+    /// returns the refund object (its `amount` is this refund's increase).
+    fn refund_to(&self, id: &str, total: &str, currency: &str) -> Value {
         let mut st = self.state.lock().unwrap();
         let p = st.payments.get_mut(id).expect("mock payment");
-        p["refunded_amount"] = p["amount"].clone();
-        p["refundable"] = json!(false);
+        let kopecks = |v: &Value| {
+            shared::payments::amount_minor_units(v.as_str().unwrap_or("0")).unwrap_or(0)
+        };
+        let before = kopecks(&p["refunded_amount"]["value"]);
+        let (now, amount) = (kopecks(&json!(total)), kopecks(&p["amount"]["value"]));
+        p["refunded_amount"] = json!({"value": total, "currency": currency});
+        p["refundable"] = json!(now < amount);
         json!({
             "id": format!("2f{}", &uuid::Uuid::new_v4().to_string()[2..]),
             "payment_id": id,
             "status": "succeeded",
             "created_at": chrono::Utc::now().to_rfc3339(),
-            "amount": p["amount"],
+            "amount": {
+                "value": shared::payments::format_amount(now.saturating_sub(before)),
+                "currency": currency,
+            },
         })
     }
 
@@ -341,8 +361,16 @@ async fn row(env: &Env, payment_id: &str) -> shared::payments::Payment {
 /// The API in live mode against a fresh mock YooKassa: the mock, the service's settings and
 /// data dir, the API process, its base URL.
 async fn start_live() -> (MockYooKassa, Env, Proc, String) {
+    let (mock, env) = live_env(&[]).await;
+    let api = env.start_api().await;
+    let base = env.base_url();
+    (mock, env, api, base)
+}
+
+/// A fresh mock YooKassa and the settings of an API in live mode against it, plus `extra`.
+async fn live_env(extra: &[(&str, &str)]) -> (MockYooKassa, Env) {
     let mock = MockYooKassa::start().await;
-    let env = Env::new(&[
+    let mut vars = vec![
         ("EMBEDDED_WORKERS", "0"),
         ("YOOKASSA_SHOP_ID", SHOP_ID),
         ("YOOKASSA_SECRET_KEY", SECRET_KEY),
@@ -354,10 +382,64 @@ async fn start_live() -> (MockYooKassa, Env, Proc, String) {
         // Test requests come from 127.0.0.1: it is the proxy, not YooKassa. The
         // whitelist is left at its default (YooKassa's published ranges).
         ("TRUSTED_PROXIES", "127.0.0.1"),
-    ]);
-    let api = env.start_api().await;
-    let base = env.base_url();
-    (mock, env, api, base)
+    ];
+    vars.extend_from_slice(extra);
+    let env = Env::new(&vars);
+    (mock, env)
+}
+
+/// The lines the API has written to stderr so far.
+type Logs = Arc<Mutex<Vec<String>>>;
+
+/// Starts the API of `env` keeping its log lines (and copying them to stderr), and waits
+/// until it answers on its port.
+async fn start_api_logged(env: &Env) -> (Proc, Logs) {
+    let mut child = Command::new(api_binary())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(&env.vars)
+        .current_dir(env.dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn api");
+    let logs = Logs::default();
+    let stderr = child.stderr.take().expect("api stderr");
+    let lines = logs.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("[api] {line}");
+            lines.lock().unwrap().push(line);
+        }
+    });
+    let proc = Proc {
+        child,
+        name: "api".into(),
+    };
+    let (health, address) = (
+        format!("{}/api/health", env.base_url()),
+        format!("127.0.0.1:{}", env.port),
+    );
+    wait_for(
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        async || {
+            let ours = logged(&logs, &["listening", &address]);
+            match client().get(&health).send().await {
+                Ok(r) if r.status().is_success() && ours => Ok(()),
+                _ => Err(format!("API did not become healthy on {address}")),
+            }
+        },
+    )
+    .await;
+    (proc, logs)
+}
+
+/// Whether one logged line contains every one of `parts`.
+fn logged(logs: &Logs, parts: &[&str]) -> bool {
+    let lines = logs.lock().unwrap();
+    lines.iter().any(|l| parts.iter().all(|p| l.contains(p)))
 }
 
 /// Demo mode: the plans say so, a payment is credited at once (tokens and tier), a
@@ -742,6 +824,277 @@ async fn cancel_credits_nothing_and_refund_takes_back_once() {
     assert_eq!(
         row(&env, &pro_id).await.status,
         shared::payments::PaymentStatus::Refunded
+    );
+}
+
+/// The payment as `GET /api/payments/{id}` shows it to the payer.
+async fn shown(base: &str, token: &str, id: &str) -> Value {
+    let (status, one) = get_auth(base, &format!("/api/payments/{id}"), token).await;
+    assert_eq!(status, 200, "{one}");
+    one
+}
+
+/// Waits for at least `n` Telegram messages, then a little longer for any extra one; all of
+/// them.
+async fn settled_texts(bot: &MockBot, n: usize) -> Vec<String> {
+    bot.wait_texts(n, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    bot.wait_texts(0, Duration::ZERO).await
+}
+
+/// Two partial refunds of a 50-token pack (790.00): 40 % takes back 20 tokens, the rest
+/// (100 %) the other 30. Replays, ten concurrent copies of each notification and the older
+/// notification after the newer change nothing more: the balance, the stored figure and
+/// the one Telegram message per refund say so.
+#[tokio::test(flavor = "multi_thread")]
+async fn partial_refunds_take_back_tokens_in_proportion_exactly_once() {
+    let bot = MockBot::start().await;
+    let (mock, env) = live_env(&bot.settings()).await;
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let (token, user_id) = register_user(&base, "hana@example.com").await;
+    let pool = env.db();
+    // Seven tokens from elsewhere, which no refund of this pack may take.
+    shared::accounts::grant_tokens(&pool, user_id, 7)
+        .await
+        .unwrap();
+    let (id, provider_id) = create_live(&env, &token, "tokens_50").await;
+    from_yookassa(&base, &mock.pay(&provider_id)).await;
+    assert_eq!(get_me(&base, &token).await["tokens"], 57);
+    let one = shown(&base, &token, &id).await;
+    assert_eq!(one["refunded_amount"], "0.00", "{one}");
+
+    // 316.00 of 790.00 refunded: ceil(50 × 0.4) = 20 tokens back; still succeeded.
+    let first = notification(
+        "refund.succeeded",
+        mock.refund_to(&provider_id, "316.00", "RUB"),
+    );
+    assert_eq!(first["object"]["amount"]["value"], "316.00");
+    let (status, body) = from_yookassa(&base, &first).await;
+    assert_eq!((status, &body), (200, &json!({"ok": true})));
+    assert_eq!(get_me(&base, &token).await["tokens"], 37);
+    let one = shown(&base, &token, &id).await;
+    assert_eq!(
+        (one["status"].as_str(), one["refunded_amount"].as_str()),
+        (Some("succeeded"), Some("316.00")),
+        "{one}"
+    );
+    assert_eq!(one["refunded"], false);
+    let (_, list) = get_auth(&base, "/api/payments", &token).await;
+    assert_eq!(list["payments"][0]["refunded_amount"], "316.00", "{list}");
+    let stored = row(&env, &id).await;
+    assert_eq!(stored.refunded_kopecks, 31_600);
+    assert!(stored.refunded_at.is_none());
+    // A replay and ten concurrent copies of the first notification: nothing more.
+    assert_eq!(from_yookassa(&base, &first).await.0, 200);
+    for (status, body) in concurrent_copies(&base, &first, 10).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(user_row(&env, user_id).await.tokens, 37);
+    assert_eq!(row(&env, &id).await.refunded_kopecks, 31_600);
+
+    // The rest: 790.00 in total, the other 30 tokens, once however many copies arrive.
+    let second = notification(
+        "refund.succeeded",
+        mock.refund_to(&provider_id, "790.00", "RUB"),
+    );
+    assert_eq!(second["object"]["amount"]["value"], "474.00");
+    for (status, body) in concurrent_copies(&base, &second, 10).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    // Replays of both (YooKassa now reports 790.00 for each) and a late payment.succeeded.
+    for note in [
+        &second,
+        &first,
+        &mock.note("payment.succeeded", &provider_id),
+    ] {
+        assert_eq!(from_yookassa(&base, note).await.0, 200);
+    }
+    let me = get_me(&base, &token).await;
+    assert_eq!(
+        me["tokens"], 7,
+        "the pack's 50 taken back, the other 7 kept: {me}"
+    );
+    let stored = row(&env, &id).await;
+    assert_eq!(stored.status, shared::payments::PaymentStatus::Refunded);
+    assert_eq!(stored.refunded_kopecks, 79_000);
+    let one = shown(&base, &token, &id).await;
+    assert_eq!(
+        (one["status"].as_str(), one["refunded_amount"].as_str()),
+        (Some("refunded"), Some("790.00")),
+        "{one}"
+    );
+    assert_eq!(
+        (one["refunded"].as_bool(), one["credited"].as_bool()),
+        (Some(true), Some(true))
+    );
+
+    // Telegram: credited, partly refunded, refunded in full; one message each.
+    let texts = settled_texts(&bot, 3).await;
+    assert_eq!(texts.len(), 3, "{texts:#?}");
+    assert!(texts[0].contains("payment credited"), "{texts:#?}");
+    assert!(
+        texts[1].contains("partly refunded: 316.00 RUB")
+            && texts[1].contains("316.00 of 790.00 RUB refunded in total")
+            && texts[1].contains("20 tokens taken back")
+            && texts[1].contains(&id),
+        "{texts:#?}"
+    );
+    assert!(
+        texts[2].contains("refunded in full: 790.00 RUB (this refund 474.00 RUB)")
+            && texts[2].contains("30 tokens taken back"),
+        "{texts:#?}"
+    );
+}
+
+/// A Pro month (490.00) refunded 100.00, then 200.00 in total: the paid period is shortened
+/// by ceil(30 × 100/490) = 7 days, then by 13 days in total; the full refund ends the tier,
+/// as it always did.
+#[tokio::test(flavor = "multi_thread")]
+async fn partial_refunds_shorten_the_paid_period_in_proportion() {
+    let (mock, env, _api, base) = start_live().await;
+    let (token, user_id) = register_user(&base, "ivan@example.com").await;
+    let (id, provider_id) = create_live(&env, &token, "pro_month").await;
+    from_yookassa(&base, &mock.pay(&provider_id)).await;
+    let stored_end = |u: &shared::accounts::User| {
+        chrono::DateTime::parse_from_rfc3339(u.tier_expires_at.as_deref().unwrap())
+            .unwrap()
+            .to_utc()
+    };
+    let paid = user_row(&env, user_id).await;
+    assert_eq!(paid.tier, shared::accounts::Tier::Pro);
+    let end0 = stored_end(&paid);
+
+    let note = notification(
+        "refund.succeeded",
+        mock.refund_to(&provider_id, "100.00", "RUB"),
+    );
+    for (status, _) in concurrent_copies(&base, &note, 5).await {
+        assert_eq!(status, 200);
+    }
+    let u = user_row(&env, user_id).await;
+    assert_eq!(u.tier, shared::accounts::Tier::Pro);
+    assert_eq!(end0 - stored_end(&u), chrono::Duration::days(7), "{u:?}");
+    let me = get_me(&base, &token).await;
+    assert_eq!(
+        (me["tier"].as_str(), tier_end(&me)),
+        (Some("pro"), stored_end(&u))
+    );
+    let one = shown(&base, &token, &id).await;
+    assert_eq!(
+        (one["status"].as_str(), one["refunded_amount"].as_str()),
+        (Some("succeeded"), Some("100.00"))
+    );
+
+    let note = notification(
+        "refund.succeeded",
+        mock.refund_to(&provider_id, "200.00", "RUB"),
+    );
+    for _ in 0..2 {
+        assert_eq!(from_yookassa(&base, &note).await.0, 200);
+    }
+    let u = user_row(&env, user_id).await;
+    assert_eq!(end0 - stored_end(&u), chrono::Duration::days(13), "{u:?}");
+
+    let note = notification("refund.succeeded", mock.refund(&provider_id));
+    for (status, _) in concurrent_copies(&base, &note, 5).await {
+        assert_eq!(status, 200);
+    }
+    let me = get_me(&base, &token).await;
+    assert_eq!(me["tier"], "free", "{me}");
+    assert!(me["tier_expires_at"].is_null(), "{me}");
+    let one = shown(&base, &token, &id).await;
+    assert_eq!(
+        (one["status"].as_str(), one["refunded_amount"].as_str()),
+        (Some("refunded"), Some("490.00"))
+    );
+}
+
+/// A refunded_amount in another currency (or not an amount at all) changes nothing, is
+/// logged as an error and sent to Telegram; the right figure afterwards still applies. A
+/// refund reported on a payment YooKassa still holds as pending changes nothing either.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refund_in_another_currency_changes_nothing_and_is_logged() {
+    let bot = MockBot::start().await;
+    let (mock, env) = live_env(&bot.settings()).await;
+    let (_api, logs) = start_api_logged(&env).await;
+    let base = env.base_url();
+    let (token, user_id) = register_user(&base, "jana@example.com").await;
+    let (id, provider_id) = create_live(&env, &token, "tokens_10").await;
+    from_yookassa(&base, &mock.pay(&provider_id)).await;
+    assert_eq!(user_row(&env, user_id).await.tokens, 10);
+
+    let note = notification(
+        "refund.succeeded",
+        mock.refund_to(&provider_id, "95.00", "USD"),
+    );
+    let (status, body) = from_yookassa(&base, &note).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ignored"], "payment does not match", "{body}");
+    assert_eq!(user_row(&env, user_id).await.tokens, 10);
+    let stored = row(&env, &id).await;
+    assert_eq!(
+        (stored.status, stored.refunded_kopecks),
+        (shared::payments::PaymentStatus::Succeeded, 0)
+    );
+    wait_for(
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        async || {
+            if logged(
+                &logs,
+                &["ERROR", "refunded_amount cannot be used", "USD", &id],
+            ) {
+                Ok(())
+            } else {
+                Err("no error logged for the USD refund".to_owned())
+            }
+        },
+    )
+    .await;
+
+    // Not an amount at all: the same.
+    mock.refund_to(&provider_id, "9.5e1", "RUB");
+    let (status, _) = from_yookassa(&base, &note).await;
+    assert_eq!(status, 200);
+    assert_eq!(user_row(&env, user_id).await.tokens, 10);
+    assert_eq!(row(&env, &id).await.refunded_kopecks, 0);
+
+    // YooKassa's real figure: 95.00 of 190.00 → 5 tokens.
+    mock.refund_to(&provider_id, "95.00", "RUB");
+    assert_eq!(
+        from_yookassa(&base, &note).await,
+        (200, json!({"ok": true}))
+    );
+    assert_eq!(user_row(&env, user_id).await.tokens, 5);
+    assert_eq!(row(&env, &id).await.refunded_kopecks, 9_500);
+
+    // A payment still pending at YooKassa that (oddly) reports a refund: nothing.
+    let (pending_id, pending_provider) = create_live(&env, &token, "tokens_50").await;
+    let note = notification(
+        "refund.succeeded",
+        mock.refund_to(&pending_provider, "10.00", "RUB"),
+    );
+    assert_eq!(from_yookassa(&base, &note).await.0, 200);
+    let stored = row(&env, &pending_id).await;
+    assert_eq!(
+        (stored.status, stored.refunded_kopecks, stored.credited_at),
+        (shared::payments::PaymentStatus::Pending, 0, None)
+    );
+    assert_eq!(user_row(&env, user_id).await.tokens, 5);
+
+    let texts = settled_texts(&bot, 4).await;
+    let not_applied: Vec<&String> = texts.iter().filter(|t| t.contains("NOT applied")).collect();
+    assert_eq!(not_applied.len(), 2, "{texts:#?}");
+    assert!(
+        not_applied[0].contains("USD") && not_applied[0].contains(&id),
+        "{texts:#?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("partly refunded: 95.00 RUB") && t.contains("5 tokens taken back")),
+        "{texts:#?}"
     );
 }
 

@@ -104,6 +104,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_payment_details.sql",
         sql: include_str!("../../migrations/0004_payment_details.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_partial_refunds.sql",
+        sql: include_str!("../../migrations/0005_partial_refunds.sql"),
+    },
 ];
 
 /// Applies the pending migrations of `migrations` in one immediate transaction each;

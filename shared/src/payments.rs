@@ -5,6 +5,11 @@
 //! account is changed only when that update changed exactly one row, so duplicate or
 //! concurrent notifications for one payment credit (and refund) at most once.
 //!
+//! Refunds may be partial and several: YooKassa reports the cumulative refunded amount, the
+//! row keeps the cumulative amount already acted on (`refunded_kopecks`, which only grows),
+//! and only the increase is taken back. What is taken back in total is the refunded share of
+//! the grant rounded up ([`share_taken_back`]), so it never exceeds what was given.
+//!
 //! What a plan grants is copied into the payment row when it is created, so editing the
 //! plans file later never changes what an old payment credits or takes back.
 
@@ -314,7 +319,27 @@ impl Plans {
 /// positive amount with at most two decimals.
 pub fn normalize_amount(text: &str) -> Option<String> {
     let minor = amount_minor_units(text)?;
-    (minor > 0).then(|| format!("{}.{:02}", minor / 100, minor % 100))
+    (minor > 0).then(|| format_amount(minor))
+}
+
+/// Minor units (kopecks) as two-decimal text: 49000 → `"490.00"`, 5 → `"0.05"`.
+pub fn format_amount(minor: u64) -> String {
+    format!("{}.{:02}", minor / 100, minor % 100)
+}
+
+/// How much of `granted` (tokens or days) a refund of `refunded` out of `amount` (both in
+/// minor units) takes back in total: `ceil(granted × refunded / amount)`, rounded up so a
+/// partial refund never leaves the payer more than was paid for, and never more than
+/// `granted` (a figure above `amount` counts as `amount`). Exact integer arithmetic.
+pub fn share_taken_back(granted: u32, refunded: u64, amount: u64) -> u32 {
+    if amount == 0 {
+        return 0;
+    }
+    let refunded = u128::from(refunded.min(amount));
+    let amount = u128::from(amount);
+    let share = (u128::from(granted) * refunded).div_ceil(amount);
+    // share <= granted because refunded <= amount.
+    u32::try_from(share).unwrap_or(granted)
 }
 
 /// An amount in minor units (kopecks): `"490.00"` → 49000; `None` if malformed.
@@ -418,11 +443,26 @@ pub struct Payment {
     pub grant: Option<Grant>,
     /// Why creation failed.
     pub error: Option<String>,
+    /// Cumulative amount refunded so far and already taken back, in minor units (kopecks);
+    /// 0 when nothing was refunded.
+    pub refunded_kopecks: u64,
+}
+
+impl Payment {
+    /// The amount in minor units (`None` only for a malformed stored amount).
+    pub fn amount_kopecks(&self) -> Option<u64> {
+        amount_minor_units(&self.amount)
+    }
+
+    /// The cumulative refunded amount as two-decimal text (`"0.00"` when none).
+    pub fn refunded_amount(&self) -> String {
+        format_amount(self.refunded_kopecks)
+    }
 }
 
 const COLUMNS: &str = "id, user_id, plan, amount, currency, status, demo, created_at, updated_at, \
     credited_at, refunded_at, provider_payment_id, confirmation_url, grant_tier, grant_days, \
-    grant_tokens, error";
+    grant_tokens, error, refunded_kopecks";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
     let status: String = row.get(5)?;
@@ -454,6 +494,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
         confirmation_url: row.get(12)?,
         grant,
         error: row.get(16)?,
+        // Never negative (a CHECK constraint).
+        refunded_kopecks: u64::try_from(row.get::<_, i64>(17)?).unwrap_or(0),
     })
 }
 
@@ -602,6 +644,29 @@ pub struct Change {
     pub payment: Payment,
     /// The payer's account after the call (when `applied` changed it).
     pub user: Option<User>,
+    /// For an applied refund: the refunded figures and what was taken back.
+    pub refund: Option<RefundStep>,
+}
+
+/// What one applied refund did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefundStep {
+    /// Cumulative refunded amount before this refund (minor units).
+    pub before_kopecks: u64,
+    /// Cumulative refunded amount after it (minor units).
+    pub after_kopecks: u64,
+    /// True when the whole amount is now refunded (the payment is `refunded`).
+    pub full: bool,
+    /// What this refund took back (the increase of the refunded share: tokens, or days of
+    /// the tier); `None` when the payment had not been credited, so there was nothing to take.
+    pub taken_back: Option<Grant>,
+}
+
+impl RefundStep {
+    /// The amount this refund added, in minor units.
+    pub fn increase_kopecks(&self) -> u64 {
+        self.after_kopecks - self.before_kopecks
+    }
 }
 
 /// The end of a paid period extended by `days`, counted from the current end when that is
@@ -720,7 +785,40 @@ fn transition(
         applied,
         payment,
         user,
+        refund: None,
     }))
+}
+
+/// The part of `grant` that a cumulative refund of `refunded` out of `amount` takes back in
+/// total (see [`share_taken_back`]).
+fn refunded_share(grant: Grant, refunded: u64, amount: u64) -> Grant {
+    match grant {
+        Grant::Tokens(n) => Grant::Tokens(share_taken_back(n, refunded, amount)),
+        Grant::Tier { tier, days } => Grant::Tier {
+            tier,
+            days: share_taken_back(days, refunded, amount),
+        },
+    }
+}
+
+/// What moving the cumulative refund from `before` to `after` takes back: the increase of
+/// the refunded share of `grant`.
+fn share_increase(grant: Grant, before: u64, after: u64, amount: u64) -> Grant {
+    match (
+        refunded_share(grant, before, amount),
+        refunded_share(grant, after, amount),
+    ) {
+        (Grant::Tokens(a), Grant::Tokens(b)) => Grant::Tokens(b.saturating_sub(a)),
+        (Grant::Tier { days: a, .. }, Grant::Tier { tier, days: b }) => Grant::Tier {
+            tier,
+            days: b.saturating_sub(a),
+        },
+        (_, later) => later,
+    }
+}
+
+fn is_nothing(grant: Grant) -> bool {
+    matches!(grant, Grant::Tokens(0) | Grant::Tier { days: 0, .. })
 }
 
 /// Credits a payment exactly once: marks it `succeeded` and grants the plan, unless it was
@@ -731,27 +829,94 @@ pub fn credit_in(c: &mut rusqlite::Connection, id: &str) -> rusqlite::Result<Opt
         id,
         "UPDATE payments SET status = 'succeeded', credited_at = ?2, updated_at = ?2, error = NULL \
          WHERE id = ?1 AND credited_at IS NULL AND refunded_at IS NULL AND status <> 'canceled'",
-        |tx, p, now| match p.grant {
-            Some(grant) => apply_grant(tx, p.user_id, grant, now),
-            None => Ok(()),
+        |tx, p, now| {
+            let Some(grant) = p.grant else {
+                return Ok(());
+            };
+            apply_grant(tx, p.user_id, grant, now)?;
+            // A partial refund recorded before the credit (the success was missed): the
+            // payer keeps only the unrefunded share.
+            let amount = p.amount_kopecks().unwrap_or(0);
+            let share = refunded_share(grant, p.refunded_kopecks, amount);
+            if p.refunded_kopecks > 0 && !is_nothing(share) {
+                take_back(tx, p.user_id, share, now)?;
+            }
+            Ok(())
         },
     )
 }
 
-/// Refunds a payment exactly once: marks it `refunded` and, if it was credited, takes back
-/// what it gave (tokens down to 0 at most; a tier's paid period shortened by its days,
-/// ending it when nothing is left). A refunded payment can never be credited afterwards.
-pub fn refund_in(c: &mut rusqlite::Connection, id: &str) -> rusqlite::Result<Option<Change>> {
-    transition(
-        c,
-        id,
-        "UPDATE payments SET status = 'refunded', refunded_at = ?2, updated_at = ?2 \
-         WHERE id = ?1 AND refunded_at IS NULL AND status <> 'canceled'",
-        |tx, p, now| match (p.grant, &p.credited_at) {
-            (Some(grant), Some(_)) => take_back(tx, p.user_id, grant, now),
-            _ => Ok(()),
-        },
-    )
+/// Acts on YooKassa's cumulative refunded amount `refunded_total` (minor units) for a
+/// payment, exactly once per increase: in one `BEGIN IMMEDIATE` transaction, a conditional
+/// update raises the stored figure (`... WHERE refunded_kopecks < new`), and only when it
+/// changed the row is the increase of the refunded share taken back (tokens down to 0 at
+/// most; a tier's paid period shortened by the days, ending it when nothing is left).
+/// A replay, a concurrent duplicate or an older notification (a smaller or equal figure)
+/// changes nothing. When the whole amount is refunded the payment becomes `refunded` and can
+/// never be credited afterwards; a partly refunded one stays `succeeded`. A canceled payment
+/// is never changed. `None` when there is no such payment.
+pub fn refund_in(
+    c: &mut rusqlite::Connection,
+    id: &str,
+    refunded_total: u64,
+) -> rusqlite::Result<Option<Change>> {
+    let now = Utc::now();
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let Some(before) = get_in(&tx, id)? else {
+        return Ok(None);
+    };
+    let amount = before.amount_kopecks().filter(|a| *a > 0);
+    let changed = match amount {
+        Some(amount) => {
+            // Amounts have at most 14 digits, so the figure fits SQLite's integers.
+            let after = refunded_total.min(amount);
+            let stored = i64::try_from(after).unwrap_or(i64::MAX);
+            tx.execute(
+                "UPDATE payments SET refunded_kopecks = ?3, updated_at = ?2, \
+                 status = CASE WHEN ?4 THEN 'refunded' ELSE status END, \
+                 refunded_at = CASE WHEN ?4 THEN ?2 ELSE refunded_at END \
+                 WHERE id = ?1 AND refunded_kopecks < ?3 AND refunded_at IS NULL \
+                 AND status <> 'canceled'",
+                params![id, crate::time::format(now), stored, after == amount],
+            )?
+        }
+        None => 0,
+    };
+    let Some(payment) = get_in(&tx, id)? else {
+        return Ok(None);
+    };
+    let (mut user, mut refund) = (None, None);
+    if let (1, Some(amount)) = (changed, amount) {
+        let taken_back = match (before.grant, &before.credited_at) {
+            (Some(grant), Some(_)) => {
+                let taken = share_increase(
+                    grant,
+                    before.refunded_kopecks,
+                    payment.refunded_kopecks,
+                    amount,
+                );
+                if !is_nothing(taken) {
+                    take_back(&tx, payment.user_id, taken, now)?;
+                }
+                Some(taken)
+            }
+            _ => None,
+        };
+        refund = Some(RefundStep {
+            before_kopecks: before.refunded_kopecks,
+            after_kopecks: payment.refunded_kopecks,
+            full: payment.refunded_kopecks >= amount,
+            taken_back,
+        });
+        user = accounts::get_in(&tx, payment.user_id)?;
+    }
+    tx.commit()?;
+    Ok(Some(Change {
+        applied: changed == 1,
+        payment,
+        user,
+        refund,
+    }))
 }
 
 /// Marks an uncredited, open (or failed) payment `canceled`; credits nothing.
@@ -784,9 +949,9 @@ pub async fn credit(pool: &Pool, id: &str) -> Result<Option<Change>, DbError> {
 }
 
 /// [`refund_in`] through the pool.
-pub async fn refund(pool: &Pool, id: &str) -> Result<Option<Change>, DbError> {
+pub async fn refund(pool: &Pool, id: &str, refunded_total: u64) -> Result<Option<Change>, DbError> {
     let id = id.to_owned();
-    with_conn(pool, move |c| refund_in(c, &id)).await
+    with_conn(pool, move |c| refund_in(c, &id, refunded_total)).await
 }
 
 /// [`cancel_in`] through the pool.
@@ -973,12 +1138,12 @@ mod tests {
 
         // Spend 11 of them, then the refund takes back 10 but never goes below zero.
         accounts::grant_tokens(&pool, user.id, -11).await.unwrap();
-        let first = refund(&pool, &p.id).await.unwrap().unwrap();
+        let first = refund(&pool, &p.id, 19_000).await.unwrap().unwrap();
         assert!(first.applied);
         assert_eq!(first.payment.status, PaymentStatus::Refunded);
         assert_eq!(first.user.unwrap().tokens, 0);
         accounts::grant_tokens(&pool, user.id, 5).await.unwrap();
-        assert!(!refund(&pool, &p.id).await.unwrap().unwrap().applied);
+        assert!(!refund(&pool, &p.id, 19_000).await.unwrap().unwrap().applied);
         assert!(!credit(&pool, &p.id).await.unwrap().unwrap().applied);
         let u = accounts::by_id(&pool, user.id).await.unwrap().unwrap();
         assert_eq!(u.tokens, 5, "a second refund or credit changed nothing");
@@ -1010,14 +1175,266 @@ mod tests {
         );
 
         // Refunding one month leaves the other; refunding both ends the paid tier.
-        let u = refund(&pool, &b.id).await.unwrap().unwrap().user.unwrap();
+        let u = refund(&pool, &b.id, 49_000)
+            .await
+            .unwrap()
+            .unwrap()
+            .user
+            .unwrap();
         assert_eq!(
             u.tier_expires_at.as_deref(),
             Some(crate::time::format(end_a.to_utc()).as_str())
         );
         assert_eq!(u.effective_tier(), Tier::Pro);
-        let u = refund(&pool, &a.id).await.unwrap().unwrap().user.unwrap();
+        let u = refund(&pool, &a.id, 49_000)
+            .await
+            .unwrap()
+            .unwrap()
+            .user
+            .unwrap();
         assert_eq!((u.tier, u.tier_expires_at.as_deref()), (Tier::Free, None));
+    }
+
+    #[test]
+    fn refunded_shares_are_rounded_up_exact_and_never_over_the_grant() {
+        // The examples: 40 % of a 50-token pack (790.00) is 20 tokens; 100.00 of a 490.00
+        // month is 6.12 days → 7, 200.00 → 12.24 → 13.
+        assert_eq!(share_taken_back(50, 31_600, 79_000), 20);
+        assert_eq!(share_taken_back(50, 79_000, 79_000), 50);
+        assert_eq!(share_taken_back(30, 10_000, 49_000), 7);
+        assert_eq!(share_taken_back(30, 20_000, 49_000), 13);
+        assert_eq!(
+            share_taken_back(10, 1, 19_000),
+            1,
+            "one kopeck takes one token"
+        );
+        assert_eq!(share_taken_back(10, 0, 19_000), 0);
+        assert_eq!(
+            share_taken_back(10, 50_000, 19_000),
+            10,
+            "capped at the grant"
+        );
+        assert_eq!(share_taken_back(10, 5, 0), 0, "no amount, nothing to share");
+        // No overflow at the extremes.
+        assert_eq!(
+            share_taken_back(1_000_000, 999_999_999_999, 1_000_000_000_000),
+            1_000_000
+        );
+        assert_eq!(share_taken_back(u32::MAX, u64::MAX, u64::MAX), u32::MAX);
+        // Exhaustively on small figures: the smallest whole number covering the share,
+        // growing with the refund, never above the grant.
+        for amount in [1_u64, 7, 100, 19_000, 49_000, 79_000, 149_000] {
+            for granted in [1_u32, 3, 10, 30, 50, 365] {
+                let mut last = 0;
+                let step = (amount / 97).max(1);
+                let mut refunded = 0;
+                while refunded <= amount {
+                    let s = share_taken_back(granted, refunded, amount);
+                    let (s128, exact) = (
+                        u128::from(s) * u128::from(amount),
+                        u128::from(granted) * u128::from(refunded),
+                    );
+                    assert!(s128 >= exact, "{granted} {refunded}/{amount}: {s}");
+                    assert!(
+                        s == 0 || s128 - u128::from(amount) < exact,
+                        "{granted} {refunded}/{amount}: {s} is not the smallest"
+                    );
+                    assert!(s <= granted && s >= last);
+                    last = s;
+                    refunded += step;
+                }
+                assert_eq!(share_taken_back(granted, amount, amount), granted);
+            }
+        }
+        // Kopecks are read exactly where floats would not be (0.29 * 100 = 28.999…).
+        assert_eq!(amount_minor_units("0.29"), Some(29));
+        assert_eq!(amount_minor_units("1.15"), Some(115));
+        assert_eq!(amount_minor_units("316.00"), Some(31_600));
+        assert_eq!(amount_minor_units("100.1"), Some(10_010));
+        assert_eq!(format_amount(31_600), "316.00");
+        assert_eq!(format_amount(5), "0.05");
+        assert_eq!(format_amount(0), "0.00");
+    }
+
+    #[tokio::test]
+    async fn partial_refunds_take_back_each_increase_once_and_older_figures_nothing() {
+        let (_dir, pool, user) = pool_with_user().await;
+        let plans = Plans::builtin();
+        let p = create(&pool, "t", user.id, plans.get("tokens_50").unwrap(), false)
+            .await
+            .unwrap();
+        credit(&pool, "t").await.unwrap().unwrap();
+        accounts::grant_tokens(&pool, user.id, 5).await.unwrap();
+
+        // 40 % of 790.00: 20 tokens back, still succeeded.
+        let c = refund(&pool, &p.id, 31_600).await.unwrap().unwrap();
+        assert!(c.applied);
+        assert_eq!(c.payment.status, PaymentStatus::Succeeded);
+        assert_eq!(c.payment.refunded_kopecks, 31_600);
+        assert_eq!(c.payment.refunded_amount(), "316.00");
+        assert!(c.payment.refunded_at.is_none());
+        assert_eq!(
+            c.refund,
+            Some(RefundStep {
+                before_kopecks: 0,
+                after_kopecks: 31_600,
+                full: false,
+                taken_back: Some(Grant::Tokens(20)),
+            })
+        );
+        assert_eq!(c.user.unwrap().tokens, 35);
+        // A replay, and an older (smaller) figure arriving late: nothing.
+        for figure in [31_600, 10_000, 0] {
+            let c = refund(&pool, &p.id, figure).await.unwrap().unwrap();
+            assert!(!c.applied, "{figure}");
+            assert_eq!(c.payment.refunded_kopecks, 31_600, "{figure}");
+            assert!(c.refund.is_none());
+        }
+        assert_eq!(
+            accounts::by_id(&pool, user.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .tokens,
+            35
+        );
+
+        // 60 %: ceil(30) - 20 = 10 more; 60 % + 1 kopeck: one more (rounded up).
+        let c = refund(&pool, &p.id, 47_400).await.unwrap().unwrap();
+        assert_eq!(c.refund.unwrap().taken_back, Some(Grant::Tokens(10)));
+        let c = refund(&pool, &p.id, 47_401).await.unwrap().unwrap();
+        assert_eq!(c.refund.unwrap().taken_back, Some(Grant::Tokens(1)));
+        assert_eq!(c.refund.unwrap().increase_kopecks(), 1);
+        assert_eq!(c.user.unwrap().tokens, 24);
+
+        // Ten concurrent copies of the full refund: the remaining 19, once.
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let pool = pool.clone();
+            tasks.push(tokio::spawn(
+                async move { refund(&pool, "t", 79_000).await },
+            ));
+        }
+        let mut steps = Vec::new();
+        for t in tasks {
+            let c = t.await.unwrap().unwrap().unwrap();
+            assert_eq!(c.payment.status, PaymentStatus::Refunded);
+            steps.extend(c.refund);
+        }
+        assert_eq!(steps.len(), 1, "{steps:?}");
+        assert_eq!(steps[0].taken_back, Some(Grant::Tokens(19)));
+        assert!(steps[0].full);
+        let u = accounts::by_id(&pool, user.id).await.unwrap().unwrap();
+        assert_eq!(u.tokens, 5, "the 50 taken back in total, the other 5 kept");
+        let stored = get(&pool, "t").await.unwrap().unwrap();
+        assert!(stored.refunded_at.is_some());
+        assert_eq!(stored.refunded_kopecks, 79_000);
+        // A figure above the amount, or a late credit: nothing more.
+        assert!(!refund(&pool, "t", 90_000).await.unwrap().unwrap().applied);
+        assert!(!credit(&pool, "t").await.unwrap().unwrap().applied);
+        assert_eq!(
+            accounts::by_id(&pool, user.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .tokens,
+            5
+        );
+    }
+
+    #[tokio::test]
+    async fn partial_refunds_shorten_a_tier_by_the_share_of_its_days() {
+        let (_dir, pool, user) = pool_with_user().await;
+        let plans = Plans::builtin();
+        let pro = plans.get("pro_month").unwrap();
+        create(&pool, "m", user.id, pro, false).await.unwrap();
+        let u = credit(&pool, "m").await.unwrap().unwrap().user.unwrap();
+        let end = |u: &User| {
+            DateTime::parse_from_rfc3339(u.tier_expires_at.as_deref().unwrap())
+                .unwrap()
+                .to_utc()
+        };
+        let end0 = end(&u);
+        // 100.00 of 490.00 → 7 days; 200.00 in total → 13 days in total.
+        let c = refund(&pool, "m", 10_000).await.unwrap().unwrap();
+        assert_eq!(c.payment.status, PaymentStatus::Succeeded);
+        assert_eq!(
+            c.refund.unwrap().taken_back,
+            Some(Grant::Tier {
+                tier: Tier::Pro,
+                days: 7
+            })
+        );
+        let u = c.user.unwrap();
+        assert_eq!((u.tier, end0 - end(&u)), (Tier::Pro, Duration::days(7)));
+        let u = refund(&pool, "m", 20_000)
+            .await
+            .unwrap()
+            .unwrap()
+            .user
+            .unwrap();
+        assert_eq!(end0 - end(&u), Duration::days(13));
+        // The rest ends the period, as a full refund always did.
+        let c = refund(&pool, "m", 49_000).await.unwrap().unwrap();
+        assert_eq!(c.payment.status, PaymentStatus::Refunded);
+        let u = c.user.unwrap();
+        assert_eq!((u.tier, u.tier_expires_at.as_deref()), (Tier::Free, None));
+
+        // A partial refund recorded before the credit (the success notification was
+        // missed): the credit grants only the unrefunded share, and nothing is taken twice.
+        create(&pool, "n", user.id, pro, false).await.unwrap();
+        let c = refund(&pool, "n", 24_500).await.unwrap().unwrap();
+        assert!(c.applied);
+        assert_eq!(c.refund.unwrap().taken_back, None);
+        assert_eq!(c.payment.status, PaymentStatus::Pending);
+        let t0 = Utc::now();
+        let u = credit(&pool, "n").await.unwrap().unwrap().user.unwrap();
+        let span = (end(&u) - t0).num_seconds();
+        assert!(
+            (15 * 86_400 - 5..=15 * 86_400 + 5).contains(&span),
+            "{span}"
+        );
+        let u = refund(&pool, "n", 49_000)
+            .await
+            .unwrap()
+            .unwrap()
+            .user
+            .unwrap();
+        assert_eq!((u.tier, u.tier_expires_at.as_deref()), (Tier::Free, None));
+    }
+
+    #[tokio::test]
+    async fn payments_refunded_before_partial_refunds_count_as_refunded_in_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open_pool(&dir.path().join("t.db"), 2).unwrap();
+        with_conn(&pool, |c| {
+            crate::db::apply_migrations(c, &crate::db::MIGRATIONS[..4])?;
+            c.execute_batch(
+                "INSERT INTO users (email, password_hash, created_at) VALUES ('a@b.c', 'h', 'x');
+                 INSERT INTO payments (id, user_id, plan, amount, currency, status,
+                     idempotence_key, created_at, updated_at, credited_at, refunded_at)
+                 VALUES ('old', 1, 'pro_month', '1490.00', 'RUB', 'refunded', 'old', 'x', 'x',
+                     'x', 'x'),
+                        ('paid', 1, 'pro_month', '490.00', 'RUB', 'succeeded', 'paid', 'x', 'x',
+                     'x', NULL);",
+            )?;
+            crate::db::apply_migrations(c, crate::db::MIGRATIONS)
+        })
+        .await
+        .unwrap();
+        let old = get(&pool, "old").await.unwrap().unwrap();
+        assert_eq!(old.refunded_kopecks, 149_000);
+        assert_eq!(
+            get(&pool, "paid").await.unwrap().unwrap().refunded_kopecks,
+            0
+        );
+        assert!(
+            !refund(&pool, "old", 149_000)
+                .await
+                .unwrap()
+                .unwrap()
+                .applied
+        );
     }
 
     #[tokio::test]
@@ -1066,7 +1483,7 @@ mod tests {
         assert!(change.applied);
         assert_eq!(change.payment.status, PaymentStatus::Canceled);
         assert!(!credit(&pool, &p.id).await.unwrap().unwrap().applied);
-        assert!(!refund(&pool, &p.id).await.unwrap().unwrap().applied);
+        assert!(!refund(&pool, &p.id, 79_000).await.unwrap().unwrap().applied);
         let u = accounts::by_id(&pool, user.id).await.unwrap().unwrap();
         assert_eq!(u.tokens, 0);
         // A credited payment cannot be canceled.

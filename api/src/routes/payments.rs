@@ -4,7 +4,8 @@
 //!
 //! A notification is never believed: after the IP whitelist, the payment is fetched from
 //! YooKassa and only what YooKassa reports is acted on, through the exactly-once
-//! transitions of `shared::payments`.
+//! transitions of `shared::payments`. Refunds may be partial and several: only YooKassa's
+//! cumulative `refunded_amount` is acted on, and only its increase is taken back.
 
 use crate::AppState;
 use crate::auth::AuthUser;
@@ -19,7 +20,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::alerts::AlertKind;
-use shared::payments::{self, Change, Payment};
+use shared::payments::{self, Change, Grant, Payment};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -41,6 +42,7 @@ pub fn payment_json(p: &Payment) -> Value {
         "updated_at": p.updated_at,
         "credited": p.credited_at.is_some(),
         "refunded": p.refunded_at.is_some(),
+        "refunded_amount": p.refunded_amount(),
         "demo": p.demo,
         "confirmation_url": if p.status.is_open() { json!(p.confirmation_url) } else { Value::Null },
     })
@@ -388,16 +390,43 @@ pub async fn reconcile(
             "YooKassa's payment does not match ours (amount or metadata): nothing done");
         return Ok(None);
     }
-    let refunded = remote
-        .refunded_amount
-        .as_ref()
-        .and_then(|a| payments::amount_minor_units(&a.value))
-        .is_some_and(|v| v > 0);
-    let (change, what) = match remote.status.as_str() {
-        "succeeded" if remote.paid && refunded => {
-            (payments::refund(&state.db, &payment.id).await?, "refunded")
+    if remote.status == "succeeded" && remote.paid {
+        let refunded = match refunded_kopecks(remote, payment) {
+            Ok(refunded) => refunded,
+            Err(why) => {
+                tracing::error!(payment_id = %payment.id, provider_payment_id = %remote.id, cause,
+                    refunded_amount = ?remote.refunded_amount, amount = %payment.amount,
+                    currency = %payment.currency,
+                    "YooKassa's refunded_amount cannot be used ({why}): nothing done");
+                state.alerts.send(
+                    AlertKind::Payment,
+                    format!(
+                        "Magic Master: payment refund NOT applied: {why}; payment {} ({} {}, \
+                         plan {}, user {}); check it in YooKassa's dashboard",
+                        payment.id, payment.amount, payment.currency, payment.plan, payment.user_id
+                    ),
+                );
+                return Ok(None);
+            }
+        };
+        let full = payment.amount_kopecks().is_some_and(|a| refunded >= a);
+        // Paid but not (yet) fully refunded: credited first (once), so the payer keeps the
+        // unrefunded share; a full refund of a never-credited payment credits nothing.
+        let mut current = payment.clone();
+        if !full {
+            let change = payments::credit(&state.db, &payment.id).await?;
+            match report(state, remote, cause, "credited", change) {
+                Some(p) => current = p,
+                None => return Ok(None),
+            }
         }
-        "succeeded" if remote.paid => (payments::credit(&state.db, &payment.id).await?, "credited"),
+        if refunded == 0 {
+            return Ok(Some(current));
+        }
+        let change = payments::refund(&state.db, &payment.id, refunded).await?;
+        return Ok(report(state, remote, cause, "refunded", change));
+    }
+    let (change, what) = match remote.status.as_str() {
         "canceled" => (payments::cancel(&state.db, &payment.id).await?, "canceled"),
         "waiting_for_capture" => (
             payments::mark_waiting(&state.db, &payment.id).await?,
@@ -409,20 +438,54 @@ pub async fn reconcile(
             return Ok(Some(payment.clone()));
         }
     };
-    let Some(change) = change else {
-        return Ok(None);
+    Ok(report(state, remote, cause, what, change))
+}
+
+/// YooKassa's cumulative refunded amount in minor units (0 when absent); an error naming
+/// the fault when its currency is not the payment's or its value is not an amount.
+pub fn refunded_kopecks(remote: &RemotePayment, payment: &Payment) -> Result<u64, String> {
+    let Some(refunded) = &remote.refunded_amount else {
+        return Ok(0);
     };
+    let value = payments::amount_minor_units(&refunded.value).ok_or_else(|| {
+        format!(
+            "YooKassa reports refunded_amount {:?}, not an amount",
+            refunded.value.chars().take(32).collect::<String>()
+        )
+    })?;
+    if value > 0 && refunded.currency != payment.currency {
+        return Err(format!(
+            "YooKassa reports {} {} refunded for a payment in {}",
+            refunded.value,
+            refunded.currency.chars().take(8).collect::<String>(),
+            payment.currency
+        ));
+    }
+    Ok(value)
+}
+
+/// Logs (and, when applied, announces) a change; the payment after it.
+fn report(
+    state: &AppState,
+    remote: &RemotePayment,
+    cause: &str,
+    what: &str,
+    change: Option<Change>,
+) -> Option<Payment> {
+    let change = change?;
+    let p = &change.payment;
     if change.applied {
-        tracing::info!(payment_id = %payment.id, provider_payment_id = %remote.id, cause,
-            test = remote.test, "payment {what}");
+        tracing::info!(payment_id = %p.id, provider_payment_id = %remote.id, cause,
+            test = remote.test, refunded_amount = %p.refunded_amount(), "payment {what}");
         if what != "waiting for capture" {
             announce(state, what, &change);
         }
     } else {
-        tracing::info!(payment_id = %payment.id, status = change.payment.status.as_str(), cause,
-            "payment already {}: nothing changed", change.payment.status.as_str());
+        tracing::info!(payment_id = %p.id, status = p.status.as_str(), cause,
+            refunded_amount = %p.refunded_amount(),
+            "payment already {what} (status {}): nothing changed", p.status.as_str());
     }
-    Ok(Some(change.payment))
+    Some(change.payment)
 }
 
 /// The Telegram message for an applied change (queued; never waits).
@@ -438,9 +501,106 @@ fn announce(state: &AppState, what: &str, change: &Change) {
     } else {
         ""
     };
-    let text = format!(
-        "Magic Master: payment {what}: {} {}, plan {}, {who}, payment {}{demo}",
-        p.amount, p.currency, p.plan, p.id
-    );
+    let text = match &change.refund {
+        Some(step) => {
+            let taken = match step.taken_back {
+                Some(Grant::Tokens(n)) => format!("; {n} tokens taken back"),
+                Some(Grant::Tier { tier, days }) => {
+                    format!("; {days} days of {} taken back", tier.as_str())
+                }
+                None => "; nothing had been credited".to_owned(),
+            };
+            let how_much = if step.full {
+                format!(
+                    "refunded in full: {} {} (this refund {} {})",
+                    p.amount,
+                    p.currency,
+                    payments::format_amount(step.increase_kopecks()),
+                    p.currency
+                )
+            } else {
+                format!(
+                    "partly refunded: {} {} ({} of {} {} refunded in total)",
+                    payments::format_amount(step.increase_kopecks()),
+                    p.currency,
+                    p.refunded_amount(),
+                    p.amount,
+                    p.currency
+                )
+            };
+            format!(
+                "Magic Master: payment {how_much}, plan {}, {who}, payment {}{taken}{demo}",
+                p.plan, p.id
+            )
+        }
+        None => format!(
+            "Magic Master: payment {what}: {} {}, plan {}, {who}, payment {}{demo}",
+            p.amount, p.currency, p.plan, p.id
+        ),
+    };
     state.alerts.send(AlertKind::Payment, text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yookassa::Amount;
+
+    fn remote(refunded: Option<(&str, &str)>) -> RemotePayment {
+        RemotePayment {
+            id: "2f00".to_owned(),
+            status: "succeeded".to_owned(),
+            paid: true,
+            amount: Amount {
+                value: "490.00".to_owned(),
+                currency: "RUB".to_owned(),
+            },
+            confirmation: None,
+            metadata: HashMap::new(),
+            refunded_amount: refunded.map(|(value, currency)| Amount {
+                value: value.to_owned(),
+                currency: currency.to_owned(),
+            }),
+            test: true,
+        }
+    }
+
+    fn ours() -> Payment {
+        Payment {
+            id: "p".to_owned(),
+            user_id: 1,
+            plan: "pro_month".to_owned(),
+            amount: "490.00".to_owned(),
+            currency: "RUB".to_owned(),
+            status: payments::PaymentStatus::Succeeded,
+            demo: false,
+            created_at: String::new(),
+            updated_at: String::new(),
+            credited_at: None,
+            refunded_at: None,
+            provider_payment_id: None,
+            confirmation_url: None,
+            grant: None,
+            error: None,
+            refunded_kopecks: 0,
+        }
+    }
+
+    #[test]
+    fn the_refunded_figure_is_read_exactly_in_the_payments_currency() {
+        let p = ours();
+        assert_eq!(refunded_kopecks(&remote(None), &p), Ok(0));
+        assert_eq!(refunded_kopecks(&remote(Some(("0.00", "RUB"))), &p), Ok(0));
+        assert_eq!(
+            refunded_kopecks(&remote(Some(("100.00", "RUB"))), &p),
+            Ok(10_000)
+        );
+        assert_eq!(refunded_kopecks(&remote(Some(("0.29", "RUB"))), &p), Ok(29));
+        let err = refunded_kopecks(&remote(Some(("100.00", "USD"))), &p).unwrap_err();
+        assert!(err.contains("USD") && err.contains("RUB"), "{err}");
+        for bad in ["1e2", "-1.00", "", "1.234", "NaN"] {
+            let err = refunded_kopecks(&remote(Some((bad, "RUB"))), &p).unwrap_err();
+            assert!(err.contains("not an amount"), "{bad}: {err}");
+        }
+    }
 }

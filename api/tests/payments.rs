@@ -1083,6 +1083,21 @@ async fn a_refund_in_another_currency_changes_nothing_and_is_logged() {
     );
     assert_eq!(user_row(&env, user_id).await.tokens, 5);
 
+    // Paid and refunded in USD while our row is pending: the payer's status reads (which ask
+    // YooKassa) change nothing and do not repeat the Telegram message at every poll.
+    let (polled_id, polled_provider) = create_live(&env, &token, "tokens_10").await;
+    mock.set_status(&polled_provider, "succeeded");
+    mock.refund_to(&polled_provider, "50.00", "USD");
+    for _ in 0..3 {
+        let one = shown(&base, &token, &polled_id).await;
+        assert_eq!(one["status"], "pending", "{one}");
+    }
+    assert_eq!(user_row(&env, user_id).await.tokens, 5);
+    assert!(logged(
+        &logs,
+        &["refunded_amount cannot be used", &polled_id]
+    ));
+
     let texts = settled_texts(&bot, 4).await;
     let not_applied: Vec<&String> = texts.iter().filter(|t| t.contains("NOT applied")).collect();
     assert_eq!(not_applied.len(), 2, "{texts:#?}");

@@ -30,6 +30,9 @@ pub const WEBHOOK_BODY_LIMIT: usize = 64 * 1024;
 /// Payments listed by `GET /api/payments`.
 pub const LIST_LIMIT: u32 = 100;
 
+/// The `cause` of a [`reconcile`] from the payer's status read (not a notification).
+pub const STATUS_REFRESH: &str = "status refresh";
+
 /// The public view of a payment.
 pub fn payment_json(p: &Payment) -> Value {
     json!({
@@ -236,9 +239,7 @@ pub async fn get(
     ) {
         match client.get_payment(&pid).await {
             Ok(remote) => {
-                if let Some(updated) =
-                    reconcile(&state, &payment, &remote, "status refresh").await?
-                {
+                if let Some(updated) = reconcile(&state, &payment, &remote, STATUS_REFRESH).await? {
                     payment = updated;
                 }
             }
@@ -398,14 +399,22 @@ pub async fn reconcile(
                     refunded_amount = ?remote.refunded_amount, amount = %payment.amount,
                     currency = %payment.currency,
                     "YooKassa's refunded_amount cannot be used ({why}): nothing done");
-                state.alerts.send(
-                    AlertKind::Payment,
-                    format!(
-                        "Magic Master: payment refund NOT applied: {why}; payment {} ({} {}, \
-                         plan {}, user {}); check it in YooKassa's dashboard",
-                        payment.id, payment.amount, payment.currency, payment.plan, payment.user_id
-                    ),
-                );
+                // Once per notification: the payer's page polling a pending payment would
+                // repeat it every few seconds.
+                if cause != STATUS_REFRESH {
+                    state.alerts.send(
+                        AlertKind::Payment,
+                        format!(
+                            "Magic Master: payment refund NOT applied: {why}; payment {} \
+                             ({} {}, plan {}, user {}); check it in YooKassa's dashboard",
+                            payment.id,
+                            payment.amount,
+                            payment.currency,
+                            payment.plan,
+                            payment.user_id
+                        ),
+                    );
+                }
                 return Ok(None);
             }
         };

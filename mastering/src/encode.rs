@@ -93,7 +93,7 @@ pub struct Monitored {
     pub seconds: f64,
 }
 
-/// Meters interleaved integer samples of `bits` bits as a decoder reads them back:
+/// Meters planar integer samples of `bits` bits as a decoder reads them back:
 /// `v / 2^(bits−1)` in `f32` (exact: the integer has at most 24 significant bits), which is
 /// how symphonia converts 16- and 24-bit PCM and FLAC.
 #[derive(Debug)]
@@ -116,21 +116,15 @@ impl Monitor {
         }
     }
 
-    /// Measures interleaved samples (whole frames).
-    pub(crate) fn add(&mut self, interleaved: &[i32]) -> Result<(), MasterError> {
+    /// Measures one planar block of integer samples (planes of equal length).
+    pub(crate) fn add_planar(&mut self, ints: &[Vec<i32>]) -> Result<(), MasterError> {
         let started = std::time::Instant::now();
-        let channels = self.planes.len();
-        let frames = interleaved.len() / channels;
-        for (c, plane) in self.planes.iter_mut().enumerate() {
+        self.planes.resize_with(ints.len(), Vec::new);
+        for (plane, src) in self.planes.iter_mut().zip(ints) {
             plane.clear();
-            plane.extend(
-                interleaved[c..]
-                    .iter()
-                    .step_by(channels)
-                    .map(|&v| v as f32 * self.scale),
-            );
+            plane.extend(src.iter().map(|&v| v as f32 * self.scale));
         }
-        self.frames += frames as u64;
+        self.frames += ints.first().map_or(0, Vec::len) as u64;
         let result = self.meter.add_block(&self.planes);
         self.seconds += started.elapsed().as_secs_f64();
         result

@@ -11,7 +11,7 @@
 //! cost about 15 % of the encode time).
 
 use super::{BlockEncoder, DITHER_SEED, Monitor, Monitored, check_block};
-use crate::dsp::dither::Ditherer;
+use crate::dsp::dither::{Ditherer, interleave};
 use crate::error::MasterError;
 use crate::meter::FastMeter;
 use flacenc::component::{BitRepr, StreamInfo};
@@ -43,8 +43,9 @@ pub struct FlacEncoder {
     total_frames: u64,
     min_frame_bytes: usize,
     max_frame_bytes: usize,
+    /// The quantised block: planar, then interleaved for the frame buffer.
+    planes: Vec<Vec<i32>>,
     ints: Vec<i32>,
-    scratch: crate::dsp::dither::Scratch,
     monitor: Option<Monitor>,
 }
 
@@ -85,8 +86,8 @@ impl FlacEncoder {
             total_frames: 0,
             min_frame_bytes: usize::MAX,
             max_frame_bytes: 0,
+            planes: Vec::new(),
             ints: Vec::new(),
-            scratch: Default::default(),
             monitor: None,
         })
     }
@@ -125,11 +126,11 @@ impl FlacEncoder {
 impl BlockEncoder for FlacEncoder {
     fn write(&mut self, block: &[Vec<f32>]) -> Result<(), MasterError> {
         check_block(block, self.channels)?;
-        self.quantizer
-            .quantize_interleaved_with(block, &mut self.ints, &mut self.scratch);
+        self.quantizer.quantize_planar(block, &mut self.planes);
         if let Some(monitor) = &mut self.monitor {
-            monitor.add(&self.ints)?;
+            monitor.add_planar(&self.planes)?;
         }
+        interleave(&self.planes, &mut self.ints);
         let frame_len = FLAC_BLOCK * self.channels;
         let mut rest = 0;
         while rest < self.ints.len() {

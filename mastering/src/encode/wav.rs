@@ -28,8 +28,8 @@ pub struct WavEncoder {
     header_len: u64,
     data_bytes: u64,
     buf: Vec<u8>,
-    ints: Vec<i32>,
-    scratch: crate::dsp::dither::Scratch,
+    /// The quantised block, one plane per channel.
+    planes: Vec<Vec<i32>>,
     monitor: Option<Monitor>,
 }
 
@@ -53,8 +53,7 @@ impl WavEncoder {
             header_len: header.len() as u64,
             data_bytes: 0,
             buf: Vec::new(),
-            ints: Vec::new(),
-            scratch: Default::default(),
+            planes: Vec::new(),
             monitor: None,
         })
     }
@@ -92,23 +91,33 @@ fn header(rate: u32, channels: u16, bits: u16, data_bytes: u32) -> Vec<u8> {
     h
 }
 
+/// Interleaves integer planes into little-endian PCM of `bps` bytes per sample (`buf` is
+/// overwritten). Stereo 16-bit, the common case, has its own loop of whole frames.
+fn pack_le(planes: &[Vec<i32>], bps: usize, buf: &mut Vec<u8>) {
+    let channels = planes.len();
+    let frames = planes.first().map_or(0, Vec::len);
+    buf.clear();
+    buf.resize(frames * channels * bps, 0);
+    if let ([l, r], 2) = (planes, bps) {
+        for ((dst, &a), &b) in buf.chunks_exact_mut(4).zip(l).zip(r) {
+            dst[..2].copy_from_slice(&(a as i16).to_le_bytes());
+            dst[2..].copy_from_slice(&(b as i16).to_le_bytes());
+        }
+        return;
+    }
+    for (c, plane) in planes.iter().enumerate() {
+        let frame_bytes = channels * bps;
+        for (frame, &v) in buf.chunks_exact_mut(frame_bytes).zip(plane) {
+            frame[c * bps..(c + 1) * bps].copy_from_slice(&v.to_le_bytes()[..bps]);
+        }
+    }
+}
+
 impl BlockEncoder for WavEncoder {
     fn write(&mut self, block: &[Vec<f32>]) -> Result<(), MasterError> {
         check_block(block, self.channels)?;
-        let bps = self.bytes_per_sample;
-        self.quantizer
-            .quantize_interleaved_with(block, &mut self.ints, &mut self.scratch);
-        self.buf.clear();
-        self.buf.resize(self.ints.len() * bps, 0);
-        if bps == 2 {
-            for (dst, &v) in self.buf.chunks_exact_mut(2).zip(&self.ints) {
-                dst.copy_from_slice(&(v as i16).to_le_bytes());
-            }
-        } else {
-            for (dst, &v) in self.buf.chunks_exact_mut(bps).zip(&self.ints) {
-                dst.copy_from_slice(&v.to_le_bytes()[..bps]);
-            }
-        }
+        self.quantizer.quantize_planar(block, &mut self.planes);
+        pack_le(&self.planes, self.bytes_per_sample, &mut self.buf);
         self.data_bytes += self.buf.len() as u64;
         if self.header_len + self.data_bytes > u64::from(u32::MAX) {
             return Err(MasterError::Encode(
@@ -117,7 +126,7 @@ impl BlockEncoder for WavEncoder {
         }
         self.file.write_all(&self.buf)?;
         if let Some(monitor) = &mut self.monitor {
-            monitor.add(&self.ints)?;
+            monitor.add_planar(&self.planes)?;
         }
         Ok(())
     }

@@ -139,37 +139,39 @@ const TP_LANES: usize = 8;
 /// mirror. With `s_k = x[k] + x[T−1−k]` and `d_k = x[k] − x[T−1−k]` (k < T/2), the pair
 /// (p, factor − p) gives `E ± O` with `E = Σ e_k·s_k`, `O = Σ o_k·d_k`, whose larger
 /// magnitude is `|E| + |O|`, and the middle phase gives `Σ m_k·s_k`: half the multiplies
-/// of evaluating every phase.
+/// of evaluating every phase. The interpolator oversamples 4× (phases 1, 2, 3: one pair and
+/// the middle) or 2× (phase 1: the middle alone; the pair's coefficients are then zero).
 #[derive(Debug, Clone)]
 struct FoldedPhases {
-    /// Per pair: `e_k = (c_k + c_{T−1−k}) / 2` and `o_k = (c_k − c_{T−1−k}) / 2`.
-    pairs: Vec<(Vec<f32>, Vec<f32>)>,
-    /// The middle phase's `m_k = (c_k + c_{T−1−k}) / 2` (even factors).
-    middle: Option<Vec<f32>>,
+    /// The pair's `e_k = (c_k + c_{T−1−k}) / 2` and `o_k = (c_k − c_{T−1−k}) / 2`.
+    even: Vec<f32>,
+    odd: Vec<f32>,
+    /// The middle phase's `m_k = (c_k + c_{T−1−k}) / 2`.
+    middle: Vec<f32>,
     taps: usize,
 }
 
 impl FoldedPhases {
-    /// Folds `phases` (phase 1 .. factor − 1, each `taps` long, `taps` even).
+    /// Folds `phases` (phase 1 .. factor − 1 of a 2× or 4× interpolator, each `taps`
+    /// long, `taps` even).
     fn new(phases: &[Vec<f32>]) -> FoldedPhases {
         let taps = phases.first().map_or(0, Vec::len);
         let half = taps / 2;
-        let even = |c: &[f32]| -> Vec<f32> {
+        let fold = |c: &[f32], sign: f64| -> Vec<f32> {
             (0..half)
-                .map(|k| ((f64::from(c[k]) + f64::from(c[taps - 1 - k])) / 2.0) as f32)
-                .collect()
-        };
-        let odd = |c: &[f32]| -> Vec<f32> {
-            (0..half)
-                .map(|k| ((f64::from(c[k]) - f64::from(c[taps - 1 - k])) / 2.0) as f32)
+                .map(|k| ((f64::from(c[k]) + sign * f64::from(c[taps - 1 - k])) / 2.0) as f32)
                 .collect()
         };
         let n = phases.len();
+        debug_assert!(n == 1 || n == 3, "2x or 4x oversampling");
+        let (even, odd) = match phases.first() {
+            Some(first) if n == 3 => (fold(first, 1.0), fold(first, -1.0)),
+            _ => (vec![0.0; half], vec![0.0; half]),
+        };
         FoldedPhases {
-            pairs: (0..n / 2)
-                .map(|p| (even(&phases[p]), odd(&phases[p])))
-                .collect(),
-            middle: (n % 2 == 1).then(|| even(&phases[n / 2])),
+            even,
+            odd,
+            middle: phases.get(n / 2).map_or(vec![0.0; half], |m| fold(m, 1.0)),
             taps,
         }
     }
@@ -177,62 +179,50 @@ impl FoldedPhases {
 
 /// Largest magnitude of the interpolated values of `len` outputs over `work` (the
 /// `taps − 1` samples before the first output, then the outputs' own samples), over every
-/// phase. [`TP_LANES`] outputs are accumulated at once so the loop vectorises and keeps its
-/// sums in registers; the sums run in a fixed order, so the result does not depend on the
-/// segmentation.
+/// phase. [`TP_LANES`] outputs are accumulated at once, the pair and the middle phase in
+/// the same sweep over the taps (each `s_k` loaded and added once), so the loop vectorises
+/// and keeps its sums in registers; the sums run in a fixed order, so the result does not
+/// depend on the segmentation.
 fn interpolated_peak(folded: &FoldedPhases, work: &[f32], len: usize) -> f32 {
     let taps = folded.taps;
-    let half = taps / 2;
-    let mut lanes = [0.0f32; TP_LANES];
-    let mut tail = 0.0f32;
-    let whole = len - len % TP_LANES;
-    let fold = |i: usize, k: usize| {
-        let (a, b) = (work[i + k], work[i + taps - 1 - k]);
-        (a + b, a - b)
+    let coefficients = || {
+        folded
+            .even
+            .iter()
+            .zip(&folded.odd)
+            .zip(&folded.middle)
+            .enumerate()
     };
-    for (e, o) in &folded.pairs {
-        for i in (0..whole).step_by(TP_LANES) {
-            let (mut even, mut odd) = ([0.0f32; TP_LANES], [0.0f32; TP_LANES]);
-            for k in 0..half {
-                let a = &work[i + k..i + k + TP_LANES];
-                let b = &work[i + taps - 1 - k..i + taps - 1 - k + TP_LANES];
-                for j in 0..TP_LANES {
-                    even[j] += e[k] * (a[j] + b[j]);
-                    odd[j] += o[k] * (a[j] - b[j]);
-                }
-            }
+    let mut lanes = [0.0f32; TP_LANES];
+    let whole = len - len % TP_LANES;
+    for i in (0..whole).step_by(TP_LANES) {
+        let window = &work[i..i + taps - 1 + TP_LANES];
+        let (mut even, mut odd, mut mid) =
+            ([0.0f32; TP_LANES], [0.0f32; TP_LANES], [0.0f32; TP_LANES]);
+        for (k, ((&e, &o), &m)) in coefficients() {
+            let a = &window[k..k + TP_LANES];
+            let b = &window[taps - 1 - k..taps - 1 - k + TP_LANES];
             for j in 0..TP_LANES {
-                lanes[j] = lanes[j].max(even[j].abs() + odd[j].abs());
+                let (s, d) = (a[j] + b[j], a[j] - b[j]);
+                even[j] += e * s;
+                odd[j] += o * d;
+                mid[j] += m * s;
             }
         }
-        for i in whole..len {
-            let (mut even, mut odd) = (0.0f32, 0.0f32);
-            for k in 0..half {
-                let (s, d) = fold(i, k);
-                even += e[k] * s;
-                odd += o[k] * d;
-            }
-            tail = tail.max(even.abs() + odd.abs());
+        for j in 0..TP_LANES {
+            lanes[j] = lanes[j].max(even[j].abs() + odd[j].abs()).max(mid[j].abs());
         }
     }
-    if let Some(m) = &folded.middle {
-        for i in (0..whole).step_by(TP_LANES) {
-            let mut acc = [0.0f32; TP_LANES];
-            for k in 0..half {
-                let a = &work[i + k..i + k + TP_LANES];
-                let b = &work[i + taps - 1 - k..i + taps - 1 - k + TP_LANES];
-                for j in 0..TP_LANES {
-                    acc[j] += m[k] * (a[j] + b[j]);
-                }
-            }
-            for j in 0..TP_LANES {
-                lanes[j] = lanes[j].max(acc[j].abs());
-            }
+    let mut tail = 0.0f32;
+    for i in whole..len {
+        let (mut even, mut odd, mut mid) = (0.0f32, 0.0f32, 0.0f32);
+        for (k, ((&e, &o), &m)) in coefficients() {
+            let (a, b) = (work[i + k], work[i + taps - 1 - k]);
+            even += e * (a + b);
+            odd += o * (a - b);
+            mid += m * (a + b);
         }
-        for i in whole..len {
-            let y = (0..half).fold(0.0f32, |y, k| y + m[k] * fold(i, k).0);
-            tail = tail.max(y.abs());
-        }
+        tail = tail.max(even.abs() + odd.abs()).max(mid.abs());
     }
     lanes.iter().copied().fold(tail, f32::max)
 }
@@ -334,9 +324,6 @@ impl TruePeakMeter {
             }
             let widest = self.win_max.iter().copied().fold(0.0f32, f32::max);
             if widest * self.bound > self.peak[ch] {
-                self.work.clear();
-                self.work.extend_from_slice(&self.history[ch]);
-                self.work.extend_from_slice(x);
                 let first = self.win_max.iter().position(|&m| m == widest).unwrap_or(0);
                 let order =
                     std::iter::once(first).chain((0..self.win_max.len()).filter(|&j| j != first));
@@ -346,8 +333,17 @@ impl TruePeakMeter {
                     }
                     let start = j * TP_SEGMENT;
                     let len = TP_SEGMENT.min(n - start);
-                    let peak =
-                        interpolated_peak(&self.folded, &self.work[start..start + len + keep], len);
+                    // A segment's window reaches `keep` samples back: inside the block
+                    // from the second segment on, into the history for the first.
+                    let window = if start >= keep {
+                        &x[start - keep..start + len]
+                    } else {
+                        self.work.clear();
+                        self.work.extend_from_slice(&self.history[ch]);
+                        self.work.extend_from_slice(&x[..start + len]);
+                        &self.work[start..]
+                    };
+                    let peak = interpolated_peak(&self.folded, window, len);
                     self.peak[ch] = self.peak[ch].max(peak);
                 }
             }
@@ -366,6 +362,29 @@ impl TruePeakMeter {
     pub fn peak(&self) -> f32 {
         self.peak.iter().copied().fold(0.0, f32::max)
     }
+}
+
+/// K-weights `l` and `r` through their filter chains and returns the larger sample
+/// magnitude and each channel's sum of squares: two independent filter chains in one loop
+/// run in parallel on the CPU (each alone is bound by the recursion's latency).
+fn stereo_k_weighted(
+    left: &mut [Biquad; 2],
+    right: &mut [Biquad; 2],
+    l: &[f32],
+    r: &[f32],
+) -> (f32, [f64; 2]) {
+    let ([l1, l2], [r1, r2]) = (left, right);
+    let (mut pl, mut pr) = (0.0f32, 0.0f32);
+    let (mut sl, mut sr) = (0.0f64, 0.0f64);
+    for (&a, &b) in l.iter().zip(r) {
+        pl = pl.max(a.abs());
+        pr = pr.max(b.abs());
+        let ya = l2.run(l1.run(f64::from(a)));
+        let yb = r2.run(r1.run(f64::from(b)));
+        sl += ya * ya;
+        sr += yb * yb;
+    }
+    (pl.max(pr), [sl, sr])
 }
 
 /// Fast streaming meter: integrated loudness, LRA, sample peak and (optionally) true peak.
@@ -467,22 +486,16 @@ impl FastMeter {
         sum
     }
 
-    /// The same for two channels at once: two independent filter chains in one loop run
-    /// in parallel on the CPU (each alone is bound by the recursion's latency).
+    /// The same for two channels at once (see [`stereo_k_weighted`]).
     fn stereo_run(&mut self, l: &[f32], r: &[f32], start: usize, len: usize) -> f64 {
         let (left, right) = self.filters.split_at_mut(1);
-        let ([l1, l2], [r1, r2]) = (&mut left[0], &mut right[0]);
-        let (mut pl, mut pr) = (0.0f32, 0.0f32);
-        let (mut sl, mut sr) = (0.0f64, 0.0f64);
-        for (&a, &b) in l[start..start + len].iter().zip(&r[start..start + len]) {
-            pl = pl.max(a.abs());
-            pr = pr.max(b.abs());
-            let ya = l2.run(l1.run(f64::from(a)));
-            let yb = r2.run(r1.run(f64::from(b)));
-            sl += ya * ya;
-            sr += yb * yb;
-        }
-        self.sample_peak = self.sample_peak.max(pl).max(pr);
+        let (peak, [sl, sr]) = stereo_k_weighted(
+            &mut left[0],
+            &mut right[0],
+            &l[start..start + len],
+            &r[start..start + len],
+        );
+        self.sample_peak = self.sample_peak.max(peak);
         self.weights[0] * sl + self.weights[1] * sr
     }
 

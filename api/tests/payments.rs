@@ -11,9 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use common::*;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -386,60 +384,6 @@ async fn live_env(extra: &[(&str, &str)]) -> (MockYooKassa, Env) {
     vars.extend_from_slice(extra);
     let env = Env::new(&vars);
     (mock, env)
-}
-
-/// The lines the API has written to stderr so far.
-type Logs = Arc<Mutex<Vec<String>>>;
-
-/// Starts the API of `env` keeping its log lines (and copying them to stderr), and waits
-/// until it answers on its port.
-async fn start_api_logged(env: &Env) -> (Proc, Logs) {
-    let mut child = Command::new(api_binary())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(&env.vars)
-        .current_dir(env.dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn api");
-    let logs = Logs::default();
-    let stderr = child.stderr.take().expect("api stderr");
-    let lines = logs.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("[api] {line}");
-            lines.lock().unwrap().push(line);
-        }
-    });
-    let proc = Proc {
-        child,
-        name: "api".into(),
-    };
-    let (health, address) = (
-        format!("{}/api/health", env.base_url()),
-        format!("127.0.0.1:{}", env.port),
-    );
-    wait_for(
-        Duration::from_secs(30),
-        Duration::from_millis(50),
-        async || {
-            let ours = logged(&logs, &["listening", &address]);
-            match client().get(&health).send().await {
-                Ok(r) if r.status().is_success() && ours => Ok(()),
-                _ => Err(format!("API did not become healthy on {address}")),
-            }
-        },
-    )
-    .await;
-    (proc, logs)
-}
-
-/// Whether one logged line contains every one of `parts`.
-fn logged(logs: &Logs, parts: &[&str]) -> bool {
-    let lines = logs.lock().unwrap();
-    lines.iter().any(|l| parts.iter().all(|p| l.contains(p)))
 }
 
 /// Demo mode: the plans say so, a payment is credited at once (tokens and tier), a
@@ -1017,7 +961,7 @@ async fn partial_refunds_shorten_the_paid_period_in_proportion() {
 async fn a_refund_in_another_currency_changes_nothing_and_is_logged() {
     let bot = MockBot::start().await;
     let (mock, env) = live_env(&bot.settings()).await;
-    let (_api, logs) = start_api_logged(&env).await;
+    let api = env.start_api().await;
     let base = env.base_url();
     let (token, user_id) = register_user(&base, "jana@example.com").await;
     let (id, provider_id) = create_live(&env, &token, "tokens_10").await;
@@ -1041,10 +985,10 @@ async fn a_refund_in_another_currency_changes_nothing_and_is_logged() {
         Duration::from_secs(10),
         Duration::from_millis(50),
         async || {
-            if logged(
-                &logs,
-                &["ERROR", "refunded_amount cannot be used", "USD", &id],
-            ) {
+            if api
+                .logs
+                .contains(&["ERROR", "refunded_amount cannot be used", "USD", &id])
+            {
                 Ok(())
             } else {
                 Err("no error logged for the USD refund".to_owned())
@@ -1093,10 +1037,10 @@ async fn a_refund_in_another_currency_changes_nothing_and_is_logged() {
         assert_eq!(one["status"], "pending", "{one}");
     }
     assert_eq!(user_row(&env, user_id).await.tokens, 5);
-    assert!(logged(
-        &logs,
-        &["refunded_amount cannot be used", &polled_id]
-    ));
+    assert!(
+        api.logs
+            .contains(&["refunded_amount cannot be used", &polled_id])
+    );
 
     let texts = settled_texts(&bot, 4).await;
     let not_applied: Vec<&String> = texts.iter().filter(|t| t.contains("NOT applied")).collect();

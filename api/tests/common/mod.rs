@@ -15,6 +15,7 @@ pub use auth::*;
 pub use encoding::*;
 #[allow(unused_imports)]
 pub use mock_telegram::MockBot;
+pub use watchdog::Logs;
 
 use deadpool_sqlite::rusqlite::types::FromSql;
 use serde_json::Value;
@@ -22,8 +23,6 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The bytes of a [`write_wav`] file of `seconds` length at 44.1 kHz.
@@ -92,6 +91,8 @@ pub fn free_port() -> u16 {
 pub struct Proc {
     pub child: Child,
     pub name: String,
+    /// Everything it has written to stderr so far.
+    pub logs: Logs,
 }
 
 impl Proc {
@@ -211,11 +212,13 @@ impl Env {
     /// Starts the API and waits until `/api/health` answers.
     pub async fn start_api(&self) -> Proc {
         let mut child = self.command(&api_binary()).spawn().expect("spawn api");
-        let listening = self.forward_stderr(&mut child, "api");
+        let logs = self.forward_stderr(&mut child, "api");
         let proc = Proc {
             child,
             name: "api".into(),
+            logs,
         };
+        let address = format!("127.0.0.1:{}", self.port);
         let client = client();
         let health = format!("{}/api/health", self.base_url());
         wait_for(
@@ -224,12 +227,12 @@ impl Env {
             // Healthy, and the one answering is ours: another test's API could answer on
             // this port if it was taken between choosing it and binding it.
             async || match client.get(&health).send().await {
-                Ok(r) if r.status().is_success() && listening.load(Ordering::Acquire) => Ok(()),
-                _ => Err(format!(
-                    "API did not become healthy on port {} (bound by it: {})",
-                    self.port,
-                    listening.load(Ordering::Acquire)
-                )),
+                Ok(r)
+                    if r.status().is_success() && proc.logs.contains(&["listening", &address]) =>
+                {
+                    Ok(())
+                }
+                _ => Err(format!("API did not become healthy on {address}")),
             },
         )
         .await;
@@ -241,10 +244,11 @@ impl Env {
         let mut cmd = self.command(&worker_binary());
         cmd.args(["run", "--name", name]);
         let mut child = cmd.spawn().expect("spawn worker");
-        self.forward_stderr(&mut child, name);
+        let logs = self.forward_stderr(&mut child, name);
         Proc {
             child,
             name: name.into(),
+            logs,
         }
     }
 
@@ -276,25 +280,20 @@ impl Env {
 
 impl Env {
     /// Copies the child's stderr to the test's stderr, prefixed (visible with --nocapture),
-    /// and keeps its last lines for the watchdog's report. The flag it returns is set once
-    /// the child logs that it is listening on this environment's port.
-    fn forward_stderr(&self, child: &mut Child, label: &str) -> Arc<AtomicBool> {
-        let tail = self.watchdog.watch(label, child.id());
-        let listening = Arc::new(AtomicBool::new(false));
+    /// and keeps its lines (for the test and the watchdog's report).
+    fn forward_stderr(&self, child: &mut Child, label: &str) -> Logs {
+        let logs = Logs::default();
+        self.watchdog.watch(label, child.id(), logs.clone());
         if let Some(err) = child.stderr.take() {
-            let (label, flag) = (label.to_owned(), listening.clone());
-            let address = format!("127.0.0.1:{}", self.port);
+            let (label, lines) = (label.to_owned(), logs.clone());
             std::thread::spawn(move || {
                 for line in BufReader::new(err).lines().map_while(Result::ok) {
-                    if line.contains("listening") && line.contains(&address) {
-                        flag.store(true, Ordering::Release);
-                    }
-                    watchdog::remember(&tail, &line);
+                    lines.push(&line);
                     eprintln!("[{label}] {line}");
                 }
             });
         }
-        listening
+        logs
     }
 }
 

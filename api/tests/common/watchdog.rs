@@ -3,7 +3,6 @@
 //! backtraces when gdb is installed) and aborts the test binary, so a hang fails in minutes
 //! with evidence instead of running into CI's time limit with none.
 
-use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,14 +12,14 @@ use std::time::Duration;
 /// How long one multi-process test may run; `MAGIC_MASTER_TEST_WATCHDOG_SECONDS` overrides.
 const DEFAULT_LIMIT: Duration = Duration::from_secs(600);
 
-/// Lines of each child's stderr kept for the report.
+/// Lines of each child's stderr shown in the report (its last ones).
 const TAIL_LINES: usize = 40;
 
-/// A child process the report describes: its label, pid and last stderr lines.
+/// A child process the report describes: its label, pid and stderr lines.
 struct Watched {
     label: String,
     pid: u32,
-    tail: Arc<Mutex<VecDeque<String>>>,
+    logs: Logs,
 }
 
 /// What the watchdog reports on: the test, its database and its children.
@@ -63,9 +62,8 @@ impl Watchdog {
         Watchdog { finished, subject }
     }
 
-    /// Adds a child process to the report; returns the buffer its stderr lines go to.
-    pub fn watch(&self, label: &str, pid: u32) -> Arc<Mutex<VecDeque<String>>> {
-        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
+    /// Adds a child process, whose stderr lines go to `logs`, to the report.
+    pub fn watch(&self, label: &str, pid: u32, logs: Logs) {
         self.subject
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -73,9 +71,8 @@ impl Watchdog {
             .push(Watched {
                 label: label.to_owned(),
                 pid,
-                tail: tail.clone(),
+                logs,
             });
-        tail
     }
 }
 
@@ -87,13 +84,26 @@ impl Drop for Watchdog {
     }
 }
 
-/// Keeps the last [`TAIL_LINES`] lines in `tail`.
-pub fn remember(tail: &Mutex<VecDeque<String>>, line: &str) {
-    let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
-    if tail.len() == TAIL_LINES {
-        tail.pop_front();
+/// The lines a child process has written to stderr, without their colour codes.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<String>>>);
+
+impl Logs {
+    /// Keeps one line.
+    pub fn push(&self, line: &str) {
+        self.lines().push(without_colours(line));
     }
-    tail.push_back(without_colours(line));
+
+    /// Whether one line contains every one of `parts`.
+    pub fn contains(&self, parts: &[&str]) -> bool {
+        self.lines()
+            .iter()
+            .any(|l| parts.iter().all(|p| l.contains(p)))
+    }
+
+    fn lines(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// `line` without its ANSI colour sequences (the services colour their logs).
@@ -144,8 +154,8 @@ fn report_and_abort(
             child.pid,
             process_state(child.pid)
         ));
-        let tail = child.tail.lock().unwrap_or_else(|e| e.into_inner());
-        for line in tail.iter() {
+        let lines = child.logs.lines();
+        for line in &lines[lines.len().saturating_sub(TAIL_LINES)..] {
             out.push_str(&format!("  | {line}\n"));
         }
         out.push_str(&backtraces(child.pid));

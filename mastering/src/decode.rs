@@ -370,11 +370,24 @@ fn pcm16_to_planar(data: &[u8], planes: &mut [Vec<f32>]) {
     }
     for (c, plane) in planes.iter_mut().enumerate() {
         plane.clear();
-        plane.extend(
-            data.chunks_exact(frame_bytes)
-                .map(|f| f32::from(i16::from_le_bytes([f[2 * c], f[2 * c + 1]])) / 32_768.0),
-        );
+        // A frame length known at compile time lets the loop vectorise (stereo, mono).
+        match frame_bytes {
+            4 => extend_pcm16::<4>(data, c, plane),
+            2 => extend_pcm16::<2>(data, c, plane),
+            _ => plane.extend(
+                data.chunks_exact(frame_bytes)
+                    .map(|f| f32::from(i16::from_le_bytes([f[2 * c], f[2 * c + 1]])) / 32_768.0),
+            ),
+        }
     }
+}
+
+/// Appends channel `c` of interleaved 16-bit frames of `FRAME` bytes to `plane`.
+fn extend_pcm16<const FRAME: usize>(data: &[u8], c: usize, plane: &mut Vec<f32>) {
+    plane.extend(data.chunks_exact(FRAME).map(|f| {
+        let f: &[u8; FRAME] = f.try_into().unwrap_or(&[0; FRAME]);
+        f32::from(i16::from_le_bytes([f[2 * c], f[2 * c + 1]])) / 32_768.0
+    }));
 }
 
 fn check_sample_rate(rate: u32) -> Result<(), MasterError> {

@@ -163,3 +163,23 @@ pub fn write_aiff16(path: &Path, planes: &[Vec<f32>], rate: u32) {
     }
     std::fs::write(path, b).expect("write aiff");
 }
+
+/// Seed of the property tests' random inputs unless `PROPTEST_RNG_SEED` names another.
+pub const PROPTEST_SEED: u64 = 0x4d61_6769_634d_7374;
+
+/// A property test's configuration: `cases` inputs drawn from a fixed seed, so every run
+/// (CI's too) tests the same inputs and a failure reproduces anywhere. Other inputs:
+/// `PROPTEST_RNG_SEED=N cargo test --release -p mastering`.
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, RngSeed};
+    let default = Config::default();
+    let rng_seed = match std::env::var_os("PROPTEST_RNG_SEED") {
+        Some(_) => default.rng_seed,
+        None => RngSeed::Fixed(PROPTEST_SEED),
+    };
+    Config {
+        cases,
+        rng_seed,
+        ..default
+    }
+}

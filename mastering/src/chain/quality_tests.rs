@@ -140,7 +140,7 @@ fn case() -> impl Strategy<Value = Case> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1, ..ProptestConfig::default() })]
+    #![proptest_config(crate::testutil::proptest_config(1))]
 
     /// Every style meets every output format on a random 8 s music-like input at a random
     /// level, target and ceiling: |I − target| ≤ 0.1 LU, TP ≤ ceiling, no full-scale

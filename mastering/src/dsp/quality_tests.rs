@@ -291,7 +291,7 @@ fn spectrum_moves_toward_the_target_within_six_db() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(crate::testutil::proptest_config(96))]
 
     /// The limiter's guarantee over music-like signals: sums of sines, filtered noise and
     /// transients, peaks from -6 to +12 dBFS, ceilings from -9 to 0 dBTP, several rates.

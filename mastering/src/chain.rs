@@ -59,6 +59,12 @@ pub const DELIVERY_TOLERANCE_LU: f64 = 0.1;
 pub const MAX_LOOP_PASSES: usize = 6;
 /// Most corrective re-encodes after measuring the output.
 pub const MAX_CORRECTIONS: usize = 3;
+/// When a loop pass lands this close to the target, LU, and the encoder meters what it
+/// writes (WAV, FLAC), the next gain is not measured by a pass of its own: the final pass
+/// encodes at it and its measurement of the written samples checks it (one limiter pass
+/// fewer). Near the target the loudness is almost linear in the gain, so the predicted
+/// gain lands within a few hundredths of a LU.
+pub const SPECULATE_LU: f64 = 0.1;
 /// Extra margin under the ceiling per corrective attempt when the encoder overshot it, dB.
 pub const OVERSHOOT_MARGIN_STEP_DB: f64 = 0.2;
 /// Most re-encodes turned down after the limiter when corrections left the true peak over
@@ -235,8 +241,15 @@ fn run_chain(
 
     rep.begin(Stage::LoudnessCorrection, "loudness_correction", 0.4)?;
     let target = params.target_lufs;
+    // WAV and FLAC meter the samples they write: the final pass can check the loop's last
+    // prediction itself (see SPECULATE_LU). Their encoding changes the level by nothing but
+    // the dither, so a miss is the loop's, never an encoder loss to make up for.
+    let lossless = matches!(
+        params.format,
+        OutputFormat::Wav { .. } | OutputFormat::Flac { .. }
+    );
     let (mut gain_db, mut float_lufs, mut saturated) =
-        find_gain_driven(&mut run, factory, &pre_limiter, target, rep)?;
+        find_gain_driven(&mut run, factory, &pre_limiter, target, lossless, rep)?;
 
     // Encode, then measure what was written. The encoder may change the level (MP3 drops
     // the top octave: about -0.1 LU) and the peaks (MP3 reconstruction overshoots): both are
@@ -267,9 +280,21 @@ fn run_chain(
             run.ceiling -= over + OVERSHOOT_MARGIN_STEP_DB * (attempt + 1) as f64;
             run.rebuild_limiter(factory)?;
         }
-        let encoder_loss = float_lufs - after.loudness.lufs;
-        (gain_db, float_lufs, saturated) =
-            find_gain_driven(&mut run, factory, &pre_limiter, target + encoder_loss, rep)?;
+        let encoder_loss = if lossless {
+            0.0
+        } else {
+            float_lufs - after.loudness.lufs
+        };
+        // Corrections measure every gain they try (a repeated prediction would repeat the
+        // miss).
+        (gain_db, float_lufs, saturated) = find_gain_driven(
+            &mut run,
+            factory,
+            &pre_limiter,
+            target + encoder_loss,
+            false,
+            rep,
+        )?;
         after = measure_written(&mut run, gain_db, rep)?;
     }
     // The ceiling is never passed: if the encoder still overshoots it, the output is
@@ -477,6 +502,8 @@ fn loudness_at(
 /// linear in the gain and no pass is needed. Otherwise: secant iterations on
 /// f(g) = I(g) − target, starting from the linear estimate and a unit slope, the slope
 /// clamped to [0.05, 1.5] (limiting only ever flattens it), until |f| ≤ 0.02 LU ([`LOOP_TOLERANCE_LU`]).
+/// With `speculate`, once a pass is within [`SPECULATE_LU`] the next gain is returned
+/// unmeasured, with the target as its loudness: the caller's final pass checks it.
 /// Returns the gain, the loudness it gives before encoding, and whether the limiter is
 /// saturated (the target is out of reach under this ceiling).
 fn find_gain(
@@ -484,6 +511,7 @@ fn find_gain(
     pre_limiter: &Loudness,
     ceiling: f64,
     target: f64,
+    speculate: bool,
     rep: &mut Reporter<'_>,
 ) -> Result<(f64, f64, bool), MasterError> {
     let linear = (target - pre_limiter.lufs).min(MAX_GAIN_DB);
@@ -501,6 +529,9 @@ fn find_gain(
         return Ok((g_prev, target + f_prev, false));
     }
     let mut g = (g_prev - f_prev).min(MAX_GAIN_DB);
+    if speculate && f_prev.abs() <= SPECULATE_LU {
+        return Ok((g, target, false));
+    }
     for k in 1..MAX_LOOP_PASSES {
         let f = loudness_at(run, g, rep, at(k), at(k + 1))? - target;
         if f.abs() < best.0 {
@@ -525,6 +556,9 @@ fn find_gain(
         g_prev = g;
         f_prev = f;
         g = (g - f / slope).min(MAX_GAIN_DB);
+        if speculate && f.abs() <= SPECULATE_LU {
+            return Ok((g, target, false));
+        }
     }
     Ok((best.1, target + best.2, false))
 }
@@ -535,10 +569,11 @@ fn find_gain_driven(
     factory: &dyn StageFactory,
     pre_limiter: &Loudness,
     target: f64,
+    speculate: bool,
     rep: &mut Reporter<'_>,
 ) -> Result<(f64, f64, bool), MasterError> {
     loop {
-        let found = find_gain(run, pre_limiter, run.ceiling, target, rep)?;
+        let found = find_gain(run, pre_limiter, run.ceiling, target, speculate, rep)?;
         if !found.2 || run.drive >= factory.max_drive() {
             return Ok(found);
         }

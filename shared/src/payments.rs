@@ -789,36 +789,31 @@ fn transition(
     }))
 }
 
-/// The part of `grant` that a cumulative refund of `refunded` out of `amount` takes back in
-/// total (see [`share_taken_back`]).
-fn refunded_share(grant: Grant, refunded: u64, amount: u64) -> Grant {
-    match grant {
-        Grant::Tokens(n) => Grant::Tokens(share_taken_back(n, refunded, amount)),
-        Grant::Tier { tier, days } => Grant::Tier {
-            tier,
-            days: share_taken_back(days, refunded, amount),
-        },
+impl Grant {
+    /// How much it gives: tokens, or days of the tier.
+    fn units(self) -> u32 {
+        match self {
+            Grant::Tokens(n) | Grant::Tier { days: n, .. } => n,
+        }
     }
-}
 
-/// What moving the cumulative refund from `before` to `after` takes back: the increase of
-/// the refunded share of `grant`.
-fn share_increase(grant: Grant, before: u64, after: u64, amount: u64) -> Grant {
-    match (
-        refunded_share(grant, before, amount),
-        refunded_share(grant, after, amount),
-    ) {
-        (Grant::Tokens(a), Grant::Tokens(b)) => Grant::Tokens(b.saturating_sub(a)),
-        (Grant::Tier { days: a, .. }, Grant::Tier { tier, days: b }) => Grant::Tier {
-            tier,
-            days: b.saturating_sub(a),
-        },
-        (_, later) => later,
+    /// The same kind of grant, `units` of it.
+    fn with_units(self, units: u32) -> Grant {
+        match self {
+            Grant::Tokens(_) => Grant::Tokens(units),
+            Grant::Tier { tier, .. } => Grant::Tier { tier, days: units },
+        }
     }
-}
 
-fn is_nothing(grant: Grant) -> bool {
-    matches!(grant, Grant::Tokens(0) | Grant::Tier { days: 0, .. })
+    /// What moving the cumulative refund from `before` to `after` (out of `amount`, minor
+    /// units) takes back: the increase of the refunded share (see [`share_taken_back`]).
+    fn refunded_between(self, before: u64, after: u64, amount: u64) -> Grant {
+        let units = self.units();
+        self.with_units(
+            share_taken_back(units, after, amount)
+                .saturating_sub(share_taken_back(units, before, amount)),
+        )
+    }
 }
 
 /// Credits a payment exactly once: marks it `succeeded` and grants the plan, unless it was
@@ -837,8 +832,8 @@ pub fn credit_in(c: &mut rusqlite::Connection, id: &str) -> rusqlite::Result<Opt
             // A partial refund recorded before the credit (the success was missed): the
             // payer keeps only the unrefunded share.
             let amount = p.amount_kopecks().unwrap_or(0);
-            let share = refunded_share(grant, p.refunded_kopecks, amount);
-            if p.refunded_kopecks > 0 && !is_nothing(share) {
+            let share = grant.refunded_between(0, p.refunded_kopecks, amount);
+            if share.units() > 0 {
                 take_back(tx, p.user_id, share, now)?;
             }
             Ok(())
@@ -889,13 +884,12 @@ pub fn refund_in(
     if let (1, Some(amount)) = (changed, amount) {
         let taken_back = match (before.grant, &before.credited_at) {
             (Some(grant), Some(_)) => {
-                let taken = share_increase(
-                    grant,
+                let taken = grant.refunded_between(
                     before.refunded_kopecks,
                     payment.refunded_kopecks,
                     amount,
                 );
-                if !is_nothing(taken) {
+                if taken.units() > 0 {
                     take_back(&tx, payment.user_id, taken, now)?;
                 }
                 Some(taken)

@@ -103,7 +103,7 @@ fn stages(c: &mut Criterion) {
             let mut d = Ditherer::new(16, 1).unwrap();
             let mut out = Vec::new();
             for block in &bl {
-                d.quantize_interleaved(block, &mut out);
+                d.quantize_planar(block, &mut out);
                 black_box(&out);
             }
         })

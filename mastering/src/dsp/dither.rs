@@ -25,8 +25,6 @@ pub struct Ditherer {
     seed: u64,
     /// Stream index (interleaved order) of the next sample.
     next: u64,
-    /// Planar output of [`Self::quantize_interleaved`], kept to avoid allocating.
-    planes: Vec<Vec<i32>>,
 }
 
 /// The 32-bit integer hash "lowbias32" (C. Wellons, 2018): a bijection of `u32` whose
@@ -65,7 +63,6 @@ impl Ditherer {
             range: (-f64::from(full), f64::from(full - 1)),
             seed,
             next: 0,
-            planes: Vec::new(),
         })
     }
 
@@ -137,16 +134,6 @@ impl Ditherer {
         }
         self.next += frames as u64 * channels;
     }
-
-    /// Quantises a planar block into `out` as interleaved frames (`out` is cleared first;
-    /// reuse it across blocks so it stops allocating once large enough). The same values
-    /// as [`Self::quantize_sample`] frame by frame.
-    pub fn quantize_interleaved(&mut self, block: &[Vec<f32>], out: &mut Vec<i32>) {
-        let mut planes = std::mem::take(&mut self.planes);
-        self.quantize_planar(block, &mut planes);
-        interleave(&planes, out);
-        self.planes = planes;
-    }
 }
 
 /// Interleaves equal-length integer planes into `out` (cleared first).
@@ -197,6 +184,13 @@ mod tests {
 
     const DITHER_TEST_SEED: u64 = 0x6D61_6769_636D_6173;
 
+    /// Quantises a planar block into interleaved frames, as the FLAC encoder does.
+    fn quantize_interleaved(d: &mut Ditherer, block: &[Vec<f32>], out: &mut Vec<i32>) {
+        let mut planes = Vec::new();
+        d.quantize_planar(block, &mut planes);
+        interleave(&planes, out);
+    }
+
     #[test]
     fn saturates_instead_of_wrapping() {
         let mut d = Ditherer::new(16, 1).unwrap();
@@ -220,17 +214,17 @@ mod tests {
         let run = |seed| {
             let mut d = Ditherer::new(16, seed).unwrap();
             let mut out = Vec::new();
-            d.quantize_interleaved(&x, &mut out);
+            quantize_interleaved(&mut d, &x, &mut out);
             out
         };
         assert_eq!(run(42), run(42));
         assert_ne!(run(42), run(43));
         let mut d = Ditherer::new(16, 42).unwrap();
         let mut a = Vec::new();
-        d.quantize_interleaved(&x, &mut a);
+        quantize_interleaved(&mut d, &x, &mut a);
         d.reset();
         let mut b = Vec::new();
-        d.quantize_interleaved(&x, &mut b);
+        quantize_interleaved(&mut d, &x, &mut b);
         assert_eq!(a, b);
         assert_eq!(a.len(), 20_000);
     }
@@ -253,7 +247,7 @@ mod tests {
                 let end = (start + len).min(frames);
                 let part: Vec<Vec<f32>> = x.iter().map(|p| p[start..end].to_vec()).collect();
                 let mut out = Vec::new();
-                blocks.quantize_interleaved(&part, &mut out);
+                quantize_interleaved(&mut blocks, &part, &mut out);
                 got.extend_from_slice(&out);
                 start = end;
             }
@@ -285,7 +279,7 @@ mod tests {
         for range in [0..700, 700..1001, 1001..3000] {
             let part: Vec<Vec<f32>> = x.iter().map(|p| p[range.clone()].to_vec()).collect();
             let mut out = Vec::new();
-            blocks.quantize_interleaved(&part, &mut out);
+            quantize_interleaved(&mut blocks, &part, &mut out);
             got.extend_from_slice(&out);
         }
         assert_eq!(got, want);

@@ -1,6 +1,6 @@
 //! A watchdog for the multi-process tests. A test that outlives its limit prints what it and
-//! its processes were doing (their states, their last log lines, the job and queue rows, and
-//! backtraces when gdb is installed) and aborts the test binary, so a hang fails in minutes
+//! its processes were doing (the job and queue rows, their last log lines, and their thread
+//! states and gdb backtraces through `scripts/report-hung.sh`) and aborts the test binary, so a hang fails in minutes
 //! with evidence instead of running into CI's time limit with none.
 
 use std::io::Write;
@@ -140,26 +140,21 @@ fn report_and_abort(
     ));
     out.push_str(&format!("--- database {}\n", db_path.display()));
     out.push_str(&database_rows(db_path));
-    out.push_str(&format!(
-        "--- test process {}\n{}",
-        std::process::id(),
-        process_state(std::process::id())
-    ));
-    out.push_str(&backtraces(std::process::id()));
     let subject = subject.lock().unwrap_or_else(|e| e.into_inner());
     for child in &subject.children {
         out.push_str(&format!(
-            "--- {} (pid {})\n{}",
-            child.label,
-            child.pid,
-            process_state(child.pid)
+            "--- {} (pid {}): its last log lines\n",
+            child.label, child.pid
         ));
         let lines = child.logs.lines();
         for line in &lines[lines.len().saturating_sub(TAIL_LINES)..] {
             out.push_str(&format!("  | {line}\n"));
         }
-        out.push_str(&backtraces(child.pid));
     }
+    let pids = std::iter::once(std::process::id())
+        .chain(subject.children.iter().map(|c| c.pid))
+        .map(|p| p.to_string());
+    out.push_str(&what_processes_do(pids));
     out.push_str("=== WATCHDOG: end of report ===\n");
     let _ = std::io::stderr().write_all(out.as_bytes());
     let _ = std::io::stderr().flush();
@@ -218,47 +213,17 @@ fn rows_as_text(
     Ok(out)
 }
 
-/// The state of each thread of `pid` and the kernel function it waits in.
-fn process_state(pid: u32) -> String {
-    let mut out = String::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return "  (no such process)\n".to_owned();
-    };
-    for task in tasks.flatten() {
-        let dir = task.path();
-        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        let wchan = std::fs::read_to_string(dir.join("wchan")).unwrap_or_default();
-        // The state is the field after the parenthesised command name.
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .unwrap_or("?");
-        out.push_str(&format!(
-            "  thread {} {:<16} state {state} wchan {}\n",
-            task.file_name().to_string_lossy(),
-            comm.trim(),
-            wchan.trim()
-        ));
-    }
-    out
-}
-
-/// Every thread's backtrace, from gdb when it is installed (bounded to a minute).
-fn backtraces(pid: u32) -> String {
-    let output = Command::new("timeout")
-        .args(["60", "gdb", "-batch", "-nx", "-p", &pid.to_string()])
-        .args(["-ex", "thread apply all bt 12"])
-        .output();
-    match output {
-        Ok(o) if o.status.success() => {
-            let text = String::from_utf8_lossy(&o.stdout);
-            text.lines()
-                .filter(|l| l.starts_with('#') || l.starts_with("Thread"))
-                .map(|l| format!("  {}\n", l.chars().take(200).collect::<String>()))
-                .collect()
-        }
-        Ok(o) => format!("  (no backtrace: gdb exited with {})\n", o.status),
-        Err(e) => format!("  (no backtrace: {e})\n"),
+/// Each thread's state, kernel wait and gdb backtrace for `pids`, from the same script
+/// that reports a hung step of `scripts/test.sh` (bounded: gdb gets a minute per process).
+fn what_processes_do(pids: impl Iterator<Item = String>) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/report-hung.sh");
+    match Command::new("bash")
+        .arg(script)
+        .arg("--pids")
+        .args(pids)
+        .output()
+    {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Err(e) => format!("  (no process report: {e})\n"),
     }
 }

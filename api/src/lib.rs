@@ -43,6 +43,9 @@ pub struct AppState {
     pub payments: Arc<yookassa::Payments>,
     /// Telegram alerts (payments).
     pub alerts: Alerts,
+    /// The health report shared by `/api/health` and the monitor (computed once a second
+    /// at most).
+    pub health: Arc<routes::health::HealthCache>,
 }
 
 impl AppState {
@@ -119,6 +122,7 @@ pub async fn run(
         security,
         payments,
         alerts: alerts.clone(),
+        health: Arc::default(),
     };
     auth::bootstrap_admin(&settings, &stores.db).await?;
     let token = CancellationToken::new();

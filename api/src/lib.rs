@@ -82,6 +82,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             security::global_rate_limit,
         ));
+    let app = web::with_error_pages(app);
     let app = telemetry::layers(app).layer(cors::layer(&state.security.cors_origins));
     web::with_security_headers(app).with_state(state)
 }

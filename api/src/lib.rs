@@ -43,6 +43,9 @@ pub struct AppState {
     pub payments: Arc<yookassa::Payments>,
     /// Telegram alerts (payments).
     pub alerts: Alerts,
+    /// The health report shared by `/api/health` and the monitor (computed once a second
+    /// at most).
+    pub health: Arc<routes::health::HealthCache>,
 }
 
 impl AppState {
@@ -79,6 +82,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             security::global_rate_limit,
         ));
+    let app = web::with_error_pages(app);
     let app = telemetry::layers(app).layer(cors::layer(&state.security.cors_origins));
     web::with_security_headers(app).with_state(state)
 }
@@ -119,6 +123,7 @@ pub async fn run(
         security,
         payments,
         alerts: alerts.clone(),
+        health: Arc::default(),
     };
     auth::bootstrap_admin(&settings, &stores.db).await?;
     let token = CancellationToken::new();

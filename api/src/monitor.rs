@@ -23,7 +23,7 @@ pub enum Seen {
 pub async fn check_once(state: &AppState, alerts: &Alerts, previous: Seen) -> Seen {
     crate::telemetry::prometheus().run_upkeep();
     crate::telemetry::refresh(state).await;
-    let report = health::report(state).await;
+    let report = health::current(state).await;
     let problems = report.problems();
     if problems.is_empty() {
         if previous == Seen::Degraded {

@@ -7,8 +7,10 @@
 use crate::AppState;
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use mastering::{OutputFormat, Style};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -52,6 +54,7 @@ pub fn prometheus() -> &'static PrometheusHandle {
         describe();
         metrics::gauge!("magic_master_build_info", "version" => shared::VERSION).set(1.0);
         metrics::counter!("magic_master_upload_bytes_total").increment(0);
+        metrics::counter!("magic_master_health_checks_total").increment(0);
         handle
     })
 }
@@ -97,9 +100,13 @@ fn describe() {
     describe_gauge!(
         "magic_master_disk_free_bytes",
         metrics::Unit::Bytes,
-        "Free bytes on the temp dir's file system."
+        "Free bytes on the temp dir's file system (no path label: /metrics is public)."
     );
     describe_gauge!("magic_master_build_info", "Build information; always 1.");
+    describe_counter!(
+        "magic_master_health_checks_total",
+        "Health computations (database probe, queue, workers, disk); cached reports not counted."
+    );
     describe_gauge!(
         "magic_master_jobs_failed_last_hour",
         "Jobs failed in the last 60 minutes, from the database."
@@ -111,20 +118,55 @@ pub fn record_upload_bytes(bytes: u64) {
     metrics::counter!("magic_master_upload_bytes_total").increment(bytes);
 }
 
-/// Per-route middleware: request count and time to the response head.
+/// The `method` label: one of the standard methods, or `other`. Any token is a valid HTTP
+/// method, so the raw string would let every client mint new time series forever.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// The `style` label of the job metrics: a style name of `GET /api/styles`, or `other`.
+pub fn style_label(style: &str) -> &'static str {
+    Style::ALL
+        .iter()
+        .map(|s| s.name())
+        .find(|name| *name == style)
+        .unwrap_or("other")
+}
+
+/// The `format` label of the job metrics: `wav`, `flac`, `mp3`, or `other`.
+pub fn format_label(format: &str) -> &'static str {
+    OutputFormat::from_parts(format, None, None)
+        .map(OutputFormat::name)
+        .unwrap_or("other")
+}
+
+/// Per-route middleware: request count and time to the response head. Every label comes
+/// from a fixed set: the method from [`method_label`], the route from the route table (the
+/// matched template, or `unmatched`), the status from the code the API answered.
 async fn track(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let start = Instant::now();
     let response = next.run(req).await;
     let elapsed = start.elapsed().as_secs_f64();
     let status = response.status().as_u16().to_string();
     metrics::counter!("magic_master_http_requests_total",
-        "method" => method.clone(), "route" => route.clone(), "status" => status)
+        "method" => method, "route" => route.clone(), "status" => status)
     .increment(1);
     metrics::histogram!("magic_master_http_request_duration_seconds",
         "method" => method, "route" => route)
@@ -163,10 +205,33 @@ const LOOKBACK: Duration = Duration::from_secs(120);
 
 static COUNTED: OnceLock<tokio::sync::Mutex<Counted>> = OnceLock::new();
 
+/// A refresh within this long of the last one is skipped: `/metrics` is exempt from the rate
+/// limits, so scrapes must not turn into database work at the caller's pace.
+pub const REFRESH_MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+static LAST_REFRESH: tokio::sync::Mutex<Option<Instant>> = tokio::sync::Mutex::const_new(None);
+
 /// Refreshes the database-backed gauges and records jobs finished since the last refresh
 /// (each job once per process; jobs finished before this process started are not counted).
+/// At most one refresh runs at a time and at most one per [`REFRESH_MIN_INTERVAL`]:
+/// concurrent callers wait for the running one and then use its figures.
 pub async fn refresh(state: &AppState) {
     prometheus();
+    let mut last = LAST_REFRESH.lock().await;
+    if last.is_some_and(|at| at.elapsed() < REFRESH_MIN_INTERVAL) {
+        return;
+    }
+    // Bounded: a stuck database must not hold every scrape.
+    if tokio::time::timeout(Duration::from_secs(5), refresh_now(state))
+        .await
+        .is_err()
+    {
+        tracing::warn!("metrics: refresh took over 5 s; figures may be stale");
+    }
+    *last = Some(Instant::now());
+}
+
+async fn refresh_now(state: &AppState) {
     match shared::stats::queue_stats(&state.db).await {
         Ok(q) => {
             for (i, s) in shared::stats::STATES.iter().enumerate() {
@@ -182,9 +247,7 @@ pub async fn refresh(state: &AppState) {
         .unwrap_or(0);
     metrics::gauge!("magic_master_workers_alive").set(alive as f64);
     if let Ok(free) = shared::stats::disk_free_bytes(&state.settings.temp_dir) {
-        metrics::gauge!("magic_master_disk_free_bytes",
-            "path" => state.settings.temp_dir.display().to_string())
-        .set(free as f64);
+        metrics::gauge!("magic_master_disk_free_bytes").set(free as f64);
     }
     record_finished_jobs(state).await;
 }
@@ -211,12 +274,13 @@ async fn record_finished_jobs(state: &AppState) {
         if counted.ids.contains_key(&job.id) {
             continue;
         }
+        let (style, format) = (style_label(&job.style), format_label(&job.format));
         metrics::counter!("magic_master_jobs_finished_total",
-            "outcome" => job.outcome, "style" => job.style.clone(), "format" => job.format.clone())
+            "outcome" => job.outcome, "style" => style, "format" => format)
         .increment(1);
         if let Some(d) = job.duration_sec {
             metrics::histogram!("magic_master_job_duration_seconds",
-                "style" => job.style, "format" => job.format)
+                "style" => style, "format" => format)
             .record(d);
         }
         counted.ids.insert(job.id, now);
@@ -224,4 +288,33 @@ async fn record_finished_jobs(state: &AppState) {
     counted
         .ids
         .retain(|_, at| now.duration_since(*at) < LOOKBACK * 3);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_come_from_fixed_sets() {
+        for m in [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+        ] {
+            assert_eq!(method_label(&Method::from_bytes(m.as_bytes()).unwrap()), m);
+        }
+        for odd in ["get", "PROPFIND", &"X".repeat(1024)] {
+            assert_eq!(
+                method_label(&Method::from_bytes(odd.as_bytes()).unwrap()),
+                "other"
+            );
+        }
+        for style in Style::ALL {
+            assert_eq!(style_label(style.name()), style.name());
+        }
+        assert_eq!(style_label("Standard; DROP"), "other");
+        for format in ["wav", "flac", "mp3"] {
+            assert_eq!(format_label(format), format);
+        }
+        assert_eq!(format_label("ogg"), "other");
+        assert_eq!(format_label(&"w".repeat(500)), "other");
+    }
 }

@@ -46,7 +46,8 @@ async fn workers_rule_and_metrics_with_none_and_two_workers() {
     assert!(c["disk"]["free_mb"].as_u64().unwrap() > 0);
     assert_eq!(
         c["disk"]["path"],
-        env.data_dir().join("tmp").display().to_string()
+        Value::Null,
+        "no server path in public answers"
     );
     assert!(["ok", "missing"].contains(&c["ffmpeg"]["status"].as_str().unwrap()));
     assert_eq!(
@@ -175,9 +176,12 @@ async fn garbage_database_file_degrades() {
     for ext in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
     }
-    let h = get_json_ok(format!("{base}/api/health")).await;
+    // The report is cached for a second: the change shows within that.
+    let h = wait_health(&base, "database error", |h| {
+        h["components"]["database"]["status"] == "error"
+    })
+    .await;
     assert_eq!(h["status"], "degraded", "{h}");
-    assert_eq!(h["components"]["database"]["status"], "error", "{h}");
     let detail = h["components"]["database"]["detail"].as_str().unwrap();
     assert!(detail.contains("not a database"), "{detail}");
     // The Prometheus endpoint still answers.
@@ -344,4 +348,278 @@ async fn real_prometheus_scrapes_the_api() {
         "{stdout}"
     );
     assert!(stdout.contains("state"), "{stdout}");
+}
+
+/// Reads one pipelined HTTP/1.1 response after another from `reader` until `n` are complete;
+/// returns how many came with each status. Every response must carry `Content-Length`.
+async fn read_responses(
+    mut reader: tokio::net::tcp::OwnedReadHalf,
+    n: usize,
+) -> Result<std::collections::HashMap<u16, usize>, String> {
+    use tokio::io::AsyncReadExt;
+    let mut statuses = std::collections::HashMap::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut chunk = vec![0u8; 1 << 16];
+    let mut done = 0;
+    while done < n {
+        // Take every complete response at the front of the buffer.
+        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let status: u16 = head
+                .get(9..12)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| format!("not an HTTP response head: {head:.200}"))?;
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .ok_or_else(|| format!("response without Content-Length: {head:.300}"))?;
+            if buf.len() < end + 4 + length {
+                break;
+            }
+            buf.drain(..end + 4 + length);
+            *statuses.entry(status).or_insert(0) += 1;
+            done += 1;
+        }
+        if done >= n {
+            break;
+        }
+        let read = reader
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("read after {done} responses: {e}"))?;
+        if read == 0 {
+            return Err(format!("connection closed after {done} of {n} responses"));
+        }
+        buf.extend_from_slice(&chunk[..read]);
+    }
+    Ok(statuses)
+}
+
+/// Sends `total` requests over `connections` keep-alive connections (pipelined: a writer
+/// and a reader per connection); `request(i)` gives the bytes of request `i`. Returns the
+/// statuses of the answers; panics (with what was seen) unless all are answered in 60 s.
+async fn blast(
+    address: &str,
+    connections: usize,
+    total: usize,
+    request: impl Fn(usize) -> Vec<u8> + Send + Sync + Clone + 'static,
+) -> std::collections::HashMap<u16, usize> {
+    use tokio::io::AsyncWriteExt;
+    let per = total / connections;
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (reader, mut writer) = stream.into_split();
+        let request = request.clone();
+        let write = tokio::spawn(async move {
+            let mut batch = Vec::new();
+            for i in c * per..(c + 1) * per {
+                batch.extend(request(i));
+                if batch.len() >= 64 * 1024 {
+                    writer.write_all(&batch).await?;
+                    batch.clear();
+                }
+            }
+            writer.write_all(&batch).await?;
+            Ok::<_, std::io::Error>(writer)
+        });
+        tasks.push((write, tokio::spawn(read_responses(reader, per))));
+    }
+    let all = async {
+        let mut statuses = std::collections::HashMap::new();
+        for (write, read) in tasks {
+            let seen = read.await.unwrap().unwrap_or_else(|e| panic!("{e}"));
+            let _writer = write.await.unwrap().expect("write requests");
+            for (s, n) in seen {
+                *statuses.entry(s).or_insert(0) += n;
+            }
+        }
+        statuses
+    };
+    tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("all requests answered within 60 s")
+}
+
+/// `GET url`, reading at most `cap` bytes of the body (within 60 s): the size read and the
+/// text (cut at `cap`).
+async fn get_capped(url: String, cap: usize) -> (usize, String) {
+    let read = async {
+        let mut r = client().get(url).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let mut body = Vec::new();
+        while let Some(chunk) = r.chunk().await.unwrap() {
+            body.extend_from_slice(&chunk);
+            if body.len() > cap {
+                break;
+            }
+        }
+        (body.len(), String::from_utf8_lossy(&body).into_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("scrape within 60 s")
+}
+
+/// 50,000 requests with random 1 KiB method tokens (most answered 429 by the global rate
+/// limit at its default) leave no trace in the metric labels: the API's memory grows by
+/// less than 16 MB and one `/metrics` scrape stays under 256 KB.
+#[tokio::test(flavor = "multi_thread")]
+async fn random_methods_do_not_grow_metric_labels_or_memory() {
+    use rand::Rng;
+    let env = Env::new(&[("EMBEDDED_WORKERS", "0"), ("GLOBAL_RATE_LIMIT", "600")]);
+    let api = env.start_api().await;
+    let address = format!("127.0.0.1:{}", env.port);
+    let paths = ["/api/styles", "/", "/api/master/status/x", "/no/such/page"];
+    let request = move |i: usize, method: &str| {
+        format!(
+            "{method} {} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            paths[i % paths.len()]
+        )
+        .into_bytes()
+    };
+    // Warm-up with ordinary methods: threads, buffers and the rate limiter's entry exist.
+    let warm = blast(&address, 8, 4_000, move |i| request(i, "GET")).await;
+    assert_eq!(warm.values().sum::<usize>(), 4_000, "{warm:?}");
+    let rss_before = api.rss_kib();
+
+    let started = std::time::Instant::now();
+    let seen = blast(&address, 8, 50_000, move |i| {
+        let mut rng = rand::rng();
+        let method: String = (0..1024)
+            .map(|_| char::from(b'A' + rng.random_range(0..26u8)))
+            .collect();
+        request(i, &method)
+    })
+    .await;
+    let took = started.elapsed();
+    assert_eq!(seen.values().sum::<usize>(), 50_000, "{seen:?}");
+    assert!(
+        seen.get(&429).copied().unwrap_or(0) > 45_000,
+        "the rate limit answers most: {seen:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_after = api.rss_kib();
+    let cap = 256 * 1024;
+    let (size, text) = get_capped(format!("{}/metrics", env.base_url()), cap).await;
+    let growth_mib = (rss_after.saturating_sub(rss_before)) as f64 / 1024.0;
+    eprintln!(
+        "50,000 random-method requests in {took:.1?}: {seen:?}; RSS {rss_before} → \
+         {rss_after} KiB (+{growth_mib:.1} MiB); /metrics {size} bytes{}",
+        if size > cap { " (stopped reading)" } else { "" }
+    );
+    assert!(
+        size <= cap && growth_mib < 16.0,
+        "RSS grew {growth_mib:.1} MiB, /metrics {size} bytes"
+    );
+    // The odd methods count as `other`; no label holds a token.
+    assert!(
+        text.contains(
+            "magic_master_http_requests_total{method=\"other\",route=\"/api/styles\",status=\"429\"}"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("method=\"GET\",route=\"unmatched\""),
+        "{text}"
+    );
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.contains("AAAAAAAA") || l.len() > 400),
+        "no long labels: {text}"
+    );
+}
+
+/// The value of `magic_master_health_checks_total` in a scrape.
+async fn health_checks(base: &str) -> f64 {
+    let p = get_text(format!("{base}/metrics")).await;
+    sample(&p, "magic_master_health_checks_total").unwrap_or_else(|| panic!("{p}"))
+}
+
+/// Many concurrent `/api/health` calls share one check of the database per cache window
+/// (the counter counts the checks, whoever asks: callers and the monitor).
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_health_calls_share_one_check_per_window() {
+    let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let before = health_checks(&base).await;
+    let started = std::time::Instant::now();
+    let run_for = Duration::from_millis(2500);
+    let mut callers = Vec::new();
+    for _ in 0..16 {
+        let url = format!("{base}/api/health");
+        callers.push(tokio::spawn(async move {
+            let c = client();
+            let mut calls = 0u32;
+            while started.elapsed() < run_for {
+                let r = c.get(&url).send().await.unwrap();
+                assert_eq!(r.status().as_u16(), 200);
+                let h: Value = r.json().await.unwrap();
+                assert_eq!(h["status"], "ok", "{h}");
+                calls += 1;
+            }
+            calls
+        }));
+    }
+    let mut calls = 0;
+    for c in callers {
+        calls += c.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let checks = health_checks(&base).await - before;
+    eprintln!("{calls} health calls in {elapsed:.1?}: {checks} database checks");
+    assert!(calls >= 200, "{calls} calls: too few to show anything");
+    // A check at most every second (the cache window), one more at either end, and one of
+    // the monitor's (it shares the cache).
+    let allowed = elapsed.as_secs_f64().ceil() + 2.0;
+    assert!(
+        checks <= allowed,
+        "{checks} checks for {calls} calls in {elapsed:.1?}"
+    );
+    // And the report is fresh again after the window.
+    let before = health_checks(&base).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    get_json_ok(format!("{base}/api/health")).await;
+    assert!(
+        health_checks(&base).await > before,
+        "recomputed after the window"
+    );
+}
+
+/// No public answer shows where the data or temp dir is (the health report, the Prometheus
+/// and JSON metrics, pages, error answers), healthy or degraded.
+#[tokio::test(flavor = "multi_thread")]
+async fn public_answers_show_no_file_system_paths() {
+    // The temp dir apart from the data dir, the disk threshold above the free space: the
+    // disk component is `low`, the path would be in its text.
+    let mut env = Env::new(&[("EMBEDDED_WORKERS", "0"), ("DISK_LOW_MB", "1000000000")]);
+    let spool = env.dir.path().join("spool");
+    env.vars
+        .insert("MAGIC_MASTER_TEMP_DIR".into(), spool.display().to_string());
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let h = get_json_ok(format!("{base}/api/health")).await;
+    assert_eq!(h["components"]["disk"]["status"], "low", "{h}");
+    let root = env.dir.path().display().to_string();
+    for path in [
+        "/api/health",
+        "/metrics",
+        "/api/metrics",
+        "/status",
+        "/api/no-such",
+        "/no-such-page",
+        "/api/openapi.json",
+    ] {
+        let body = get_text(format!("{base}{path}")).await;
+        assert!(!body.contains(&root), "{path} shows {root}: {body:.2000}");
+        assert!(!body.contains("/spool"), "{path}: {body:.2000}");
+    }
+    assert_eq!(h["components"]["disk"]["path"], Value::Null, "{h}");
 }

@@ -79,3 +79,58 @@ async fn pages_and_assets_are_served_with_their_headers() {
     let r = c.get(format!("{base}/api/styles")).send().await.unwrap();
     assert_eq!(r.headers()["x-frame-options"], "DENY");
 }
+
+/// Unknown browser URLs get the HTML 404 page (styled like the others, both languages
+/// through the shared i18n, a link home); unknown `/api/*` URLs keep the JSON error.
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_pages_get_the_html_404_page_and_api_keeps_json() {
+    let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let c = client();
+    let page =
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/404.html"))
+            .unwrap();
+    for url in [
+        "/no-such-page",
+        "/deep/no/such/page?x=1",
+        "/assets/js/nope.js",
+        "/account/",
+    ] {
+        let r = c
+            .get(format!("{base}{url}"))
+            .header("accept", "text/html,application/xhtml+xml")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{url}");
+        let h = r.headers().clone();
+        assert_eq!(h["content-type"], "text/html; charset=utf-8", "{url}");
+        assert_eq!(h["x-frame-options"], "DENY", "{url}");
+        assert_eq!(r.bytes().await.unwrap().as_ref(), page, "{url}");
+        let head = c.head(format!("{base}{url}")).send().await.unwrap();
+        assert_eq!(head.status().as_u16(), 404, "HEAD {url}");
+    }
+    let text = String::from_utf8(page).unwrap();
+    for part in [
+        "href=\"/\"",
+        "/assets/style.css",
+        "/assets/js/error-page.js",
+        "data-i18n=\"notFound.title\"",
+    ] {
+        assert!(text.contains(part), "{part} not in the 404 page");
+    }
+    for url in ["/api/no-such", "/api/v2/nope", "/api"] {
+        let r = c
+            .get(format!("{base}{url}"))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{url}");
+        assert_eq!(r.headers()["content-type"], "application/json", "{url}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "not-found", "{url}: {body}");
+        assert!(body["detail"].is_string(), "{url}: {body}");
+    }
+}

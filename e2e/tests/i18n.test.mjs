@@ -40,3 +40,22 @@ test('the default language follows the browser', async () => {
   assert.equal(await page.getByLabel('Электронная почта').count(), 1, 'form fields labelled in Russian');
   await ctx.close();
 });
+
+test('an unknown address shows the 404 page in the browser\'s language, with a way home', async () => {
+  for (const [locale, title, home] of [['en-US', 'Page not found', 'Go to the home page'], ['ru-RU', 'Страница не найдена', 'На главную']]) {
+    const ctx = await browser.newContext({ viewport: VIEWPORTS.phone, locale });
+    const page = await ctx.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const res = await page.goto(`${api.base}/no/such/page`);
+    assert.equal(res.status(), 404);
+    assert.match(res.headers()['content-type'], /text\/html/);
+    assert.equal(await page.locator('h1').innerText(), title, locale);
+    assert.equal(await page.title(), `${title} — Magic Master`, locale);
+    assert.equal(await page.locator('.site-header').count(), 1, 'the shared header');
+    await page.getByRole('link', { name: home }).click();
+    await page.waitForURL(`${api.base}/`);
+    assert.deepEqual(errors, [], 'no script errors');
+    await ctx.close();
+  }
+});

@@ -1,9 +1,10 @@
-//! `GET /api/styles`, `GET /api/openapi.json` and the JSON 404 fallback.
+//! `GET /api/styles`, `GET /api/openapi.json` and the 404 fallback (JSON under `/api/`, the
+//! HTML page elsewhere).
 
 use crate::error::ApiError;
 use axum::Json;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::{Uri, header};
+use axum::response::{IntoResponse, Response};
 use mastering::Style;
 use serde_json::{Value, json};
 
@@ -32,7 +33,12 @@ pub async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
-/// Fallback for unknown `/api/*` paths.
-pub async fn not_found() -> ApiError {
-    ApiError::NotFound("no such route".to_owned())
+/// Fallback for unknown paths: the JSON error under `/api/` (and `/metrics`), the HTML 404
+/// page for browser routes.
+pub async fn not_found(uri: Uri) -> Response {
+    if crate::web::is_browser_path(uri.path()) {
+        crate::web::not_found_page()
+    } else {
+        ApiError::NotFound("no such route".to_owned()).into_response()
+    }
 }

@@ -305,7 +305,6 @@ export const TEXTS = {
     'comp.queue': 'Queue',
     'comp.workers': 'Workers',
     'field.free_mb': 'Free, MB',
-    'field.path': 'Path',
     'field.detail': 'Detail',
     'field.pending': 'Waiting',
     'field.running': 'Running',
@@ -314,6 +313,13 @@ export const TEXTS = {
     'field.oldest_pending_sec': 'Oldest waiting, s',
     'field.alive': 'Alive',
     'field.total_cached': 'Kept on disk',
+
+    // error pages (404, 500)
+    'notFound.title': 'Page not found',
+    'notFound.text': 'There is no page at this address. The link may be old or mistyped.',
+    'serverError.title': 'Something went wrong',
+    'serverError.text': 'The server ran into an error on its side. Please try again in a minute; if it keeps happening, look at the service status.',
+    'errorPage.home': 'Go to the home page',
   },
 
   ru: {
@@ -610,7 +616,6 @@ export const TEXTS = {
     'comp.queue': 'Очередь',
     'comp.workers': 'Воркеры',
     'field.free_mb': 'Свободно, МБ',
-    'field.path': 'Путь',
     'field.detail': 'Подробности',
     'field.pending': 'Ждут',
     'field.running': 'В работе',
@@ -619,6 +624,13 @@ export const TEXTS = {
     'field.oldest_pending_sec': 'Самая долгая в ожидании, с',
     'field.alive': 'Живы',
     'field.total_cached': 'Хранится на диске',
+
+    // страницы ошибок (404, 500)
+    'notFound.title': 'Страница не найдена',
+    'notFound.text': 'По этому адресу ничего нет. Возможно, ссылка устарела или в ней опечатка.',
+    'serverError.title': 'Что-то пошло не так',
+    'serverError.text': 'На сервере произошла ошибка. Попробуйте ещё раз через минуту; если ошибка повторяется, посмотрите состояние сервиса.',
+    'errorPage.home': 'На главную',
   },
 };
 

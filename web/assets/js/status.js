@@ -32,7 +32,7 @@ function componentCard(name, c) {
       el('span', { class: `badge ${badgeClass(status)}` }, status || t('statusPage.notReported'))),
     dl.children.length ? dl : null);
 }
-const TEXT_KEYS = new Set(['field.free_mb', 'field.path', 'field.detail', 'field.pending', 'field.running', 'field.queued',
+const TEXT_KEYS = new Set(['field.free_mb', 'field.detail', 'field.pending', 'field.running', 'field.queued',
   'field.failed_last_hour', 'field.oldest_pending_sec', 'field.alive', 'field.total_cached']);
 
 function render() {

@@ -32,6 +32,10 @@ pub const MIN_SAMPLE_RATE: u32 = 8_000;
 pub const MAX_SAMPLE_RATE: u32 = 192_000;
 /// Most channels accepted.
 pub const MAX_CHANNELS: usize = 32;
+/// Most samples (frames × channels) one packet may hold: decoders size their buffers from the
+/// header's frames per packet. Real codecs stay far under it (FLAC 65,535 × 8, ADPCM blocks
+/// about 131,000 frames of mono, MP3 1152, AAC 2048, Vorbis 8192); 2^20 samples are 4 MiB of f32.
+pub const MAX_PACKET_SAMPLES: u64 = 1 << 20;
 /// Bad packets in a row after which the file is declared corrupt.
 pub const MAX_CONSECUTIVE_BAD_PACKETS: usize = 16;
 /// How far before its declared end [`probe`] starts decoding a file to prove it is whole, s.
@@ -151,16 +155,21 @@ impl Decoder {
                     params.codec
                 ))
             })?;
-        let decoder = registry
-            .make_audio_decoder(&params, &AudioDecoderOptions::default())
-            .map_err(|e| MasterError::Unsupported(format!("cannot decode {codec}: {e}")))?;
-
+        // The header's rate, channel count and packet size are checked before the decoder is
+        // made: the decoder sizes its buffers from them (symphonia 0.6.1's PCM decoder
+        // reserved 145 MiB for an AIFF whose COMM chunk claims 65,535 channels, 64 MiB a
+        // channel for a CAF whose `desc` claims 33,554,433 frames per packet, and aborts the
+        // process when the allocation fails).
         let sample_rate = params
             .sample_rate
             .ok_or_else(|| MasterError::Corrupt("the sample rate is missing".into()))?;
         check_sample_rate(sample_rate)?;
         let channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(0);
         check_channels(channels)?;
+        check_packet_size(params.max_frames_per_packet, channels)?;
+        let decoder = registry
+            .make_audio_decoder(&params, &AudioDecoderOptions::default())
+            .map_err(|e| MasterError::Unsupported(format!("cannot decode {codec}: {e}")))?;
 
         let duration_sec = track
             .num_frames
@@ -407,6 +416,18 @@ fn check_channels(channels: usize) -> Result<(), MasterError> {
         Err(MasterError::Unsupported(format!(
             "{channels} channels: between 1 and {MAX_CHANNELS} are supported"
         )))
+    }
+}
+
+fn check_packet_size(frames: Option<u64>, channels: usize) -> Result<(), MasterError> {
+    match frames {
+        Some(frames) if frames.saturating_mul(channels as u64) > MAX_PACKET_SAMPLES => {
+            Err(MasterError::Corrupt(format!(
+                "the header announces packets of {frames} frames of {channels} channels, more \
+                 than any audio codec uses"
+            )))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -40,6 +40,9 @@ pub enum ApiError {
     /// 410: the job's files were deleted after the retention period.
     #[error("{0}")]
     Expired(String),
+    /// 408: the request body stalled or arrived too slowly.
+    #[error("{detail}")]
+    RequestTimeout { code: &'static str, detail: String },
     /// 413: the upload exceeds the size limit.
     #[error("{0}")]
     TooLarge(String),
@@ -52,6 +55,15 @@ pub enum ApiError {
     /// 503: a dependency (database, queue, the payment provider) is unavailable.
     #[error("{0}")]
     Unavailable(String),
+    /// 503 with a stable code and `Retry-After`: the service is at a capacity limit (e.g.
+    /// uploads in flight); the detail is shown.
+    #[error("{detail}")]
+    Busy {
+        code: &'static str,
+        detail: String,
+        /// Seconds until trying again makes sense.
+        retry_after: u64,
+    },
     /// 500: a bug or an unexpected failure; the detail is logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -82,12 +94,14 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
             ApiError::NotReady(_) => (StatusCode::CONFLICT, "not-ready"),
             ApiError::Expired(_) => (StatusCode::GONE, "expired"),
+            ApiError::RequestTimeout { code, .. } => (StatusCode::REQUEST_TIMEOUT, code),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
             ApiError::UnsupportedMedia(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media")
             }
             ApiError::BadGateway { code, .. } => (StatusCode::BAD_GATEWAY, code),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Busy { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, code),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -148,6 +162,21 @@ impl IntoResponse for ApiError {
             );
             return response;
         }
-        (status, Json(json!({ "detail": detail, "code": code }))).into_response()
+        let mut response =
+            (status, Json(json!({ "detail": detail, "code": code }))).into_response();
+        if let ApiError::Busy { retry_after, .. } = &self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*retry_after),
+            );
+        }
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body is not read: the connection cannot be reused.
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
 }

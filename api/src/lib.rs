@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cors;
 pub mod error;
+pub mod limits;
 pub mod monitor;
 pub mod routes;
 pub mod security;
@@ -14,7 +15,6 @@ pub mod web;
 pub mod yookassa;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use magic_master_worker::execute::JobContext;
 use magic_master_worker::serve::{WorkerOptions, run_worker};
@@ -58,11 +58,16 @@ impl AppState {
 /// All routes.
 pub fn router(state: AppState) -> Router {
     use routes::{analyze, files, info, master, status};
+    let gate = limits::UploadGate::new(state.settings.uploads_per_ip, state.settings.uploads_max);
+    // The upload routes stream their bodies to disk (bounded by `limits::guard_body` and
+    // `upload::open_multipart`), holding one of the upload slots while they run.
     let uploads = Router::new()
         .route("/api/v2/master", post(master::create_job))
         .route("/api/v2/analyze", post(analyze::analyze))
-        // The upload routes enforce MAX_UPLOAD_MB themselves while streaming to disk.
-        .layer(DefaultBodyLimit::disable());
+        .route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), gate),
+            limits::upload_gate,
+        ));
     let app = Router::new()
         .merge(uploads)
         .merge(routes::account_routes())
@@ -78,6 +83,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(routes::health::prometheus))
         .route("/api/openapi.json", get(info::openapi))
         .fallback(info::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::guard_body,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security::global_rate_limit,
@@ -170,20 +179,93 @@ pub async fn run(
         shared::VERSION
     );
     let http_token = token.clone();
-    let serve = axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let header_timeout = Duration::from_secs(settings.header_timeout_seconds);
+    serve(listener, router(state), header_timeout, async move {
         shutdown.await;
         tracing::info!("shutdown requested");
         http_token.cancel();
-    });
-    serve.await?;
+    })
+    .await;
     token.cancel();
     for task in tasks {
         let _ = task.await;
     }
     stores.queue.close().await;
     Ok(())
+}
+
+/// Largest request head (request line and headers) in bytes; larger ones get 431.
+pub const MAX_REQUEST_HEAD: usize = 32 * 1024;
+
+/// Serves HTTP/1.1 on `listener` until `shutdown` resolves, then lets the open connections
+/// finish their requests and returns. A client must send each request head within
+/// `header_timeout` (`HEADER_TIMEOUT_SECONDS`), also between requests on a kept-alive
+/// connection, or the connection is closed. Handlers see the peer as
+/// `ConnectInfo<SocketAddr>`.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let (close_tx, close_rx) = tokio::sync::watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    if !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionAborted
+                            | std::io::ErrorKind::ConnectionReset
+                            | std::io::ErrorKind::ConnectionRefused
+                    ) {
+                        // Out of file descriptors and the like: wait instead of spinning.
+                        tracing::error!(error = %e, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let mut close_rx = close_rx.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(
+                move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    tower::ServiceExt::oneshot(app.clone(), req)
+                },
+            );
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .max_header_size(MAX_REQUEST_HEAD);
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                }
+                _ = close_rx.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    drop(close_rx);
+    let _ = close_tx.send(());
+    close_tx.closed().await;
 }

@@ -129,6 +129,20 @@ pub struct Settings {
     pub jwt_ttl_seconds: u64,
     /// JSON file replacing the built-in payment plans (`MAGIC_MASTER_PAYMENT_PLANS_FILE`).
     pub payment_plans_file: Option<PathBuf>,
+    /// Seconds a client has to send a whole request head; also how long an idle keep-alive
+    /// connection stays open (`MAGIC_MASTER_HEADER_TIMEOUT_SECONDS`, default 10).
+    pub header_timeout_seconds: u64,
+    /// A request body that sends no byte for this many seconds is cut off with 408
+    /// (`MAGIC_MASTER_BODY_IDLE_TIMEOUT_SECONDS`, default 30).
+    pub body_idle_timeout_seconds: u64,
+    /// Slowest average rate of a request body in KiB/s, after the first
+    /// `BODY_IDLE_TIMEOUT_SECONDS` (`MAGIC_MASTER_BODY_MIN_RATE_KIB`, default 32).
+    pub body_min_rate_kib: u64,
+    /// Uploads (master and analyze) one client IP may have in flight
+    /// (`MAGIC_MASTER_UPLOADS_PER_IP`, default 3); more get 429.
+    pub uploads_per_ip: usize,
+    /// Uploads in flight over all clients (`MAGIC_MASTER_UPLOADS_MAX`, default 16); more get 503.
+    pub uploads_max: usize,
 }
 
 /// Guest masters a day per IP when `MAGIC_MASTER_GUEST_DAILY_LIMIT` is unset.
@@ -216,6 +230,11 @@ impl Settings {
             auth_rate_limit: r.positive("AUTH_RATE_LIMIT")?.unwrap_or(10) as u32,
             jwt_ttl_seconds: r.positive("JWT_TTL_SECONDS")?.unwrap_or(604_800),
             payment_plans_file: r.path("PAYMENT_PLANS_FILE")?,
+            header_timeout_seconds: r.positive("HEADER_TIMEOUT_SECONDS")?.unwrap_or(10),
+            body_idle_timeout_seconds: r.positive("BODY_IDLE_TIMEOUT_SECONDS")?.unwrap_or(30),
+            body_min_rate_kib: r.positive("BODY_MIN_RATE_KIB")?.unwrap_or(32),
+            uploads_per_ip: r.positive("UPLOADS_PER_IP")?.unwrap_or(3) as usize,
+            uploads_max: r.positive("UPLOADS_MAX")?.unwrap_or(16) as usize,
         };
         Ok(settings)
     }
@@ -343,6 +362,10 @@ mod tests {
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.global_rate_limit(), DEFAULT_GLOBAL_RATE_LIMIT);
         assert_eq!(s.payment_plans_file, None);
+        assert_eq!(s.header_timeout_seconds, 10);
+        assert_eq!(s.body_idle_timeout_seconds, 30);
+        assert_eq!(s.body_min_rate_kib, 32);
+        assert_eq!((s.uploads_per_ip, s.uploads_max), (3, 16));
         let s = Settings::from_vars(&vars(&[("GLOBAL_RATE_LIMIT", "0")])).unwrap();
         assert_eq!(s.global_rate_limit(), 0, "0 turns the limit off");
     }
@@ -360,6 +383,16 @@ mod tests {
         assert_eq!(err.variable, "MAGIC_MASTER_LOG_FORMAT");
         let err = Settings::from_vars(&vars(&[("HOST", "localhost:1")])).unwrap_err();
         assert_eq!(err.variable, "MAGIC_MASTER_HOST");
+        for name in [
+            "HEADER_TIMEOUT_SECONDS",
+            "BODY_IDLE_TIMEOUT_SECONDS",
+            "BODY_MIN_RATE_KIB",
+            "UPLOADS_PER_IP",
+            "UPLOADS_MAX",
+        ] {
+            let err = Settings::from_vars(&vars(&[(name, "0")])).unwrap_err();
+            assert_eq!(err.variable, format!("MAGIC_MASTER_{name}"));
+        }
     }
 
     #[test]

@@ -4,17 +4,21 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::routes::master::{media_error, read_form, require_file};
 use axum::Json;
-use axum::extract::{Multipart, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::Value;
+
+/// The one field of the `/api/v2/analyze` form.
+pub const ANALYZE_FIELDS: &[&str] = &["file"];
 
 /// `POST /api/v2/analyze`.
 pub async fn analyze(
     State(state): State<AppState>,
     headers: HeaderMap,
-    multipart: Multipart,
+    body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let mut form = read_form(&state, &headers, multipart).await?;
+    let mut form = read_form(&state, &headers, body, ANALYZE_FIELDS).await?;
     let (upload, _name) = require_file(&mut form)?;
     let path = upload.path().to_path_buf();
     let analysis = tokio::task::spawn_blocking(move || mastering::analyze_file(&path))

@@ -4,10 +4,11 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::accounts;
-use crate::upload::{TempUpload, multipart_error, read_text_field, receive_file, too_large};
+use crate::upload::{self, TempUpload, read_text_field, receive_file};
 use apalis::prelude::TaskSink;
 use axum::Json;
-use axum::extract::{Multipart, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mastering::{MasterError, MasterParams, OutputFormat, Style};
@@ -17,8 +18,16 @@ use shared::queue::{self, MasterTask};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-/// Slack allowed over the file limit for the multipart framing and the small fields.
-const FRAMING_SLACK: u64 = 64 * 1024;
+/// The fields of the `/api/v2/master` form; any other is refused (400 `unknown-field`).
+pub const MASTER_FIELDS: &[&str] = &[
+    "file",
+    "style",
+    "out_format",
+    "bit_depth",
+    "mp3_bitrate",
+    "target_lufs",
+    "true_peak_db",
+];
 
 /// The parsed multipart form: the file (on disk) and the text fields.
 pub struct UploadForm {
@@ -26,38 +35,44 @@ pub struct UploadForm {
     pub fields: HashMap<String, String>,
 }
 
-/// Reads a multipart form whose `file` field is streamed to the temp dir.
+/// Reads a multipart form of the given `fields` (each at most once; so the number of parts
+/// is bounded too) whose `file` field is streamed to the temp dir. The body's size and
+/// timing limits are those of [`crate::limits::guard_body`] and [`upload::open_multipart`].
 pub async fn read_form(
     state: &AppState,
     headers: &HeaderMap,
-    mut multipart: Multipart,
+    body: Body,
+    fields: &[&str],
 ) -> Result<UploadForm, ApiError> {
     let limit = state.settings.max_upload_bytes();
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit + FRAMING_SLACK) {
-        return Err(too_large(limit));
-    }
+    let mut multipart = upload::open_multipart(headers, body, fields, limit)?;
     let mut form = UploadForm {
         file: None,
         fields: HashMap::new(),
     };
-    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| upload::multipart_error(e, limit, fields))?
+    {
         let name = field.name().unwrap_or("").to_owned();
+        let seen = if name == "file" {
+            form.file.is_some()
+        } else {
+            form.fields.contains_key(&name)
+        };
+        if seen {
+            return Err(ApiError::bad_request(
+                "duplicate-field",
+                format!("send the field '{name}' once"),
+            ));
+        }
         if name == "file" {
-            if form.file.is_some() {
-                return Err(ApiError::bad_request(
-                    "invalid-field",
-                    "send exactly one 'file' field",
-                ));
-            }
             let file_name = field.file_name().unwrap_or("").to_owned();
-            let upload = receive_file(&mut field, &state.settings.temp_dir, limit).await?;
+            let upload = receive_file(&mut field, &state.settings.temp_dir, limit, fields).await?;
             form.file = Some((upload, file_name));
         } else {
-            let value = read_text_field(&mut field, 256).await?;
+            let value = read_text_field(&mut field, limit, fields).await?;
             form.fields.insert(name, value);
         }
     }
@@ -158,7 +173,7 @@ pub async fn create_job(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    multipart: Multipart,
+    body: Body,
 ) -> Result<Response, ApiError> {
     // Refuse early, before receiving the upload, when nothing is left today.
     let allowance = accounts::allowance(&state, &caller);
@@ -170,7 +185,7 @@ pub async fn create_job(
             reset_at: shared::time::format(shared::quota::reset_at(now)),
         }));
     }
-    let mut form = read_form(&state, &headers, multipart).await?;
+    let mut form = read_form(&state, &headers, body, MASTER_FIELDS).await?;
     let params = parse_params(&form.fields)?;
     accounts::check_format(&caller, &params.format)?;
     let (upload, file_name) = require_file(&mut form)?;

@@ -9,7 +9,8 @@
 # /usr/local/lib/magic-master, the units to /etc/systemd/system and the runbook to
 # /usr/local/share/doc/magic-master; writes /etc/magic-master/magic-master.env from the
 # example unless it exists; enables the API, N workers (default 2) and the backup timer.
-# Units are (re)started only if the environment file has no CHANGE_ME left.
+# Units are (re)started only once the environment file sets MAGIC_MASTER_JWT_SECRET (and has
+# no CHANGE_ME left from older examples); the API itself refuses a weak secret.
 # Re-running it upgrades binaries and units in place and restarts what runs.
 #
 # Environment: DESTDIR (stage into a directory instead of /, no systemctl calls; for tests).
@@ -86,7 +87,7 @@ env_file="$root/etc/magic-master/magic-master.env"
 if [[ ! -e "$env_file" ]]; then
     install -D -m 0640 "$here/magic-master.env.example" "$env_file"
     if [[ -z "$root" ]]; then chown root:magic-master "$env_file"; fi
-    log "wrote $env_file from the example: set the CHANGE_ME secrets, then run this again"
+    log "wrote $env_file from the example: fill in the secrets (MAGIC_MASTER_JWT_SECRET: openssl rand -hex 32), then run this again"
 fi
 
 if [[ -n "$root" ]]; then
@@ -98,8 +99,8 @@ systemctl daemon-reload
 units=(magic-master.service magic-master-backup.timer)
 for ((i = 1; i <= workers; i++)); do units+=("magic-master-worker@$i.service"); done
 systemctl enable "${units[@]}"
-if grep -q 'CHANGE_ME' "$env_file"; then
-    log "enabled ${units[*]} but NOT started: $env_file still contains CHANGE_ME"
+if grep -q 'CHANGE_ME' "$env_file" || ! grep -Eq '^MAGIC_MASTER_JWT_SECRET=[^[:space:]]' "$env_file"; then
+    log "enabled ${units[*]} but NOT started: set MAGIC_MASTER_JWT_SECRET (openssl rand -hex 32) and replace any CHANGE_ME in $env_file"
     exit 0
 fi
 # API first, then workers.

@@ -332,7 +332,7 @@ service_env() { # DATA_DIR -> NUL-free lines KEY=VALUE: unit defaults, env examp
     echo "MAGIC_MASTER_DATA_DIR=$1"
     echo "MAGIC_MASTER_DB_PATH=$1/magic_master.db"
     echo "MAGIC_MASTER_TEMP_DIR=$1/tmp"
-    echo "MAGIC_MASTER_JWT_SECRET=check-secret-0123456789abcdef0123456789abcdef"
+    echo "MAGIC_MASTER_JWT_SECRET=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
     echo "MAGIC_MASTER_ADMIN_PASSWORD=check-admin-password-$$"
 }
 launch() { # LOG DATA_DIR PORT CMD... ; sets launched_pid

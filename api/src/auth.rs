@@ -4,6 +4,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::routes::accounts::MIN_PASSWORD_LEN;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -33,6 +34,12 @@ impl Caller {
     /// SHA-256 (hex) of the guest token, as stored on guest jobs.
     pub fn guest_key(&self) -> Option<String> {
         self.guest_token.as_deref().map(guest_key)
+    }
+
+    /// What per-client limits and quotas count this caller as (see
+    /// [`crate::security::client_key`]).
+    pub fn client_key(&self) -> crate::security::ClientKey {
+        crate::security::client_key(self.ip)
     }
 
     /// Whether this caller may see a job of `user_id` / `guest_key`.
@@ -221,6 +228,11 @@ pub async fn verify_password(password: String, hash: String) -> Result<bool, Api
 }
 
 /// Creates or promotes the first admin from `MAGIC_MASTER_ADMIN_EMAIL`/`_PASSWORD`.
+///
+/// A new address gets an admin account with the configured password. An existing account
+/// (registered by anyone before the variable was set) is promoted only when the configured
+/// password is its own; otherwise start-up stops with what happened and what to do, so that
+/// registering the address first never makes a stranger admin.
 pub async fn bootstrap_admin(
     settings: &shared::Settings,
     db: &deadpool_sqlite::Pool,
@@ -235,12 +247,101 @@ pub async fn bootstrap_admin(
     };
     let email =
         normalize_email(email).map_err(|e| anyhow::anyhow!("MAGIC_MASTER_ADMIN_EMAIL: {e}"))?;
-    let hash = hash_password(password.expose().to_owned())
-        .await
-        .map_err(|e| anyhow::anyhow!("hashing the admin password: {e}"))?;
-    let admin = shared::accounts::ensure_admin(db, &email, &hash).await?;
-    tracing::info!(email = %admin.email, "admin account ready");
-    Ok(())
+    if let Some(why) = weak_admin_password(password.expose()) {
+        anyhow::bail!(
+            "MAGIC_MASTER_ADMIN_PASSWORD {why}: choose the admin's real password (at least \
+             {MIN_PASSWORD_LEN} characters)"
+        );
+    }
+    let password = password.expose().to_owned();
+    let refused = |detail: &str| {
+        anyhow::anyhow!(
+            "MAGIC_MASTER_ADMIN_EMAIL: an account {email} already exists {detail}, and its \
+             password is not MAGIC_MASTER_ADMIN_PASSWORD, so it was not made admin (someone \
+             may have registered the address first). If the account is yours, set \
+             MAGIC_MASTER_ADMIN_PASSWORD to its password; otherwise set \
+             MAGIC_MASTER_ADMIN_EMAIL to another address, and block or delete that account"
+        )
+    };
+    // Two rounds at most: the account may appear between the lookup and the insert.
+    for _ in 0..2 {
+        match shared::accounts::by_email(db, &email).await? {
+            Some(user) => {
+                let matches = verify_password(password.clone(), user.password_hash.clone())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("checking the admin password: {e}"))?;
+                if !matches {
+                    return Err(refused(if user.is_admin {
+                        "as an admin"
+                    } else {
+                        "as a regular user"
+                    }));
+                }
+                if user.is_admin {
+                    tracing::info!(email = %user.email, "admin account ready");
+                    return Ok(());
+                }
+                match shared::accounts::promote_verified(db, user.id, &user.password_hash).await? {
+                    Some(admin) => {
+                        tracing::warn!(
+                            email = %admin.email,
+                            "existing account promoted to admin (its password is \
+                             MAGIC_MASTER_ADMIN_PASSWORD)"
+                        );
+                        return Ok(());
+                    }
+                    None => continue,
+                }
+            }
+            None => {
+                let hash = hash_password(password.clone())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("hashing the admin password: {e}"))?;
+                if let Some(admin) = shared::accounts::create(db, &email, &hash, true).await? {
+                    tracing::info!(email = %admin.email, "admin account created");
+                    return Ok(());
+                }
+            }
+        }
+    }
+    anyhow::bail!("MAGIC_MASTER_ADMIN_EMAIL: the account {email} kept changing during start-up")
+}
+
+/// Admin passwords a deployment must not keep: the examples' placeholders and the like
+/// (compared in lower case, letters and digits only).
+const PLACEHOLDER_PASSWORDS: &[&str] = &[
+    "changeme",
+    "changethis",
+    "replaceme",
+    "placeholder",
+    "password",
+    "admin",
+    "administrator",
+    "adminadmin",
+    "12345678",
+    "123456789",
+    "qwertyui",
+];
+
+/// Why `password` must not be the admin's, or `None`: shorter than [`MIN_PASSWORD_LEN`]
+/// (the registration rule) or a placeholder. Never quotes the password.
+pub fn weak_admin_password(password: &str) -> Option<String> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_LEN {
+        return Some(format!(
+            "is {chars} characters long, under the {MIN_PASSWORD_LEN} required"
+        ));
+    }
+    let folded: String = password
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let placeholder = PLACEHOLDER_PASSWORDS.contains(&folded.as_str())
+        || ["changeme", "replaceme", "placeholder"]
+            .iter()
+            .any(|w| folded.contains(w));
+    placeholder.then(|| "looks like a placeholder".to_owned())
 }
 
 /// Lower-cases and checks an email address (one `@`, a dotted domain, no spaces).
@@ -285,6 +386,27 @@ mod tests {
             format!("a=b; {GUEST_COOKIE}={token}").parse().unwrap(),
         );
         assert_eq!(guest_token_from(&headers), Some(token));
+    }
+
+    #[test]
+    fn placeholder_admin_passwords_are_refused() {
+        for weak in [
+            "CHANGE_ME",
+            "change-me-please",
+            "password",
+            "Admin",
+            "short",
+            "12345678",
+        ] {
+            assert!(weak_admin_password(weak).is_some(), "{weak}");
+        }
+        for fine in [
+            "admin password 1",
+            "long enough pw",
+            "check-admin-password-4242",
+        ] {
+            assert_eq!(weak_admin_password(fine), None, "{fine}");
+        }
     }
 
     #[tokio::test]

@@ -7,8 +7,8 @@ use ipnet::IpNet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use shared::Settings;
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -71,6 +71,35 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// What a client is counted as by every per-client limit and quota (the rate limiters, the
+/// guest daily allowance, upload caps): an IPv4 address as such, an IPv6 address by its /64
+/// network — one subscriber line or host gets a whole /64 and may rotate inside it at will.
+/// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) count as the IPv4 address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct ClientKey(IpAddr);
+
+impl std::fmt::Display for ClientKey {
+    /// `203.0.113.7` or `2001:db8:1:2::/64` (the form stored on guest quota rows).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            IpAddr::V4(v4) => write!(f, "{v4}"),
+            IpAddr::V6(v6) => write!(f, "{v6}/64"),
+        }
+    }
+}
+
+/// The [`ClientKey`] of the client at `ip` (see there): the one function every per-client
+/// limit and quota keys by.
+pub fn client_key(ip: IpAddr) -> ClientKey {
+    match canonical(ip) {
+        IpAddr::V4(v4) => ClientKey(IpAddr::V4(v4)),
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !u128::from(u64::MAX);
+            ClientKey(IpAddr::V6(Ipv6Addr::from(network)))
+        }
+    }
+}
+
 /// The client's address: the peer, or — when the peer is a trusted proxy — the right-most
 /// `X-Forwarded-For` entry that is not itself a trusted proxy.
 pub fn client_ip(peer: Option<SocketAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
@@ -109,12 +138,19 @@ impl Security {
     /// or from the data dir (generated once, with a warning).
     pub fn new(settings: &Settings) -> anyhow::Result<Security> {
         let secret = match &settings.jwt_secret {
-            Some(s) => s.expose().as_bytes().to_vec(),
+            Some(s) => {
+                if let Some(why) = weak_secret(s.expose()) {
+                    anyhow::bail!(
+                        "MAGIC_MASTER_JWT_SECRET {why}: anyone could forge tokens with it. Set it \
+                         to at least 32 random bytes, e.g. the output of `openssl rand -hex 32`, \
+                         or remove the variable to have a random one generated into \
+                         <DATA_DIR>/{JWT_SECRET_FILE}"
+                    );
+                }
+                s.expose().as_bytes().to_vec()
+            }
             None => stored_secret(&settings.data_dir)?,
         };
-        if secret.len() < 32 {
-            tracing::warn!("MAGIC_MASTER_JWT_SECRET is shorter than 32 bytes: use a longer one");
-        }
         let trusted_proxies = parse_networks(&settings.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("MAGIC_MASTER_TRUSTED_PROXIES: {e}"))?;
         Ok(Security {
@@ -175,6 +211,71 @@ impl Security {
     }
 }
 
+/// Shortest accepted JWT secret, in bytes (HS256 wants a key as long as its 256-bit hash).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Words that mark a value someone typed in place of a secret (compared in lower case, with
+/// everything but letters and digits removed): the examples' `CHANGE_ME`, "your secret
+/// here", "secret key", the project's own name… Each word has a letter beyond `f`, so no hex
+/// value contains one; a random base64 value does about once in ten million.
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "changeme",
+    "changethis",
+    "replaceme",
+    "placeholder",
+    "secret",
+    "password",
+    "passphrase",
+    "example",
+    "default",
+    "insecure",
+    "qwerty",
+    "magicmaster",
+];
+
+/// Why `secret` must not sign tokens, or `None` when it may: empty, shorter than
+/// [`MIN_SECRET_BYTES`], a placeholder word, few distinct characters (`xxxx…`), a repeated
+/// pattern (`abcabc…`) or mostly a run of consecutive characters (`0123…`, `abcd…`). Never
+/// quotes the secret itself.
+pub fn weak_secret(secret: &str) -> Option<String> {
+    let bytes = secret.as_bytes();
+    if bytes.is_empty() {
+        return Some("is set but empty".to_owned());
+    }
+    if bytes.len() < MIN_SECRET_BYTES {
+        return Some(format!(
+            "is {} bytes long, under the {MIN_SECRET_BYTES} bytes required",
+            bytes.len()
+        ));
+    }
+    let folded: String = secret
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if let Some(word) = PLACEHOLDER_WORDS.iter().find(|w| folded.contains(*w)) {
+        return Some(format!("looks like a placeholder (it contains {word:?})"));
+    }
+    let distinct = bytes
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    if distinct < 8 {
+        return Some(format!("is made of only {distinct} different characters"));
+    }
+    if (1..=bytes.len() / 2).any(|p| bytes[p..].iter().zip(bytes).all(|(a, b)| a == b)) {
+        return Some("is a repeated pattern".to_owned());
+    }
+    let steps = bytes
+        .windows(2)
+        .filter(|w| w[1] == w[0].wrapping_add(1) || w[0] == w[1].wrapping_add(1))
+        .count();
+    if steps * 2 >= bytes.len() - 1 {
+        return Some("is mostly runs of consecutive characters (like 0123 or abcd)".to_owned());
+    }
+    None
+}
+
 /// Reads the generated secret from the data dir, creating it (0600) the first time.
 fn stored_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     let path = data_dir.join(JWT_SECRET_FILE);
@@ -211,40 +312,93 @@ fn stored_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     Ok(secret.into_bytes())
 }
 
-/// A fixed-window request counter per IP address.
+/// Clients one [`RateLimiter`] keeps track of at most. A flood of more distinct clients
+/// within one window evicts the oldest windows first (those clients start a new window: a
+/// client with that many addresses is not held back by a per-client limit anyway), so the
+/// limiter's memory stays bounded (a few MB at this size) whatever the traffic.
+pub const MAX_TRACKED_CLIENTS: usize = 50_000;
+
+/// A fixed-window request counter per client ([`client_key`]: an IPv4 address or an IPv6
+/// /64), with a bounded memory: entries leave when their window ends (checked from the
+/// oldest, so each request does O(1) amortised work, never a sweep of the whole table) and
+/// at most `capacity` are kept.
 pub struct RateLimiter {
     limit: u32,
     window: Duration,
-    hits: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    capacity: usize,
+    state: Mutex<Windows>,
+}
+
+/// Open windows: when each client's window opened and its count, and the clients in the
+/// order their windows opened (exactly one queue item per tracked client, so expiry and
+/// eviction pop from the front).
+#[derive(Default)]
+struct Windows {
+    counts: HashMap<ClientKey, (Instant, u32)>,
+    opened: VecDeque<(Instant, ClientKey)>,
 }
 
 impl RateLimiter {
-    /// At most `limit` requests per `window` and address.
+    /// At most `limit` requests per `window` and client, tracking at most
+    /// [`MAX_TRACKED_CLIENTS`] clients.
     pub fn new(limit: u32, window: Duration) -> RateLimiter {
+        RateLimiter::with_capacity(limit, window, MAX_TRACKED_CLIENTS)
+    }
+
+    /// At most `limit` requests per `window` and client, tracking at most `capacity`
+    /// clients (at least one).
+    pub fn with_capacity(limit: u32, window: Duration, capacity: usize) -> RateLimiter {
         RateLimiter {
             limit,
             window,
-            hits: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+            state: Mutex::new(Windows::default()),
         }
     }
 
-    /// Counts a request; `Err(seconds to wait)` when over the limit.
+    /// Clients currently tracked (open windows).
+    pub fn len(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .counts
+            .len()
+    }
+
+    /// True when no client is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Counts a request of the client at `ip` (keyed by [`client_key`]); `Err(seconds to
+    /// wait)` when over the limit.
     pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
+        let key = client_key(ip);
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let Windows { counts, opened } = &mut *state;
         let now = Instant::now();
-        let mut hits = self.hits.lock().unwrap_or_else(|p| p.into_inner());
-        if hits.len() > 100_000 {
-            let window = self.window;
-            hits.retain(|_, (start, _)| now.duration_since(*start) < window);
+        // Windows open in time order: the ended ones are at the front.
+        while let Some(&(start, old)) = opened.front() {
+            if now.duration_since(start) < self.window {
+                break;
+            }
+            opened.pop_front();
+            counts.remove(&old);
         }
-        let entry = hits.entry(ip).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.window {
-            *entry = (now, 0);
+        if !counts.contains_key(&key) {
+            if counts.len() >= self.capacity
+                && let Some((_, oldest)) = opened.pop_front()
+            {
+                counts.remove(&oldest);
+            }
+            opened.push_back((now, key));
         }
-        if entry.1 >= self.limit {
-            let wait = self.window.saturating_sub(now.duration_since(entry.0));
+        let (start, count) = counts.entry(key).or_insert((now, 0));
+        if *count >= self.limit {
+            let wait = self.window.saturating_sub(now.duration_since(*start));
             return Err(wait.as_secs().max(1));
         }
-        entry.1 += 1;
+        *count += 1;
         Ok(())
     }
 }
@@ -316,5 +470,113 @@ mod tests {
         let wait = l.check(ip).unwrap_err();
         assert!((1..=60).contains(&wait), "{wait}");
         assert!(l.check("2.2.2.2".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn limiter_memory_is_bounded_under_100_000_clients() {
+        let l = RateLimiter::new(1_000, Duration::from_secs(60));
+        // 150,000 clients, each in its own /64, all within one window. Without a sweep of the
+        // whole table per request this takes milliseconds (a limiter that swept took 60 s).
+        let started = Instant::now();
+        for i in 0..150_000u32 {
+            let ip = IpAddr::from([0x2001, 0xdb8, (i >> 16) as u16, i as u16, 0, 0, 0, 1]);
+            assert!(l.check(ip).is_ok());
+        }
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(5),
+            "{took:?} for 150,000 clients"
+        );
+        assert!(l.len() <= 100_000, "{} clients tracked", l.len());
+        assert_eq!(l.len(), MAX_TRACKED_CLIENTS);
+        // Once full, the oldest windows go first: the newest client keeps its count.
+        let newest = IpAddr::from([0x2001, 0xdb8, 2, 0x49ef, 0, 0, 0, 1]);
+        for _ in 1..1_000 {
+            assert!(l.check(newest).is_ok());
+        }
+        assert!(
+            l.check(newest).is_err(),
+            "the newest client is still counted"
+        );
+    }
+
+    #[test]
+    fn limiter_entries_expire_with_their_window() {
+        let l = RateLimiter::with_capacity(1, Duration::from_millis(40), 1_000);
+        for i in 0..100u8 {
+            assert!(l.check(IpAddr::from([10, 0, 0, i])).is_ok());
+        }
+        assert!(l.check(IpAddr::from([10, 0, 0, 1])).is_err());
+        assert_eq!(l.len(), 100);
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(
+            l.check(IpAddr::from([10, 0, 0, 1])).is_ok(),
+            "a new window after the old one ended"
+        );
+        assert_eq!(l.len(), 1, "ended windows are dropped");
+        let small = RateLimiter::with_capacity(5, Duration::from_secs(60), 1_000);
+        for i in 0..100_000u32 {
+            let _ = small.check(IpAddr::from(i.to_be_bytes()));
+        }
+        assert_eq!(small.len(), 1_000, "never more than the capacity");
+    }
+
+    #[test]
+    fn rotation_inside_a_64_is_one_client() {
+        let l = RateLimiter::new(3, Duration::from_secs(60));
+        let results: Vec<bool> = (1..=5u16)
+            .map(|i| {
+                let ip = IpAddr::from([0x2001, 0xdb8, 7, 7, i, i, i, i]);
+                l.check(ip).is_ok()
+            })
+            .collect();
+        assert_eq!(results, [true, true, true, false, false]);
+        assert!(l.check("2001:db8:7:8::1".parse().unwrap()).is_ok());
+        assert_eq!(l.len(), 2);
+    }
+
+    #[test]
+    fn client_keys_are_ipv4_addresses_and_ipv6_64s() {
+        let key = |s: &str| client_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2:3:4:5:6"), key("2001:db8:1:2:ffff::1"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("2001:db8:1:2:3:4:5:6").to_string(), "2001:db8:1:2::/64");
+        assert_eq!(key("203.0.113.7"), key("::ffff:203.0.113.7"));
+        assert_ne!(key("203.0.113.7"), key("203.0.113.8"));
+        assert_eq!(key("::ffff:203.0.113.7").to_string(), "203.0.113.7");
+        assert_ne!(key("::1"), key("127.0.0.1"));
+    }
+
+    #[test]
+    fn weak_jwt_secrets_are_named_and_random_ones_pass() {
+        for (weak, reason) in [
+            ("", "empty"),
+            ("CHANGE_ME", "bytes long"),
+            ("0123456789abcdef", "bytes long"),
+            ("CHANGE_ME_CHANGE_ME_CHANGE_ME_CHANGE_ME", "placeholder"),
+            ("your-super-secret-jwt-key-for-production", "placeholder"),
+            ("MagicMaster-production-key-2026-12-07!!", "placeholder"),
+            ("correct-horse-battery-staple-password-1", "placeholder"),
+            (&"x".repeat(64), "different characters"),
+            (
+                "abcdabcdabcdabcdabcdabcdabcdabcdabcd",
+                "different characters",
+            ),
+            ("k3Vq9Zp2k3Vq9Zp2k3Vq9Zp2k3Vq9Zp2k3Vq", "repeated"),
+            ("0123456789abcdefghijklmnopqrstuvwxyz", "consecutive"),
+            ("zyxwvutsrqponmlkjihgfedcba9876543210", "consecutive"),
+        ] {
+            let why = weak_secret(weak).unwrap_or_else(|| panic!("{weak:?} accepted"));
+            assert!(why.contains(reason), "{weak:?}: {why}");
+            if weak.len() >= MIN_SECRET_BYTES {
+                assert!(!why.contains(weak), "{why}");
+            }
+        }
+        for _ in 0..1_000 {
+            let bytes = rand::random::<[u8; 32]>();
+            let hex = hex::encode(bytes);
+            assert_eq!(weak_secret(&hex), None, "{hex}");
+            assert_eq!(weak_secret(&hex[..32]), None, "{hex}");
+        }
     }
 }

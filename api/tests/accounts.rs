@@ -8,7 +8,8 @@ use common::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const SECRET: &str = "test-secret-0123456789-0123456789-abcdef";
+/// The API's JWT secret here: random (`openssl rand -hex 32`), as weak ones stop start-up.
+const SECRET: &str = "b9cd20dafe6958246c870b1b31b9213c08a5a8dff119ce42b4a4fa400c02380f";
 
 /// Registers `email`; checks the answer is a free account's bearer token and returns it.
 async fn register_free(base: &str, email: &str) -> String {

@@ -1,5 +1,6 @@
 // Starts the real API binary on a free port with a temporary data directory.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -41,7 +42,8 @@ export async function startApi(extraEnv = {}) {
     MAGIC_MASTER_EMBEDDED_WORKERS: '1',
     MAGIC_MASTER_GUEST_DAILY_LIMIT: '1000',
     MAGIC_MASTER_GLOBAL_RATE_LIMIT: '100000',
-    MAGIC_MASTER_JWT_SECRET: 'e2e-test-secret-not-for-production-0123456789',
+    // Random, as `openssl rand -hex 32` makes one: the API refuses weak secrets.
+    MAGIC_MASTER_JWT_SECRET: randomBytes(32).toString('hex'),
     MAGIC_MASTER_ADMIN_EMAIL: ADMIN.email,
     MAGIC_MASTER_ADMIN_PASSWORD: ADMIN.password,
     ...(typeof extraEnv === 'function' ? extraEnv(port) : extraEnv),

@@ -160,21 +160,24 @@ pub async fn by_id(pool: &Pool, id: i64) -> Result<Option<User>, DbError> {
     with_conn(pool, move |c| get_in(c, id)).await
 }
 
-/// Makes sure `email` is an admin: creates the account with `password_hash` when missing,
-/// otherwise sets its admin flag (the existing password is kept). Returns the user.
-pub async fn ensure_admin(pool: &Pool, email: &str, password_hash: &str) -> Result<User, DbError> {
-    let (email, hash) = (email.to_owned(), password_hash.to_owned());
+/// Makes user `id` an admin, only while its password hash is still `verified_hash` (the
+/// one its caller checked the configured admin password against). Returns the user, or
+/// `None` when it no longer exists or its hash changed (nothing is updated then).
+pub async fn promote_verified(
+    pool: &Pool,
+    id: i64,
+    verified_hash: &str,
+) -> Result<Option<User>, DbError> {
+    let hash = verified_hash.to_owned();
     with_conn(pool, move |c| {
-        c.execute(
-            "INSERT INTO users (email, password_hash, is_admin, created_at) \
-             VALUES (?1, ?2, 1, ?3) ON CONFLICT (email) DO UPDATE SET is_admin = 1",
-            params![email, hash, crate::time::now_rfc3339()],
+        let changed = c.execute(
+            "UPDATE users SET is_admin = 1 WHERE id = ?1 AND password_hash = ?2",
+            params![id, hash],
         )?;
-        c.query_row(
-            &format!("SELECT {COLUMNS} FROM users WHERE email = ?1"),
-            [email],
-            from_row,
-        )
+        if changed == 0 {
+            return Ok(None);
+        }
+        get_in(c, id)
     })
     .await
 }
@@ -281,7 +284,15 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        let admin = ensure_admin(&pool, "a@example.com", "other").await.unwrap();
+        assert!(
+            promote_verified(&pool, a.id, "other")
+                .await
+                .unwrap()
+                .is_none(),
+            "another hash than the stored one promotes nothing"
+        );
+        assert!(!by_id(&pool, a.id).await.unwrap().unwrap().is_admin);
+        let admin = promote_verified(&pool, a.id, "h").await.unwrap().unwrap();
         assert!(admin.is_admin);
         assert_eq!(admin.password_hash, "h", "existing password kept");
         let u = update(&pool, a.id, Some((Tier::Pro, None)), Some(true))

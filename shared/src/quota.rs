@@ -12,7 +12,8 @@ use deadpool_sqlite::rusqlite::{self, OptionalExtension, params};
 pub enum Subject {
     /// A registered user (daily allowance of the tier, then bought tokens).
     User(i64),
-    /// A guest, counted by client IP address.
+    /// A guest, counted by its client key: the IPv4 address or the IPv6 /64
+    /// (`203.0.113.7`, `2001:db8:1:2::/64`; the API's `security::client_key`).
     Guest(String),
 }
 

@@ -210,7 +210,9 @@ impl Settings {
             guest_daily_limit: r.parsed("GUEST_DAILY_LIMIT", "a whole number")?,
             global_rate_limit: r.parsed("GLOBAL_RATE_LIMIT", "a whole number")?,
             cors_origins: r.list("CORS_ORIGINS"),
-            jwt_secret: r.text("JWT_SECRET").map(Secret),
+            // Set but empty stays `Some("")`: the API refuses it (an unfilled example line),
+            // while unset means "generate one".
+            jwt_secret: r.set("JWT_SECRET").map(Secret),
             admin_email: r.text("ADMIN_EMAIL"),
             admin_password: r.text("ADMIN_PASSWORD").map(Secret),
             telegram_bot_token: r.text("TELEGRAM_BOT_TOKEN").map(Secret),
@@ -294,6 +296,13 @@ impl Reader<'_> {
             .get(&format!("{ENV_PREFIX}{name}"))
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
+    }
+
+    /// The trimmed value whenever the variable is present, even empty.
+    fn set(&self, name: &str) -> Option<String> {
+        self.vars
+            .get(&format!("{ENV_PREFIX}{name}"))
+            .map(|v| v.trim().to_owned())
     }
 
     fn error(&self, name: &str, expected: &str, got: &str) -> SettingsError {
@@ -409,5 +418,17 @@ mod tests {
         let debug = format!("{s:?}");
         assert!(!debug.contains("hunter2"), "{debug}");
         assert_eq!(s.jwt_secret.as_ref().map(Secret::expose), Some("hunter2"));
+        let s = Settings::from_vars(&vars(&[("JWT_SECRET", " ")])).unwrap();
+        assert_eq!(
+            s.jwt_secret.as_ref().map(Secret::expose),
+            Some(""),
+            "set but empty is not unset"
+        );
+        assert!(
+            Settings::from_vars(&HashMap::new())
+                .unwrap()
+                .jwt_secret
+                .is_none()
+        );
     }
 }

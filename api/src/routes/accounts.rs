@@ -138,7 +138,8 @@ pub struct Allowance {
     pub tokens: i64,
 }
 
-/// The allowance of a caller: a user's effective tier, or the guest limit by IP.
+/// The allowance of a caller: a user's effective tier, or the guest limit by client key
+/// (IPv4 address or IPv6 /64).
 pub fn allowance(state: &AppState, caller: &Caller) -> Allowance {
     match &caller.user {
         Some(user) => {
@@ -151,7 +152,7 @@ pub fn allowance(state: &AppState, caller: &Caller) -> Allowance {
             }
         }
         None => Allowance {
-            subject: Subject::Guest(caller.ip.to_string()),
+            subject: Subject::Guest(caller.client_key().to_string()),
             tier: "guest",
             daily_limit: state.settings.guest_daily_limit(),
             tokens: 0,

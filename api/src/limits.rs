@@ -12,6 +12,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::security::{ClientKey, client_key};
 use crate::upload::FRAMING_SLACK;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
@@ -277,19 +278,19 @@ pub struct UploadGate {
 #[derive(Debug, Default)]
 struct GateState {
     total: usize,
-    /// Only addresses with an upload in flight (at most `max` entries).
-    by_ip: HashMap<IpAddr, usize>,
+    /// Only clients with an upload in flight (at most `max` entries).
+    by_client: HashMap<ClientKey, usize>,
 }
 
 /// One upload's place; freed on drop.
 #[derive(Debug)]
 pub struct UploadSlot {
     gate: Arc<UploadGate>,
-    ip: IpAddr,
+    client: ClientKey,
 }
 
 impl UploadGate {
-    /// At most `per_ip` uploads per address and `max` in all.
+    /// At most `per_ip` uploads per client (IPv4 address or IPv6 /64) and `max` in all.
     pub fn new(per_ip: usize, max: usize) -> Arc<UploadGate> {
         Arc::new(UploadGate {
             per_ip,
@@ -298,11 +299,13 @@ impl UploadGate {
         })
     }
 
-    /// Takes a slot for `ip`: 429 when the address has `per_ip` in flight, 503 when all
-    /// `max` are taken.
+    /// Takes a slot for the client at `ip` (an IPv4 address, or the /64 of an IPv6 one:
+    /// [`client_key`]): 429 when the client has `per_ip` in flight, 503 when all `max` are
+    /// taken.
     pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<UploadSlot, ApiError> {
+        let client = client_key(ip);
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let mine = state.by_ip.get(&ip).copied().unwrap_or(0);
+        let mine = state.by_client.get(&client).copied().unwrap_or(0);
         if mine >= self.per_ip {
             return Err(ApiError::TooManyRequests {
                 code: "too-many-uploads",
@@ -324,10 +327,10 @@ impl UploadGate {
             });
         }
         state.total += 1;
-        *state.by_ip.entry(ip).or_insert(0) += 1;
+        *state.by_client.entry(client).or_insert(0) += 1;
         Ok(UploadSlot {
             gate: self.clone(),
-            ip,
+            client,
         })
     }
 
@@ -341,10 +344,10 @@ impl Drop for UploadSlot {
     fn drop(&mut self) {
         let mut state = self.gate.state.lock().unwrap_or_else(|p| p.into_inner());
         state.total = state.total.saturating_sub(1);
-        if let Some(n) = state.by_ip.get_mut(&self.ip) {
+        if let Some(n) = state.by_client.get_mut(&self.client) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                state.by_ip.remove(&self.ip);
+                state.by_client.remove(&self.client);
             }
         }
     }
@@ -377,6 +380,24 @@ mod tests {
     use http_body_util::BodyExt;
 
     #[test]
+    fn uploads_inside_one_ipv6_64_share_one_client_cap() {
+        let gate = UploadGate::new(1, 10);
+        let first: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let rotated: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        let _held = gate.acquire(first).unwrap();
+        let e = gate.acquire(rotated).unwrap_err();
+        assert_eq!(
+            e.status_and_code(),
+            (
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "too-many-uploads"
+            )
+        );
+        assert!(gate.acquire(other_64).is_ok());
+    }
+
+    #[test]
     fn gate_caps_per_ip_and_in_total_and_frees_on_drop() {
         let gate = UploadGate::new(2, 3);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
@@ -397,7 +418,7 @@ mod tests {
         drop((b1, b2, a2));
         assert_eq!(gate.in_flight(), 0);
         assert!(
-            gate.state.lock().unwrap().by_ip.is_empty(),
+            gate.state.lock().unwrap().by_client.is_empty(),
             "no entries left behind"
         );
     }

@@ -58,7 +58,16 @@ impl AppState {
 /// All routes.
 pub fn router(state: AppState) -> Router {
     use routes::{analyze, files, info, master, status};
-    let gate = limits::UploadGate::new(state.settings.uploads_per_ip, state.settings.uploads_max);
+    let gate = limits::ClientGate::new(
+        &limits::UPLOADS,
+        state.settings.uploads_per_ip,
+        state.settings.uploads_max,
+    );
+    let streams = limits::ClientGate::new(
+        &limits::PROGRESS_STREAMS,
+        routes::status::STREAMS_PER_CLIENT,
+        routes::status::STREAMS_MAX,
+    );
     // The upload routes stream their bodies to disk (bounded by `limits::guard_body` and
     // `upload::open_multipart`), holding one of the upload slots while they run.
     let uploads = Router::new()
@@ -74,7 +83,10 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::payment_routes())
         .merge(web::routes())
         .route("/api/master/status/{job_id}", get(status::status))
-        .route("/api/master/progress/{job_id}", get(status::progress))
+        .route(
+            "/api/master/progress/{job_id}",
+            get(status::progress).layer(axum::Extension(streams)),
+        )
         .route("/api/master/result/{job_id}", get(files::result))
         .route("/api/master/preview/{job_id}", get(files::preview))
         .route("/api/styles", get(info::styles))

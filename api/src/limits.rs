@@ -7,8 +7,10 @@
 //! on average (408). Bodies of the upload routes stream on to the handler; every other body
 //! is small (at most [`SMALL_BODY_LIMIT`]) and is read here, so its handler gets it whole.
 //!
-//! [`upload_gate`] caps the uploads one client IP and all clients have in flight (429/503
-//! with `Retry-After`); a slot is freed when the handler ends or the connection dies.
+//! [`upload_gate`] caps the uploads one client (IPv4 address or IPv6 /64) and all clients
+//! have in flight (429/503 with `Retry-After`); a slot is freed when the handler ends or the
+//! connection dies. The progress route holds a [`ClientGate`] slot of its own for as long as
+//! its event stream is open.
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -267,10 +269,37 @@ pub async fn guard_body(State(state): State<AppState>, req: Request, next: Next)
     }
 }
 
-/// Counts uploads in flight, per client IP and in total.
+/// What a [`ClientGate`] counts, for its answers.
 #[derive(Debug)]
-pub struct UploadGate {
-    per_ip: usize,
+pub struct GateKind {
+    /// Plural noun for the detail text ("uploads").
+    pub noun: &'static str,
+    /// Code of the 429 when one client has its share open.
+    pub per_client_code: &'static str,
+    /// Code of the 503 when all places are taken.
+    pub busy_code: &'static str,
+}
+
+/// Uploads (`/api/v2/master`, `/api/v2/analyze`) in flight.
+pub const UPLOADS: GateKind = GateKind {
+    noun: "uploads",
+    per_client_code: "too-many-uploads",
+    busy_code: "uploads-busy",
+};
+
+/// Open progress streams (`/api/master/progress/{id}`, server-sent events).
+pub const PROGRESS_STREAMS: GateKind = GateKind {
+    noun: "progress streams",
+    per_client_code: "too-many-streams",
+    busy_code: "streams-busy",
+};
+
+/// Counts long-lived requests (uploads, progress streams) in flight, per client (an IPv4
+/// address or an IPv6 /64: [`client_key`]) and in total.
+#[derive(Debug)]
+pub struct ClientGate {
+    kind: &'static GateKind,
+    per_client: usize,
     max: usize,
     state: Mutex<GateState>,
 }
@@ -278,41 +307,41 @@ pub struct UploadGate {
 #[derive(Debug, Default)]
 struct GateState {
     total: usize,
-    /// Only clients with an upload in flight (at most `max` entries).
+    /// Only clients with something in flight (at most `max` entries).
     by_client: HashMap<ClientKey, usize>,
 }
 
-/// One upload's place; freed on drop.
+/// One request's place; freed on drop.
 #[derive(Debug)]
-pub struct UploadSlot {
-    gate: Arc<UploadGate>,
+pub struct GateSlot {
+    gate: Arc<ClientGate>,
     client: ClientKey,
 }
 
-impl UploadGate {
-    /// At most `per_ip` uploads per client (IPv4 address or IPv6 /64) and `max` in all.
-    pub fn new(per_ip: usize, max: usize) -> Arc<UploadGate> {
-        Arc::new(UploadGate {
-            per_ip,
+impl ClientGate {
+    /// At most `per_client` in flight per client and `max` in all.
+    pub fn new(kind: &'static GateKind, per_client: usize, max: usize) -> Arc<ClientGate> {
+        Arc::new(ClientGate {
+            kind,
+            per_client,
             max,
             state: Mutex::new(GateState::default()),
         })
     }
 
-    /// Takes a slot for the client at `ip` (an IPv4 address, or the /64 of an IPv6 one:
-    /// [`client_key`]): 429 when the client has `per_ip` in flight, 503 when all `max` are
-    /// taken.
-    pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<UploadSlot, ApiError> {
+    /// Takes a slot for the client at `ip`: 429 when the client has `per_client` in flight,
+    /// 503 when all `max` are taken; both with `Retry-After`.
+    pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<GateSlot, ApiError> {
         let client = client_key(ip);
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mine = state.by_client.get(&client).copied().unwrap_or(0);
-        if mine >= self.per_ip {
+        if mine >= self.per_client {
             return Err(ApiError::TooManyRequests {
-                code: "too-many-uploads",
+                code: self.kind.per_client_code,
                 detail: format!(
-                    "{mine} uploads from your address are still in progress: wait until one \
-                     ends (at most {} at a time)",
-                    self.per_ip
+                    "{mine} {} from your address are still open: wait until one ends (at \
+                     most {} at a time)",
+                    self.kind.noun, self.per_client
                 ),
                 retry_after: UPLOAD_RETRY_AFTER,
                 reset_at: None,
@@ -320,27 +349,29 @@ impl UploadGate {
         }
         if state.total >= self.max {
             return Err(ApiError::Busy {
-                code: "uploads-busy",
-                detail: "the server is receiving as many uploads as it can: try again shortly"
-                    .to_owned(),
+                code: self.kind.busy_code,
+                detail: format!(
+                    "the server has as many {} open as it can: try again shortly",
+                    self.kind.noun
+                ),
                 retry_after: UPLOAD_RETRY_AFTER,
             });
         }
         state.total += 1;
         *state.by_client.entry(client).or_insert(0) += 1;
-        Ok(UploadSlot {
+        Ok(GateSlot {
             gate: self.clone(),
             client,
         })
     }
 
-    /// Uploads in flight.
+    /// Requests in flight.
     pub fn in_flight(&self) -> usize {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).total
     }
 }
 
-impl Drop for UploadSlot {
+impl Drop for GateSlot {
     fn drop(&mut self) {
         let mut state = self.gate.state.lock().unwrap_or_else(|p| p.into_inner());
         state.total = state.total.saturating_sub(1);
@@ -353,10 +384,10 @@ impl Drop for UploadSlot {
     }
 }
 
-/// Middleware of the upload routes: holds an [`UploadSlot`] while the handler runs (it is
+/// Middleware of the upload routes: holds a [`GateSlot`] while the handler runs (it is
 /// dropped with the handler when the client goes away).
 pub async fn upload_gate(
-    State((state, gate)): State<(AppState, Arc<UploadGate>)>,
+    State((state, gate)): State<(AppState, Arc<ClientGate>)>,
     req: Request,
     next: Next,
 ) -> Response {
@@ -381,7 +412,7 @@ mod tests {
 
     #[test]
     fn uploads_inside_one_ipv6_64_share_one_client_cap() {
-        let gate = UploadGate::new(1, 10);
+        let gate = ClientGate::new(&UPLOADS, 1, 10);
         let first: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let rotated: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         let other_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
@@ -399,7 +430,7 @@ mod tests {
 
     #[test]
     fn gate_caps_per_ip_and_in_total_and_frees_on_drop() {
-        let gate = UploadGate::new(2, 3);
+        let gate = ClientGate::new(&UPLOADS, 2, 3);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let a1 = gate.acquire(a).unwrap();

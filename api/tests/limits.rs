@@ -587,3 +587,57 @@ async fn hostile_bodies_are_refused_early_with_flat_memory() {
     .await;
     assert_eq!(status, 201, "{body}");
 }
+
+/// Progress streams (server-sent events, each re-reading its job row four times a second)
+/// are capped per client: one client cannot open them without end on its own job. A stream
+/// that ends frees its place.
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_streams_are_capped_per_client() {
+    // No worker: the job stays queued, so its streams stay open.
+    let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let id = submit(&base, "queued.wav", wav_bytes(3.0)).await;
+    let url = format!("{base}/api/master/progress/{id}");
+    let open = || async {
+        tokio::time::timeout(Duration::from_secs(10), client().get(&url).send())
+            .await
+            .expect("progress stream answered in time")
+            .expect("progress request")
+    };
+    let mut held = Vec::new();
+    for i in 0..8 {
+        let stream = open().await;
+        assert_eq!(stream.status(), 200, "stream {i}");
+        held.push(stream);
+    }
+    let refused = open().await;
+    assert_eq!(refused.status(), 429, "ninth stream of one client");
+    assert!(refused.headers().get("retry-after").is_some());
+    let body: Value = refused.json().await.expect("JSON 429");
+    assert_eq!(body["code"], "too-many-streams", "{body}");
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+
+    // One client leaves: its place is free again as soon as the server sees it.
+    drop(held.pop());
+    let left = Instant::now();
+    let reopened = wait_for(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        async || {
+            let r = open().await;
+            match r.status().as_u16() {
+                200 => Ok(r),
+                other => Err(format!(
+                    "a stream of a client that left still counted: {other}"
+                )),
+            }
+        },
+    )
+    .await;
+    eprintln!(
+        "place freed {:.1} s after the client left",
+        left.elapsed().as_secs_f64()
+    );
+    assert_eq!(reopened.status(), 200);
+}

@@ -3,6 +3,8 @@
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::limits::{ClientGate, GateSlot};
+use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -10,10 +12,20 @@ use futures::Stream;
 use serde_json::{Value, json};
 use shared::jobs::{self, JobRow};
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How often the SSE stream re-reads the job row.
 const SSE_POLL: Duration = Duration::from_millis(250);
+/// Progress streams one client (an IPv4 address or an IPv6 /64) may hold open at once; one
+/// more gets 429 `too-many-streams`. A browser tab needs one.
+pub const STREAMS_PER_CLIENT: usize = 8;
+/// Progress streams open at once in this process; one more gets 503 `streams-busy`. Each
+/// reads one job row every [`SSE_POLL`], so this bounds that work.
+pub const STREAMS_MAX: usize = 512;
+/// A progress stream is closed after this long even if its job is not final (a browser's
+/// `EventSource` reconnects by itself; a client that forgot it does not hold a place for ever).
+pub const STREAM_MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
 /// The status document of API.md.
 pub fn status_json(job: &JobRow) -> Value {
@@ -69,30 +81,40 @@ pub async fn status(
 }
 
 /// `GET /api/master/progress/{id}`: one `data:` event per change, closed after the job
-/// reaches a final state.
+/// reaches a final state or after [`STREAM_MAX_LIFETIME`]. Each open stream holds a place of
+/// `streams` (per client and in all) until it ends or the client goes away.
 pub async fn progress(
     State(state): State<AppState>,
+    Extension(streams): Extension<Arc<ClientGate>>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     load_job(&state, &caller, &id).await?;
+    let slot = streams.acquire(caller.ip)?;
     struct Cursor {
         state: AppState,
         id: String,
         last: Option<String>,
         finished: bool,
+        ends_at: tokio::time::Instant,
+        _slot: GateSlot,
     }
     let cursor = Cursor {
         state,
         id,
         last: None,
         finished: false,
+        ends_at: tokio::time::Instant::now() + STREAM_MAX_LIFETIME,
+        _slot: slot,
     };
     let stream = futures::stream::unfold(cursor, |mut c| async move {
         if c.finished {
             return None;
         }
         loop {
+            if tokio::time::Instant::now() >= c.ends_at {
+                return None;
+            }
             match jobs::get(&c.state.db, &c.id).await {
                 Ok(Some(job)) => {
                     let text = status_json(&job).to_string();

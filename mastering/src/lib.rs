@@ -25,10 +25,10 @@ pub mod stage;
 #[cfg(test)]
 mod testutil;
 
+pub use chain::master_file_within;
 pub use error::MasterError;
 pub use params::{MasterParams, OutputFormat, Style};
 pub use progress::{Progress, Stage};
-pub use chain::master_file_within;
 pub use report::{Analysis, AudioInfo, Loudness, MasterReport};
 
 use std::path::Path;

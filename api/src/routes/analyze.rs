@@ -6,9 +6,9 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::routes::master::{media_error, read_form, require_file};
 use crate::security::{client_ip, rate_limited};
-use axum::{Extension, Json};
 use axum::extract::{ConnectInfo, Multipart, State};
 use axum::http::HeaderMap;
+use axum::{Extension, Json};
 use serde_json::Value;
 use std::net::SocketAddr;
 

@@ -46,6 +46,9 @@ pub enum ApiError {
     /// 413: the upload exceeds the size limit.
     #[error("{0}")]
     TooLarge(String),
+    /// 413 `too-long`: the audio lasts longer than `MAX_DURATION_SECONDS`.
+    #[error("{0}")]
+    TooLong(String),
     /// 415: the file is not audio we can read.
     #[error("{0}")]
     UnsupportedMedia(String),
@@ -96,6 +99,7 @@ impl ApiError {
             ApiError::Expired(_) => (StatusCode::GONE, "expired"),
             ApiError::RequestTimeout { code, .. } => (StatusCode::REQUEST_TIMEOUT, code),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
+            ApiError::TooLong(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-long"),
             ApiError::UnsupportedMedia(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media")
             }

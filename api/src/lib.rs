@@ -160,6 +160,8 @@ pub async fn run(
             db: stores.db.clone(),
             data_dir: settings.data_dir.clone(),
             max_attempts: settings.job_max_attempts,
+            max_duration_sec: settings.max_duration_seconds as f64,
+            job_timeout: Duration::from_secs(settings.job_timeout_seconds),
             worker_name: name.clone(),
             cancel: Arc::new(AtomicBool::new(false)),
             alerts: alerts.clone(),

@@ -26,6 +26,8 @@ pub struct Security {
     pub trusted_proxies: Vec<IpNet>,
     /// Limiter of the register/login routes.
     pub auth_limiter: RateLimiter,
+    /// Limiter of `POST /api/v2/analyze` (`None`: off).
+    pub analyze_limiter: Option<RateLimiter>,
     /// Limiter of every route but [`RATE_LIMIT_EXEMPT`] (`None`: off).
     pub global_limiter: Option<RateLimiter>,
     /// Origins allowed by CORS (empty: any).
@@ -159,6 +161,9 @@ impl Security {
             token_ttl: Duration::from_secs(settings.jwt_ttl_seconds),
             trusted_proxies,
             auth_limiter: RateLimiter::new(settings.auth_rate_limit, Duration::from_secs(60)),
+            analyze_limiter: Some(settings.analyze_rate_limit)
+                .filter(|n| *n > 0)
+                .map(|n| RateLimiter::new(n, Duration::from_secs(60))),
             global_limiter: Some(settings.global_rate_limit())
                 .filter(|n| *n > 0)
                 .map(|n| RateLimiter::new(n, Duration::from_secs(60))),

@@ -58,7 +58,8 @@ async fn upload_master_and_download_twice() {
         assert_eq!(r.headers()["content-type"], "audio/wav");
         assert_eq!(
             r.headers()["content-disposition"],
-            "attachment; filename=\"My Song_mastered.wav\""
+            "attachment; filename=\"My Song_mastered.wav\"; \
+             filename*=UTF-8''My%20Song_mastered.wav"
         );
         bodies.push(r.bytes().await.unwrap().to_vec());
     }
@@ -297,12 +298,26 @@ async fn unmasterable_file_fails_once_with_a_message() {
     let env = Env::new(&[]);
     let _api = env.start_api().await;
     let base = env.base_url();
-    // One second: decodes fine, but too short for an integrated loudness measurement.
-    let id = submit(&base, "short.wav", wav_bytes(1.0)).await;
+    // Four seconds of digital silence: decodes fine, but there is no loudness to bring to
+    // a target (found only by decoding the whole file, so after queueing).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("silent.wav");
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 44_100,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for _ in 0..4 * 44_100 * 2 {
+        w.write_sample(0i16).unwrap();
+    }
+    w.finalize().unwrap();
+    let id = submit(&base, "silent.wav", std::fs::read(&path).unwrap()).await;
     let s = wait_final(&base, &id, Duration::from_secs(30)).await;
     assert_eq!(s["status"], "failed", "{s}");
     let error = s["error"].as_str().unwrap();
-    assert!(error.contains("short"), "{error}");
+    assert!(error.contains("silent"), "{error}");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let s = status(&base, &id).await;
     assert_eq!(s["status"], "failed");

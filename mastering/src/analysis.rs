@@ -213,9 +213,13 @@ pub fn streaming_preview(lufs: f64, true_peak_db: f64) -> Vec<StreamingPreview> 
         .collect()
 }
 
-/// Decodes `path` once and returns its full [`Analysis`].
-pub fn analyze_file(path: &Path) -> Result<Analysis, MasterError> {
+/// Decodes `path` once and returns its full [`Analysis`]; with `max_duration_sec`, a file
+/// lasting longer is refused ([`Decoder::limit_duration`]).
+pub fn analyze_file(path: &Path, max_duration_sec: Option<f64>) -> Result<Analysis, MasterError> {
     let mut decoder = Decoder::open(path)?;
+    if let Some(max) = max_duration_sec {
+        decoder.limit_duration(max)?;
+    }
     let channels = decoder.channels();
     let rate = decoder.sample_rate();
     let mut meter = LoudnessMeter::new(channels, rate, MeterMode::FULL)?;

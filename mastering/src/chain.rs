@@ -103,22 +103,66 @@ pub fn master_file_with(
         params,
         factory,
         (on_progress, cancel),
-        MEMORY_BUDGET_BYTES,
+        Limits::default(),
     )
 }
 
-/// [`master_file_with`], keeping the track in memory up to `budget` bytes (tests force the
-/// disk path with a budget of 0).
+/// [`master_file_with`] with the [`MasteringStages`], refusing an input that lasts longer
+/// than `max_duration_sec` with [`MasterError::TooLong`] as soon as its header declares it or
+/// its decoded frames pass it (the decoded track is spilled to disk: the limit also bounds
+/// the disk a run uses).
+pub fn master_file_within(
+    input: &Path,
+    output: &Path,
+    params: &MasterParams,
+    max_duration_sec: f64,
+    on_progress: &mut dyn FnMut(Progress),
+    cancel: &AtomicBool,
+) -> Result<MasterReport, MasterError> {
+    let limits = Limits {
+        max_duration_sec: Some(max_duration_sec),
+        ..Limits::default()
+    };
+    master_file_budgeted(
+        input,
+        output,
+        params,
+        &MasteringStages,
+        (on_progress, cancel),
+        limits,
+    )
+}
+
+/// What one run may use.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Bytes of RAM the decoded track may take before it is spilled to disk (tests force the
+    /// disk path with 0).
+    pub budget: u64,
+    /// Longest input accepted, seconds (`None`: any length).
+    pub max_duration_sec: Option<f64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            budget: MEMORY_BUDGET_BYTES,
+            max_duration_sec: None,
+        }
+    }
+}
+
+/// [`master_file_with`] within `limits`.
 pub(crate) fn master_file_budgeted(
     input: &Path,
     output: &Path,
     params: &MasterParams,
     factory: &dyn StageFactory,
     (on_progress, cancel): (&mut dyn FnMut(Progress), &AtomicBool),
-    budget: u64,
+    limits: Limits,
 ) -> Result<MasterReport, MasterError> {
     let mut rep = Reporter::new(on_progress, cancel);
-    let result = run_chain(input, output, params, factory, budget, &mut rep);
+    let result = run_chain(input, output, params, factory, limits, &mut rep);
     match result {
         Ok((before, after)) => Ok(MasterReport {
             warnings: warnings(&before, &after, params),
@@ -206,7 +250,7 @@ fn run_chain(
     output: &Path,
     params: &MasterParams,
     factory: &dyn StageFactory,
-    budget: u64,
+    limits: Limits,
     rep: &mut Reporter<'_>,
 ) -> Result<(Measured, Measured), MasterError> {
     let dir = match output.parent() {
@@ -216,7 +260,7 @@ fn run_chain(
 
     // Pass A: decode, measure the input, pre-analysis stages, analysis, spill.
     rep.begin(Stage::Decode, "analysis", 0.0)?;
-    let (before, analysis, spill_a) = decode_and_analyse(input, dir, factory, budget, rep)?;
+    let (before, analysis, spill_a) = decode_and_analyse(input, dir, factory, limits, rep)?;
     run::check_masterable(&before)?;
 
     // Pass B: processing stages designed from the analysis.
@@ -316,10 +360,14 @@ fn decode_and_analyse(
     input: &Path,
     dir: &Path,
     factory: &dyn StageFactory,
-    budget: u64,
+    limits: Limits,
     rep: &mut Reporter<'_>,
 ) -> Result<(Measured, InputAnalysis, TrackStore), MasterError> {
     let mut decoder = Decoder::open_with_block(input, BLOCK_FRAMES)?;
+    if let Some(max) = limits.max_duration_sec {
+        decoder.limit_duration(max)?;
+    }
+    let budget = limits.budget;
     let info = decoder.info().clone();
     let (rate, channels) = (decoder.sample_rate(), decoder.channels());
     let mut raw_meter = FastMeter::new(channels, rate, MeterMode::FULL)?;

@@ -77,6 +77,8 @@ pub struct Decoder {
     consecutive_bad: usize,
     stats: DecodeStats,
     finished: bool,
+    /// Most frames delivered before the stream is refused as too long ([`Decoder::limit_duration`]).
+    max_frames: Option<u64>,
 }
 
 impl std::fmt::Debug for Decoder {
@@ -203,6 +205,7 @@ impl Decoder {
             consecutive_bad: 0,
             stats: DecodeStats::default(),
             finished: false,
+            max_frames: None,
         })
     }
 
@@ -257,6 +260,14 @@ impl Decoder {
             filled += take;
         }
         self.stats.frames += filled as u64;
+        if let Some(max) = self.max_frames
+            && self.stats.frames > max
+        {
+            return Err(self.too_long(format!(
+                "more than {:.0} s of audio were decoded",
+                max as f64 / f64::from(self.info.sample_rate)
+            )));
+        }
         if filled == 0 && self.good_packets == 0 {
             return Err(if self.stats.bad_packets > 0 {
                 MasterError::Corrupt("no packet of the audio stream could be decoded".into())
@@ -265,6 +276,24 @@ impl Decoder {
             });
         }
         Ok(filled)
+    }
+
+    /// Refuses the stream once it lasts longer than `max_seconds`: at once when its header
+    /// declares more, otherwise as soon as the frames decoded pass it (a header that lies or
+    /// declares no length), with [`MasterError::TooLong`].
+    pub fn limit_duration(&mut self, max_seconds: f64) -> Result<(), MasterError> {
+        self.max_frames = Some((max_seconds.max(0.0) * f64::from(self.info.sample_rate)) as u64);
+        match self.info.duration_sec {
+            Some(declared) if declared > max_seconds => {
+                Err(self.too_long(format!("its header declares {declared:.0} s of audio")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn too_long(&self, what: String) -> MasterError {
+        let max = self.max_frames.unwrap_or(0) as f64 / f64::from(self.info.sample_rate);
+        MasterError::TooLong(format!("{what}; at most {max:.0} s are accepted"))
     }
 
     /// Decodes the next packet of our track into `self.packet`. Returns false at the end.

@@ -25,6 +25,7 @@ pub mod stage;
 #[cfg(test)]
 mod testutil;
 
+pub use chain::master_file_within;
 pub use error::MasterError;
 pub use params::{MasterParams, OutputFormat, Style};
 pub use progress::{Progress, Stage};
@@ -39,9 +40,21 @@ pub fn probe(path: &Path) -> Result<AudioInfo, MasterError> {
     decode::probe(path)
 }
 
+/// [`probe`] for an upload to be mastered: also refuses audio shorter than
+/// [`run::MIN_DURATION_SEC`] and a declared length over `max_duration_sec`.
+pub fn probe_masterable(path: &Path, max_duration_sec: f64) -> Result<AudioInfo, MasterError> {
+    run::probe_masterable(path, max_duration_sec)
+}
+
 /// Decodes and measures the whole file.
 pub fn analyze_file(path: &Path) -> Result<Analysis, MasterError> {
-    analysis::analyze_file(path)
+    analysis::analyze_file(path, None)
+}
+
+/// [`analyze_file`], refusing a file longer than `max_duration_sec` (declared by its
+/// header or found while decoding) with [`MasterError::TooLong`].
+pub fn analyze_file_within(path: &Path, max_duration_sec: f64) -> Result<Analysis, MasterError> {
+    analysis::analyze_file(path, Some(max_duration_sec))
 }
 
 /// Masters `input` into `output` (written in place: callers that need atomic visibility

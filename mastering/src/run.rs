@@ -10,8 +10,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-/// Shortest input the chain masters, seconds (integrated loudness needs a few gating blocks).
-pub const MIN_DURATION_SEC: f64 = 3.0;
+/// Shortest input the chain masters, seconds: gated integrated loudness needs one 400 ms
+/// block, so a 0.5 s clip has a loudness to bring to a target (QUALITY.md §2).
+pub const MIN_DURATION_SEC: f64 = 0.5;
 /// Inputs quieter than this integrated loudness are treated as silent, LUFS.
 pub const SILENCE_LUFS: f64 = -70.0;
 
@@ -213,12 +214,46 @@ pub fn measured_from_monitor(path: &Path, monitored: Monitored) -> Result<Measur
     })
 }
 
+/// Proves before queueing that `path` is audio the chain will take: it decodes (see
+/// [`crate::decode::probe`]), it lasts at least [`MIN_DURATION_SEC`] ([`MasterError::TooShort`])
+/// and its header declares no more than `max_duration_sec` ([`MasterError::TooLong`]; a
+/// stream without a declared length is held to the limit while it is mastered). Decodes the
+/// first block and the last seconds only, or up to [`MIN_DURATION_SEC`] of a stream without
+/// a declared length.
+pub fn probe_masterable(path: &Path, max_duration_sec: f64) -> Result<AudioInfo, MasterError> {
+    let mut decoder = Decoder::open(path)?;
+    decoder.limit_duration(max_duration_sec)?;
+    let mut block = Vec::new();
+    decoder.read_block(&mut block)?;
+    decoder.check_reaches_declared_end()?;
+    let rate = f64::from(decoder.sample_rate());
+    let min_frames = (MIN_DURATION_SEC * rate).ceil() as u64;
+    while decoder.stats().frames < min_frames && decoder.read_block(&mut block)? > 0 {}
+    let frames = decoder.stats().frames;
+    if frames < min_frames {
+        return Err(too_short(frames as f64 / rate));
+    }
+    Ok(decoder.info().clone())
+}
+
+fn too_short(secs: f64) -> MasterError {
+    MasterError::TooShort(format!(
+        "{secs:.2} s of audio; at least {MIN_DURATION_SEC} s are needed to measure loudness"
+    ))
+}
+
 /// Refuses inputs that are too short or too quiet to be brought to a loudness target.
 pub fn check_masterable(input: &Measured) -> Result<(), MasterError> {
     let secs = input.seconds();
     if secs < MIN_DURATION_SEC {
-        return Err(MasterError::TooShort(format!(
-            "{secs:.2} s of audio; at least {MIN_DURATION_SEC} s are needed to measure loudness"
+        return Err(too_short(secs));
+    }
+    let max = crate::dsp::dynamics::MAX_INPUT_LUFS;
+    if input.loudness.lufs > max {
+        return Err(MasterError::Corrupt(format!(
+            "integrated loudness is {:.0} LUFS (above {max} LUFS): the sample values are not \
+             audio",
+            input.loudness.lufs
         )));
     }
     if input.loudness.lufs < SILENCE_LUFS {

@@ -419,10 +419,25 @@ pub async fn finish_done(
     .await
 }
 
-/// Fails a queued or running job with a readable error and, in the same transaction,
-/// refunds the quota it reserved (at most once: see [`crate::quota::refund`]). Returns
-/// `false` if it had already finished.
-pub async fn finish_failed(pool: &Pool, id: &str, error: &str) -> Result<bool, DbError> {
+/// Whose fault a failed job is: it decides whether the master it reserved is refunded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The service failed (disk, encoder, a bug, a time limit, could not queue): refunded.
+    Service,
+    /// The input cannot be mastered (undecodable after the probe, too long, silent…): the
+    /// master counts, as it would for a file that mastered, so a failing upload is not free.
+    Input,
+}
+
+/// Fails a queued or running job with a readable error and, in the same transaction, when
+/// the service is at fault, refunds the quota it reserved (at most once: see
+/// [`crate::quota::refund`]). Returns `false` if it had already finished.
+pub async fn finish_failed(
+    pool: &Pool,
+    id: &str,
+    error: &str,
+    fault: Fault,
+) -> Result<bool, DbError> {
     let (id, error) = (id.to_owned(), error.to_owned());
     with_conn(pool, move |c| {
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -431,7 +446,7 @@ pub async fn finish_failed(pool: &Pool, id: &str, error: &str) -> Result<bool, D
              finished_at = ?3 WHERE id = ?1 AND status IN ('queued', 'running')",
             params![id, error, crate::time::now_rfc3339()],
         )?;
-        if changed == 1 && crate::quota::refund(&tx, &id)? {
+        if changed == 1 && fault == Fault::Service && crate::quota::refund(&tx, &id)? {
             tracing::info!(job_id = %id, "quota refunded for the failed job");
         }
         tx.commit()?;
@@ -545,7 +560,11 @@ mod tests {
                 .await
                 .unwrap()
         );
-        assert!(!finish_failed(&pool, &id, "late").await.unwrap());
+        assert!(
+            !finish_failed(&pool, &id, "late", Fault::Service)
+                .await
+                .unwrap()
+        );
         assert!(claim(&pool, &id, "w2").await.unwrap().is_none());
         let row = get(&pool, &id).await.unwrap().unwrap();
         assert_eq!(row.status, JobStatus::Done);
@@ -594,18 +613,61 @@ mod tests {
         assert!(get(&pool, &refused_id).await.unwrap().is_none());
 
         claim(&pool, &id, "w").await.unwrap();
-        assert!(finish_failed(&pool, &id, "boom").await.unwrap());
+        assert!(
+            finish_failed(&pool, &id, "boom", Fault::Service)
+                .await
+                .unwrap()
+        );
         assert_eq!(tokens(pool.clone()).await, 1, "refunded");
-        assert!(!finish_failed(&pool, &id, "again").await.unwrap());
+        assert!(
+            !finish_failed(&pool, &id, "again", Fault::Service)
+                .await
+                .unwrap()
+        );
         assert_eq!(tokens(pool.clone()).await, 1, "refunded once");
         // An admin retry that fails again does not refund a second time.
         assert!(requeue_failed(&pool, &id).await.unwrap());
         claim(&pool, &id, "w").await.unwrap();
-        assert!(finish_failed(&pool, &id, "boom 2").await.unwrap());
+        assert!(
+            finish_failed(&pool, &id, "boom 2", Fault::Service)
+                .await
+                .unwrap()
+        );
         assert_eq!(tokens(pool.clone()).await, 1);
         let row = get(&pool, &id).await.unwrap().unwrap();
         assert_eq!(row.user_id, Some(user.id));
         assert_eq!(list_for_user(&pool, user.id, 10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_job_failed_by_its_input_keeps_its_master_counted() {
+        let (_dir, pool) = pool().await;
+        let subject = crate::quota::Subject::Guest("192.0.2.7".into());
+        let owner = JobOwner {
+            client_ip: Some("192.0.2.7".into()),
+            ..JobOwner::default()
+        };
+        let used = |pool: Pool, subject: crate::quota::Subject| async move {
+            with_conn(&pool, move |c| {
+                crate::quota::used_on(c, &subject, &crate::quota::day(chrono::Utc::now()))
+            })
+            .await
+            .unwrap()
+        };
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let job = new_job();
+            ids.push(job.id.clone());
+            let r = create_owned(&pool, job, owner.clone(), Some((subject.clone(), 5)));
+            assert!(r.await.unwrap().is_ok());
+        }
+        assert_eq!(used(pool.clone(), subject.clone()).await, 2);
+        for (id, fault) in ids.iter().zip([Fault::Input, Fault::Service]) {
+            claim(&pool, id, "w").await.unwrap();
+            assert!(finish_failed(&pool, id, "x", fault).await.unwrap());
+        }
+        // The input's failure still counts; the service's was given back.
+        assert_eq!(used(pool.clone(), subject).await, 1);
     }
 
     #[tokio::test]
@@ -615,7 +677,9 @@ mod tests {
         let id = job.id.clone();
         create(&pool, job).await.unwrap();
         claim(&pool, &id, "w").await.unwrap();
-        finish_failed(&pool, &id, "boom").await.unwrap();
+        finish_failed(&pool, &id, "boom", Fault::Service)
+            .await
+            .unwrap();
         assert!(due_for_expiry(&pool, 3600).await.unwrap().is_empty());
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         let due = due_for_expiry(&pool, 1).await.unwrap();

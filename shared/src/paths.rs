@@ -1,5 +1,7 @@
 //! Where files live under the data directory:
-//! `uploads/<job_id>/original.<ext>` and `results/<job_id>/<name>`.
+//! `uploads/<job_id>/original.<ext>` and `results/<job_id>/result.<ext>`. Every name is
+//! fixed: a client's file name never reaches the file system (it appears only in the
+//! download's `Content-Disposition`), so no name can be too long or odd for it.
 
 use std::path::{Path, PathBuf};
 
@@ -18,9 +20,9 @@ pub fn result_dir(data_dir: &Path, job_id: &str) -> PathBuf {
     data_dir.join("results").join(job_id)
 }
 
-/// A result file of a job.
-pub fn result_path(data_dir: &Path, job_id: &str, name: &str) -> PathBuf {
-    result_dir(data_dir, job_id).join(name)
+/// The mastered file of a job.
+pub fn result_path(data_dir: &Path, job_id: &str, ext: &str) -> PathBuf {
+    result_dir(data_dir, job_id).join(format!("result.{ext}"))
 }
 
 /// A lower-case file extension made of 1–5 ASCII letters or digits, taken from a client's

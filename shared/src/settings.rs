@@ -79,6 +79,15 @@ pub struct Settings {
     pub worker_heartbeat_seconds: u64,
     /// Runs of one job before it is failed for good (`MAGIC_MASTER_JOB_MAX_ATTEMPTS`, 5).
     pub job_max_attempts: u32,
+    /// Longest audio accepted for mastering and analysis, seconds
+    /// (`MAGIC_MASTER_MAX_DURATION_SECONDS`, default 7200, at most 86400).
+    pub max_duration_seconds: u64,
+    /// Wall-clock time one run of a job may take before it is stopped and failed for good
+    /// (`MAGIC_MASTER_JOB_TIMEOUT_SECONDS`, default 900, at most 86400).
+    pub job_timeout_seconds: u64,
+    /// Analyses (`POST /api/v2/analyze`) a minute per client IP
+    /// (`MAGIC_MASTER_ANALYZE_RATE_LIMIT`, default 6; 0 turns it off).
+    pub analyze_rate_limit: u32,
     /// Log line format (`MAGIC_MASTER_LOG_FORMAT`: `text` or `json`).
     pub log_format: LogFormat,
     /// Guest jobs per day and IP (`MAGIC_MASTER_GUEST_DAILY_LIMIT`; used by the accounts issue).
@@ -201,6 +210,11 @@ impl Settings {
             worker_name: r.text("WORKER_NAME"),
             worker_heartbeat_seconds: r.positive("WORKER_HEARTBEAT_SECONDS")?.unwrap_or(10),
             job_max_attempts: r.positive("JOB_MAX_ATTEMPTS")?.unwrap_or(5) as u32,
+            max_duration_seconds: r.at_most("MAX_DURATION_SECONDS", 86_400)?.unwrap_or(7200),
+            job_timeout_seconds: r.at_most("JOB_TIMEOUT_SECONDS", 86_400)?.unwrap_or(900),
+            analyze_rate_limit: r
+                .parsed("ANALYZE_RATE_LIMIT", "a whole number")?
+                .unwrap_or(6),
             log_format: match r.text("LOG_FORMAT").as_deref() {
                 None => LogFormat::Text,
                 Some(v) if v.eq_ignore_ascii_case("text") => LogFormat::Text,
@@ -322,6 +336,18 @@ impl Reader<'_> {
         }
     }
 
+    /// A whole number from 1 to `max`.
+    fn at_most(&self, name: &str, max: u64) -> Result<Option<u64>, SettingsError> {
+        match self.positive(name)? {
+            Some(v) if v > max => Err(self.error(
+                name,
+                &format!("a whole number from 1 to {max}"),
+                &v.to_string(),
+            )),
+            other => Ok(other),
+        }
+    }
+
     fn positive(&self, name: &str) -> Result<Option<u64>, SettingsError> {
         match self.parsed::<u64>(name, "a whole number greater than 0")? {
             Some(0) => Err(self.error(name, "a whole number greater than 0", "0")),
@@ -375,6 +401,9 @@ mod tests {
         assert_eq!(s.body_idle_timeout_seconds, 30);
         assert_eq!(s.body_min_rate_kib, 32);
         assert_eq!((s.uploads_per_ip, s.uploads_max), (3, 16));
+        assert_eq!(s.max_duration_seconds, 7200);
+        assert_eq!(s.job_timeout_seconds, 900);
+        assert_eq!(s.analyze_rate_limit, 6);
         let s = Settings::from_vars(&vars(&[("GLOBAL_RATE_LIMIT", "0")])).unwrap();
         assert_eq!(s.global_rate_limit(), 0, "0 turns the limit off");
     }
@@ -392,14 +421,18 @@ mod tests {
         assert_eq!(err.variable, "MAGIC_MASTER_LOG_FORMAT");
         let err = Settings::from_vars(&vars(&[("HOST", "localhost:1")])).unwrap_err();
         assert_eq!(err.variable, "MAGIC_MASTER_HOST");
-        for name in [
-            "HEADER_TIMEOUT_SECONDS",
-            "BODY_IDLE_TIMEOUT_SECONDS",
-            "BODY_MIN_RATE_KIB",
-            "UPLOADS_PER_IP",
-            "UPLOADS_MAX",
+        for (name, value) in [
+            ("MAX_DURATION_SECONDS", "0"),
+            ("MAX_DURATION_SECONDS", "86401"),
+            ("JOB_TIMEOUT_SECONDS", "1e9"),
+            ("ANALYZE_RATE_LIMIT", "-1"),
+            ("HEADER_TIMEOUT_SECONDS", "0"),
+            ("BODY_IDLE_TIMEOUT_SECONDS", "0"),
+            ("BODY_MIN_RATE_KIB", "0"),
+            ("UPLOADS_PER_IP", "0"),
+            ("UPLOADS_MAX", "0"),
         ] {
-            let err = Settings::from_vars(&vars(&[(name, "0")])).unwrap_err();
+            let err = Settings::from_vars(&vars(&[(name, value)])).unwrap_err();
             assert_eq!(err.variable, format!("MAGIC_MASTER_{name}"));
         }
     }

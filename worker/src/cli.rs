@@ -115,6 +115,8 @@ fn serve(args: RunArgs) -> anyhow::Result<()> {
             db: stores.db.clone(),
             data_dir: settings.data_dir.clone(),
             max_attempts: settings.job_max_attempts,
+            max_duration_sec: settings.max_duration_seconds as f64,
+            job_timeout: Duration::from_secs(settings.job_timeout_seconds),
             worker_name: name,
             cancel: Arc::new(AtomicBool::new(false)),
             alerts: shared::alerts::Alerts::start(&settings),

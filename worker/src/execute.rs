@@ -5,10 +5,10 @@
 use deadpool_sqlite::Pool;
 use mastering::{MasterError, MasterReport, Progress};
 use serde_json::json;
-use shared::jobs::{self, JobRow};
+use shared::jobs::{self, Fault, JobRow};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -28,6 +28,12 @@ pub struct JobContext {
     pub worker_name: String,
     /// Set to stop running DSP at the next block.
     pub cancel: Arc<AtomicBool>,
+    /// Longest input mastered, seconds (`MAGIC_MASTER_MAX_DURATION_SECONDS`): a longer one
+    /// fails at once while decoding, whatever its header says.
+    pub max_duration_sec: f64,
+    /// Wall-clock time one run of a job may take (`MAGIC_MASTER_JOB_TIMEOUT_SECONDS`):
+    /// a run over it is stopped at the next block and the job fails for good.
+    pub job_timeout: Duration,
     /// Where a final failure is reported (Telegram; disabled by default).
     pub alerts: shared::alerts::Alerts,
 }
@@ -37,6 +43,8 @@ impl std::fmt::Debug for JobContext {
         f.debug_struct("JobContext")
             .field("data_dir", &self.data_dir)
             .field("max_attempts", &self.max_attempts)
+            .field("max_duration_sec", &self.max_duration_sec)
+            .field("job_timeout", &self.job_timeout)
             .field("worker_name", &self.worker_name)
             .finish_non_exhaustive()
     }
@@ -83,7 +91,7 @@ pub async fn execute_one(ctx: &JobContext, job_id: &str) -> Result<Outcome, Infr
                 "gave up after {} attempts: processing this file stopped the worker each time",
                 ctx.max_attempts
             );
-            if jobs::finish_failed(&ctx.db, job_id, &msg).await? {
+            if jobs::finish_failed(&ctx.db, job_id, &msg, Fault::Service).await? {
                 tracing::error!(
                     job_id,
                     attempts = job.attempts,
@@ -103,7 +111,7 @@ pub async fn execute_one(ctx: &JobContext, job_id: &str) -> Result<Outcome, Infr
         let result = if job.input_path.is_file() {
             run_chain(ctx, &job).await
         } else {
-            Err(MasterError::Unsupported(format!(
+            Err(RunError::Service(format!(
                 "the uploaded file is missing from the server ({})",
                 job.input_path.display()
             )))
@@ -120,8 +128,9 @@ pub async fn execute_one(ctx: &JobContext, job_id: &str) -> Result<Outcome, Infr
             }
             Err(e) if e.is_permanent() || job.attempts >= ctx.max_attempts => {
                 let msg = e.to_string();
-                if jobs::finish_failed(&ctx.db, job_id, &msg).await? {
-                    tracing::error!(job_id, attempts = job.attempts, error = %msg, "job failed");
+                let fault = e.fault();
+                if jobs::finish_failed(&ctx.db, job_id, &msg, fault).await? {
+                    tracing::error!(job_id, attempts = job.attempts, error = %msg, ?fault, "job failed");
                     alert_failure(ctx, &job, &msg);
                 }
                 return Ok(Outcome::Failed(msg));
@@ -133,6 +142,40 @@ pub async fn execute_one(ctx: &JobContext, job_id: &str) -> Result<Outcome, Infr
                 jobs::set_message(&ctx.db, job_id, &note).await?;
                 tokio::time::sleep(wait).await;
             }
+        }
+    }
+}
+
+/// Why one run of a job failed.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    /// The chain failed (see [`MasterError::is_permanent`], [`MasterError::is_input_fault`]).
+    #[error("{0}")]
+    Master(#[from] MasterError),
+    /// The run took longer than [`JobContext::job_timeout`].
+    #[error(
+        "mastering took longer than the time limit of {} s per job and was stopped",
+        .0.as_secs()
+    )]
+    TimedOut(Duration),
+    /// The service could not run the job (its upload vanished, the chain's thread died).
+    #[error("{0}")]
+    Service(String),
+}
+
+impl RunError {
+    fn is_permanent(&self) -> bool {
+        match self {
+            RunError::Master(e) => e.is_permanent(),
+            RunError::TimedOut(_) | RunError::Service(_) => true,
+        }
+    }
+
+    /// The input's failures count against the quota; the service's are refunded.
+    fn fault(&self) -> Fault {
+        match self {
+            RunError::Master(e) if e.is_input_fault() => Fault::Input,
+            _ => Fault::Service,
         }
     }
 }
@@ -172,7 +215,8 @@ pub fn measurements(report: &MasterReport) -> (serde_json::Value, serde_json::Va
     (before, after)
 }
 
-/// The download name of a job's result: `<original base>_mastered.<ext>`.
+/// The download name of a job's result: `<original base>_mastered.<ext>`. Used only in
+/// `Content-Disposition`: the file itself is stored as `result.<ext>`.
 pub fn result_file_name(job: &JobRow) -> String {
     format!(
         "{}_mastered.{}",
@@ -181,40 +225,85 @@ pub fn result_file_name(job: &JobRow) -> String {
     )
 }
 
-/// Masters the job's upload into its results directory: writes a temporary file, then
-/// renames it, so the result appears complete or not at all.
-async fn run_chain(ctx: &JobContext, job: &JobRow) -> Result<(PathBuf, MasterReport), MasterError> {
+/// How long a run stopped at its time limit may take to reach its next block before the
+/// worker stops waiting for it.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Masters the job's upload into its results directory under the fixed name
+/// `result.<ext>` (the client's file name never reaches the file system): writes a
+/// temporary file, then renames it, so the result appears complete or not at all. The
+/// run is stopped at [`JobContext::job_timeout`] (or when the worker stops).
+async fn run_chain(ctx: &JobContext, job: &JobRow) -> Result<(PathBuf, MasterReport), RunError> {
     let dir = shared::paths::result_dir(&ctx.data_dir, &job.id);
-    tokio::fs::create_dir_all(&dir).await?;
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(MasterError::Io)?;
     remove_partials(&dir).await;
     let ext = job.params.format.extension();
-    let final_path = dir.join(result_file_name(job));
+    let final_path = shared::paths::result_path(&ctx.data_dir, &job.id, ext);
     let temp_path = dir.join(format!(".partial-{}.{ext}", uuid::Uuid::new_v4().simple()));
 
     let (tx, rx) = mpsc::unbounded_channel::<Progress>();
     let writer = tokio::spawn(write_progress(ctx.db.clone(), job.id.clone(), rx));
     let input = job.input_path.clone();
     let params = job.params;
-    let cancel = ctx.cancel.clone();
+    // This run's own stop flag: set by the worker's shutdown or by the time limit.
+    let stop = Arc::new(AtomicBool::new(false));
+    let chain_stop = stop.clone();
+    let max_duration = ctx.max_duration_sec;
     let temp = temp_path.clone();
-    let result = tokio::task::spawn_blocking(move || {
+    let mut chain = tokio::task::spawn_blocking(move || {
         let mut on_progress = |p: Progress| {
             let _ = tx.send(p);
         };
-        mastering::master_file(&input, &temp, &params, &mut on_progress, &cancel)
-    })
-    .await;
-    // The sender was moved into the closure and is dropped with it: the writer drains and ends.
-    let _ = writer.await;
+        mastering::master_file_within(
+            &input,
+            &temp,
+            &params,
+            max_duration,
+            &mut on_progress,
+            &chain_stop,
+        )
+    });
+    let deadline = tokio::time::Instant::now() + ctx.job_timeout;
+    let mut timed_out = false;
+    let result = loop {
+        tokio::select! {
+            r = &mut chain => break Some(r),
+            _ = tokio::time::sleep_until(deadline), if !timed_out => {
+                timed_out = true;
+                stop.store(true, Ordering::Relaxed);
+                tracing::warn!(job_id = %job.id, limit = ?ctx.job_timeout, "job over its time limit, stopping it");
+                match tokio::time::timeout(STOP_GRACE, &mut chain).await {
+                    Ok(r) => break Some(r),
+                    // Stuck inside one block: leave the thread, fail the job, keep serving.
+                    Err(_) => break None,
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                if ctx.cancel.load(Ordering::Relaxed) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    };
+    if result.is_some() {
+        // The sender was moved into the closure and is dropped with it: the writer drains and ends.
+        let _ = writer.await;
+    } else {
+        writer.abort();
+    }
     let outcome = match result {
-        Ok(Ok(report)) => match tokio::fs::rename(&temp_path, &final_path).await {
+        _ if timed_out => Err(RunError::TimedOut(ctx.job_timeout)),
+        Some(Ok(Ok(report))) => match tokio::fs::rename(&temp_path, &final_path).await {
             Ok(()) => Ok((final_path, report)),
-            Err(e) => Err(MasterError::Io(e)),
+            Err(e) => Err(MasterError::Io(e).into()),
         },
-        Ok(Err(e)) => Err(e),
-        Err(join) => Err(MasterError::Corrupt(format!(
+        Some(Ok(Err(e))) => Err(e.into()),
+        Some(Err(join)) => Err(RunError::Service(format!(
             "internal error while mastering: {join}"
         ))),
+        None => Err(RunError::TimedOut(ctx.job_timeout)),
     };
     if outcome.is_err() {
         remove_quietly(&temp_path).await;
@@ -276,5 +365,192 @@ async fn write_progress(db: Pool, job_id: String, mut rx: mpsc::UnboundedReceive
         last_stage = Some(p.stage);
         last_percent = percent;
         last_write = Instant::now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mastering::{OutputFormat, Style};
+    use shared::jobs::{JobOwner, JobStatus, NewJob};
+    use shared::quota::Subject;
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        ctx: JobContext,
+    }
+
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let db = shared::db::open_pool(&dir.path().join("t.db"), 4).unwrap();
+        shared::db::migrate(&db).await.unwrap();
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir_all(data_dir.join("uploads")).unwrap();
+        let ctx = JobContext {
+            db,
+            data_dir,
+            max_attempts: 5,
+            worker_name: "w".into(),
+            cancel: Arc::new(AtomicBool::new(false)),
+            max_duration_sec: 7200.0,
+            job_timeout: Duration::from_secs(60),
+            alerts: shared::alerts::Alerts::disabled(),
+        };
+        Fixture { dir, ctx }
+    }
+
+    /// Writes a 16-bit stereo WAV of `seconds`: a tone at about -20 LUFS, or silence.
+    fn write_wav(path: &Path, seconds: f64, silent: bool) {
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 44_100,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(path, spec).unwrap();
+        for i in 0..(seconds * 44_100.0) as usize {
+            let t = i as f64 / 44_100.0;
+            let v = if silent {
+                0.0
+            } else {
+                0.1 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()
+            };
+            w.write_sample((v * 32767.0) as i16).unwrap();
+            w.write_sample((v * 32767.0) as i16).unwrap();
+        }
+        w.finalize().unwrap();
+    }
+
+    const GUEST: &str = "192.0.2.1";
+
+    /// Queues a job for a new upload of `seconds`, reserving one master of [`GUEST`]'s quota.
+    async fn queue(f: &Fixture, seconds: f64, silent: bool) -> String {
+        let id = jobs::new_job_id();
+        let input_path = shared::paths::upload_path(&f.ctx.data_dir, &id, "wav");
+        std::fs::create_dir_all(input_path.parent().unwrap()).unwrap();
+        write_wav(&input_path, seconds, silent);
+        let job = NewJob {
+            id: id.clone(),
+            params: mastering::MasterParams::new(
+                Style::Standard,
+                None,
+                None,
+                OutputFormat::Wav { bit_depth: 16 },
+            )
+            .unwrap(),
+            original_name: format!("{}.wav", "音".repeat(90)),
+            input_path,
+        };
+        let owner = JobOwner {
+            client_ip: Some(GUEST.into()),
+            ..JobOwner::default()
+        };
+        let quota = Some((Subject::Guest(GUEST.into()), 100));
+        let created = jobs::create_owned(&f.ctx.db, job, owner, quota).await;
+        assert!(created.unwrap().is_ok());
+        id
+    }
+
+    /// Masters of [`GUEST`]'s quota counted today (refunded ones are not).
+    async fn used(f: &Fixture) -> u32 {
+        shared::db::with_conn(&f.ctx.db, |c| {
+            let day = shared::quota::day(chrono::Utc::now());
+            shared::quota::used_on(c, &Subject::Guest(GUEST.into()), &day)
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn row(f: &Fixture, id: &str) -> JobRow {
+        jobs::get(&f.ctx.db, id).await.unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn results_are_stored_under_a_fixed_name() {
+        let f = fixture().await;
+        let id = queue(&f, 3.0, false).await;
+        assert_eq!(execute_one(&f.ctx, &id).await.unwrap(), Outcome::Done);
+        let job = row(&f, &id).await;
+        let expected = shared::paths::result_dir(&f.ctx.data_dir, &id).join("result.wav");
+        assert_eq!(job.result_path.as_deref(), Some(expected.as_path()));
+        assert!(expected.is_file());
+        assert_eq!(used(&f).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_file_system_error_fails_the_job_after_one_attempt() {
+        let f = fixture().await;
+        let id = queue(&f, 3.0, false).await;
+        // `results` is a file: creating the job's result directory fails with ENOTDIR,
+        // and would on every run.
+        std::fs::write(f.ctx.data_dir.join("results"), b"not a directory").unwrap();
+        let started = Instant::now();
+        let outcome = execute_one(&f.ctx, &id).await.unwrap();
+        assert!(matches!(outcome, Outcome::Failed(_)), "{outcome:?}");
+        let job = row(&f, &id).await;
+        assert_eq!((job.status, job.attempts), (JobStatus::Failed, 1));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "no retry backoff"
+        );
+        // The service's failure: the master is given back.
+        assert_eq!(used(&f).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_failure_of_the_input_counts_against_the_quota() {
+        let f = fixture().await;
+        let id = queue(&f, 4.0, true).await;
+        let outcome = execute_one(&f.ctx, &id).await.unwrap();
+        assert!(
+            matches!(outcome, Outcome::Failed(ref m) if m.contains("silent")),
+            "{outcome:?}"
+        );
+        assert_eq!(row(&f, &id).await.attempts, 1);
+        assert_eq!(used(&f).await, 1, "a silent upload is not free");
+
+        let f = fixture().await;
+        let id = queue(&f, 6.0, false).await;
+        let ctx = JobContext {
+            max_duration_sec: 5.0,
+            ..f.ctx.clone()
+        };
+        let outcome = execute_one(&ctx, &id).await.unwrap();
+        assert!(
+            matches!(outcome, Outcome::Failed(ref m) if m.contains("too long")),
+            "{outcome:?}"
+        );
+        assert_eq!(row(&f, &id).await.attempts, 1);
+        assert_eq!(used(&f).await, 1, "a too long upload is not free");
+    }
+
+    #[tokio::test]
+    async fn a_job_over_its_time_limit_fails_for_good_and_the_worker_goes_on() {
+        let f = fixture().await;
+        let slow = queue(&f, 60.0, false).await;
+        let ctx = JobContext {
+            job_timeout: Duration::from_millis(20),
+            ..f.ctx.clone()
+        };
+        let started = Instant::now();
+        let outcome = execute_one(&ctx, &slow).await.unwrap();
+        assert!(
+            matches!(outcome, Outcome::Failed(ref m) if m.contains("time limit")),
+            "{outcome:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "stopped at the limit"
+        );
+        let job = row(&f, &slow).await;
+        assert_eq!((job.status, job.attempts), (JobStatus::Failed, 1));
+        let dir = shared::paths::result_dir(&f.ctx.data_dir, &slow);
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert!(left.is_empty(), "no partial result left: {left:?}");
+        // The service's failure: refunded. The same worker masters the next job.
+        assert_eq!(used(&f).await, 0);
+        let next = queue(&f, 3.0, false).await;
+        assert_eq!(execute_one(&f.ctx, &next).await.unwrap(), Outcome::Done);
+        drop(f.dir);
     }
 }

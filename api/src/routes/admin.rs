@@ -298,7 +298,8 @@ pub async fn retry_job(
         .push(shared::queue::MasterTask { job_id: id.clone() })
         .await
     {
-        let _ = jobs::finish_failed(&state.db, &id, "retry could not be queued").await;
+        let failed = "retry could not be queued";
+        let _ = jobs::finish_failed(&state.db, &id, failed, jobs::Fault::Service).await;
         return Err(ApiError::Unavailable(format!("queueing retry: {e}")));
     }
     audit(&state, &admin, "jobs.retry", Some(id.clone()), json!({})).await?;

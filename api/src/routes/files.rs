@@ -28,6 +28,51 @@ pub fn content_type_for(ext: &str) -> &'static str {
     }
 }
 
+/// Characters RFC 8187 lets through unencoded in an extended parameter value (`attr-char`).
+const NOT_ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// A `Content-Disposition` value (RFC 6266) for `name` of any script: `filename*` carries it
+/// as UTF-8 (RFC 8187), `filename` an ASCII stand-in for clients that ignore `filename*`
+/// (other characters become `_`; `audio` when no letter or digit is left).
+pub fn content_disposition(kind: &str, name: &str) -> String {
+    let (base, ext) = match name.rsplit_once('.') {
+        Some((b, e)) => (b, e),
+        None => (name, ""),
+    };
+    let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ' ' | '(' | ')');
+    let mut ascii = String::new();
+    for c in base.chars() {
+        let c = if safe(c) { c } else { '_' };
+        if !(c == '_' && ascii.ends_with('_')) {
+            ascii.push(c);
+        }
+    }
+    let mut ascii = ascii.trim_matches(['_', ' ']).to_owned();
+    if !ascii.chars().any(|c| c.is_ascii_alphanumeric()) {
+        ascii = "audio".to_owned();
+    } else if !base.starts_with(safe) {
+        ascii = format!("audio_{ascii}");
+    }
+    let ext: String = ext.chars().filter(char::is_ascii_alphanumeric).collect();
+    if !ext.is_empty() {
+        ascii = format!("{ascii}.{ext}");
+    }
+    let encoded = percent_encoding::utf8_percent_encode(name, NOT_ATTR_CHAR);
+    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
 async fn stream_file(
     path: PathBuf,
     content_type: &'static str,
@@ -95,7 +140,7 @@ pub async fn result(
     stream_file(
         path,
         job.params.format.content_type(),
-        format!("attachment; filename=\"{name}\""),
+        content_disposition("attachment", &name),
     )
     .await
 }
@@ -123,7 +168,7 @@ pub async fn preview(
             stream_file(
                 path,
                 job.params.format.content_type(),
-                format!("inline; filename=\"{name}\""),
+                content_disposition("inline", &name),
             )
             .await
         }
@@ -141,7 +186,7 @@ pub async fn preview(
             stream_file(
                 job.input_path.clone(),
                 content_type_for(&ext),
-                format!("inline; filename=\"{base}.{ext}\""),
+                content_disposition("inline", &format!("{base}.{ext}")),
             )
             .await
         }
@@ -149,5 +194,37 @@ pub async fn preview(
             "invalid-parameter",
             format!("src must be 'original' or 'mastered', got '{other}'"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_disposition;
+
+    #[test]
+    fn any_name_becomes_an_rfc_6266_disposition() {
+        let name = format!("{}_mastered.wav", "音".repeat(90));
+        let value = content_disposition("attachment", &name);
+        let encoded = "%E9%9F%B3".repeat(90);
+        assert_eq!(
+            value,
+            format!(
+                "attachment; filename=\"audio_mastered.wav\"; \
+                 filename*=UTF-8''{encoded}_mastered.wav"
+            )
+        );
+        assert_eq!(
+            content_disposition("inline", "My Song (v2)_mastered.flac"),
+            "inline; filename=\"My Song (v2)_mastered.flac\"; \
+             filename*=UTF-8''My%20Song%20%28v2%29_mastered.flac"
+        );
+        assert_eq!(
+            content_disposition("inline", "a\"b;c.wav"),
+            "inline; filename=\"a_b_c.wav\"; filename*=UTF-8''a%22b%3Bc.wav"
+        );
+        assert_eq!(
+            content_disposition("inline", "音.mp3"),
+            "inline; filename=\"audio.mp3\"; filename*=UTF-8''%E9%9F%B3.mp3"
+        );
     }
 }

@@ -148,6 +148,7 @@ pub fn media_error(e: MasterError) -> ApiError {
         )),
         MasterError::Corrupt(_) => ApiError::bad_request("corrupt-audio", e.to_string()),
         MasterError::TooShort(_) => ApiError::bad_request("too-short", e.to_string()),
+        MasterError::TooLong(_) => ApiError::TooLong(e.to_string()),
         MasterError::Silent(_) => ApiError::bad_request("silent-audio", e.to_string()),
         MasterError::InvalidParameter(_) => {
             ApiError::bad_request("invalid-parameter", e.to_string())
@@ -158,9 +159,10 @@ pub fn media_error(e: MasterError) -> ApiError {
     }
 }
 
-/// Proves the upload decodes (off the async executor).
-pub async fn probe(path: PathBuf) -> Result<mastering::AudioInfo, ApiError> {
-    tokio::task::spawn_blocking(move || mastering::probe(&path))
+/// Proves the upload decodes, lasts at least the chain's minimum and declares no more than
+/// `max_duration_sec` (off the async executor).
+pub async fn probe(path: PathBuf, max_duration_sec: f64) -> Result<mastering::AudioInfo, ApiError> {
+    tokio::task::spawn_blocking(move || mastering::probe_masterable(&path, max_duration_sec))
         .await
         .map_err(ApiError::internal)?
         .map_err(media_error)
@@ -168,7 +170,8 @@ pub async fn probe(path: PathBuf) -> Result<mastering::AudioInfo, ApiError> {
 
 /// `POST /api/v2/master`. The job belongs to the logged-in user, or to the guest token
 /// (cookie `mm_guest` or header `X-Guest-Token`; issued here when missing). One master of
-/// the caller's quota is reserved with the job row; a failed job gets it back.
+/// the caller's quota is reserved with the job row; a job that fails through the service's
+/// fault gets it back, one whose input cannot be mastered does not.
 pub async fn create_job(
     State(state): State<AppState>,
     caller: Caller,
@@ -189,7 +192,8 @@ pub async fn create_job(
     let params = parse_params(&form.fields)?;
     accounts::check_format(&caller, &params.format)?;
     let (upload, file_name) = require_file(&mut form)?;
-    probe(upload.path().to_path_buf()).await?;
+    let max_duration = state.settings.max_duration_seconds as f64;
+    probe(upload.path().to_path_buf(), max_duration).await?;
 
     let (guest_token, new_guest) = match (&caller.user, &caller.guest_token) {
         (Some(_), _) => (None, false),
@@ -236,7 +240,8 @@ pub async fn create_job(
     let mut storage = queue::storage(&state.queue, state.heartbeat());
     if let Err(e) = storage.push(MasterTask { job_id: id.clone() }).await {
         // Failing the row refunds the reservation; then the row goes.
-        let _ = jobs::finish_failed(&state.db, &id, "could not be queued").await;
+        let _ =
+            jobs::finish_failed(&state.db, &id, "could not be queued", jobs::Fault::Service).await;
         let _ = jobs::delete(&state.db, &id).await;
         remove_upload();
         return Err(ApiError::Unavailable(format!("queueing job: {e}")));

@@ -112,6 +112,157 @@ fn loud_input_reaches_every_format_within_tolerance() {
 }
 
 #[test]
+fn float_input_far_above_full_scale_masters() {
+    let dir = temp_dir();
+    let music = loud_music(44_100, 8.0, 2);
+    let peak = music.iter().flatten().fold(0.0f32, |m, s| m.max(s.abs()));
+    // A dense (saturated) mix: little crest, so its loudness is close to its peak.
+    let dense: Vec<Vec<f32>> = music
+        .iter()
+        .map(|p| p.iter().map(|s| (4.0 * s / peak).tanh()).collect())
+        .collect();
+    for (over_db, source, source_peak) in [
+        (12.0, &music, peak),
+        (12.0, &dense, 1.0),
+        (40.0, &music, peak),
+    ] {
+        // A float mix whose peaks reach +12 dBFS (and a wilder one): overs, not damage.
+        let gain = (db_to_amp(over_db) / f64::from(source_peak)) as f32;
+        let sig: Vec<Vec<f32>> = source
+            .iter()
+            .map(|p| p.iter().map(|s| s * gain).collect())
+            .collect();
+        let input = wav_in(&dir, "over-in.wav", &sig, 44_100, WavKind::Float);
+        for format in [
+            OutputFormat::Wav { bit_depth: 16 },
+            OutputFormat::Flac { bit_depth: 24 },
+        ] {
+            let out = path_in(&dir, &format!("over.{}", format.extension()));
+            let p = params(Style::Standard, None, format);
+            let report = master(&input, &out, &p)
+                .unwrap_or_else(|e| panic!("+{over_db} dBFS float input refused: {e}"));
+            assert!(
+                report.before.sample_peak_db > over_db - 0.1,
+                "the overs reached the chain: {:?}",
+                report.before
+            );
+            // The chain's own meter, then an independent one, on the written file.
+            assert!(
+                (report.after.lufs - p.target_lufs).abs() <= 0.1,
+                "+{over_db} dBFS: {:?}",
+                report.after
+            );
+            assert!(
+                report.after.true_peak_db <= p.true_peak_db,
+                "{:?}",
+                report.after
+            );
+            assert_delivered(&out, &p, &report);
+        }
+    }
+}
+
+#[test]
+fn clips_from_half_a_second_master() {
+    let dir = temp_dir();
+    for secs in [0.5, 1.0, 2.9] {
+        let input = wav_in(
+            &dir,
+            "clip.wav",
+            &loud_music(44_100, secs, 2),
+            44_100,
+            WavKind::Int(16),
+        );
+        let info = crate::probe_masterable(&input, 7200.0)
+            .unwrap_or_else(|e| panic!("{secs} s refused at probe: {e}"));
+        assert_eq!(info.duration_sec, Some(secs));
+        for format in [
+            OutputFormat::Wav { bit_depth: 16 },
+            OutputFormat::Mp3 { bitrate_kbps: 320 },
+        ] {
+            let out = path_in(&dir, &format!("clip.{}", format.extension()));
+            let p = params(Style::Standard, None, format);
+            let report = master(&input, &out, &p).unwrap_or_else(|e| panic!("{secs} s clip: {e}"));
+            assert_delivered(&out, &p, &report);
+            assert!((report.duration_sec - secs).abs() < 0.05, "{secs} s");
+        }
+    }
+    // Under the minimum: refused by the probe (before queueing) and by the chain.
+    let input = wav_in(
+        &dir,
+        "short.wav",
+        &loud_music(44_100, 0.45, 2),
+        44_100,
+        WavKind::Int(16),
+    );
+    assert!(matches!(
+        crate::probe_masterable(&input, 7200.0),
+        Err(MasterError::TooShort(_))
+    ));
+}
+
+/// Zeroes the total sample count of a FLAC's STREAMINFO: "length unknown", as a FLAC
+/// written to a pipe has it.
+fn forget_flac_length(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..4], b"fLaC");
+    // "fLaC", block header (4), min/max block (4), min/max frame (6), then 20 bits of rate,
+    // 3 of channels, 5 of bits per sample and 36 of total samples.
+    bytes[21] &= 0xF0;
+    bytes[22..26].fill(0);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn inputs_over_the_duration_limit_are_refused_while_decoding() {
+    let dir = temp_dir();
+    let music = loud_music(44_100, 6.0, 2);
+    let wav = wav_in(&dir, "long.wav", &music, 44_100, WavKind::Int(16));
+    let flac = path_in(&dir, "long.flac");
+    let mut enc =
+        crate::encode::create_encoder(&flac, OutputFormat::Flac { bit_depth: 16 }, 44_100, 2)
+            .unwrap();
+    enc.write(&music).unwrap();
+    enc.finish().unwrap();
+    forget_flac_length(&flac);
+    let p = params(Style::Standard, None, OutputFormat::Wav { bit_depth: 16 });
+    let out = path_in(&dir, "out.wav");
+
+    // The header declares 6 s: refused by the probe and at the start of the chain.
+    let err = crate::probe_masterable(&wav, 5.0).unwrap_err();
+    assert!(matches!(err, MasterError::TooLong(_)), "{err:?}");
+    assert!(err.to_string().contains("at most 5 s"), "{err}");
+    assert!(crate::probe_masterable(&wav, 7.0).is_ok());
+    let err =
+        master_file_within(&wav, &out, &p, 5.0, &mut |_| {}, &AtomicBool::new(false)).unwrap_err();
+    assert!(matches!(err, MasterError::TooLong(_)), "{err:?}");
+
+    // No declared length: the probe cannot know, the decoder counts and stops at 5 s.
+    assert_eq!(crate::probe(&flac).unwrap().duration_sec, None);
+    assert!(crate::probe_masterable(&flac, 5.0).is_ok());
+    let mut furthest = 0.0f32;
+    let err = master_file_within(
+        &flac,
+        &out,
+        &p,
+        5.0,
+        &mut |pr| furthest = furthest.max(pr.fraction),
+        &AtomicBool::new(false),
+    )
+    .unwrap_err();
+    assert!(matches!(err, MasterError::TooLong(_)), "{err:?}");
+    assert!(err.is_permanent() && err.is_input_fault());
+    assert!(furthest < 0.25, "refused while decoding, at {furthest}");
+    assert!(!out.exists());
+    let err = crate::analyze_file_within(&flac, 5.0).unwrap_err();
+    assert!(matches!(err, MasterError::TooLong(_)), "{err:?}");
+    // Under the limit the same files master.
+    let report =
+        master_file_within(&flac, &out, &p, 7.0, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    assert_delivered(&out, &p, &report);
+}
+
+#[test]
 fn every_style_target_is_met() {
     let dir = temp_dir();
     let input = wav_in(
@@ -255,7 +406,7 @@ fn odd_inputs_master_or_fail_clearly() {
     let short = path_in(&dir, "short.wav");
     write_wav(
         &short,
-        &loud_music(44_100, 0.5, 2),
+        &loud_music(44_100, 0.4, 2),
         44_100,
         WavKind::Int(16),
     );
@@ -320,7 +471,7 @@ fn truncated_files_master_or_fail_clearly() {
             std::fs::write(&cut, &bytes[..(bytes.len() as f64 * keep) as usize]).unwrap();
             match master(&cut, &out, &p) {
                 Ok(report) => {
-                    assert!(report.duration_sec >= 3.0);
+                    assert!(report.duration_sec >= run::MIN_DURATION_SEC);
                     assert_delivered(&out, &p, &report);
                 }
                 Err(e) => assert!(
@@ -406,7 +557,10 @@ fn memory_and_disk_stores_give_identical_output() {
                 &p,
                 &MasteringStages,
                 (&mut |_| {}, &AtomicBool::new(false)),
-                budget,
+                Limits {
+                    budget,
+                    max_duration_sec: None,
+                },
             )
             .unwrap();
             (std::fs::read(&out).unwrap(), report.after)

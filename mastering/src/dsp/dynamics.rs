@@ -104,9 +104,17 @@ pub struct Compressor {
     deepest_db: f64,
 }
 
+/// Loudest input the compressor (and so the chain) takes, LUFS. Float files carry samples
+/// far above full scale (a +12 dBFS mix reads about +10 LUFS, one gained up by 40 dB +28):
+/// they are overs to bring down, not damage. Its threshold is relative to the measured
+/// loudness, so the level itself does not matter; 200 LU above full scale is beyond any
+/// mix (such values are garbage, refused by [`crate::run::check_masterable`]).
+pub const MAX_INPUT_LUFS: f64 = 200.0;
+
 impl Compressor {
     /// Builds a compressor for `channels` channels at `sample_rate` Hz, for an input whose
-    /// integrated loudness is `integrated_lufs` (-70..=10 LUFS).
+    /// integrated loudness is `integrated_lufs` (-70..=[`MAX_INPUT_LUFS`] LUFS: float input
+    /// may lie far above full scale).
     pub fn new(
         sample_rate: u32,
         channels: usize,
@@ -114,7 +122,12 @@ impl Compressor {
         settings: &CompressorSettings,
     ) -> Result<Self, DspError> {
         check_format(sample_rate, channels)?;
-        let lufs = check_range("integrated loudness (LUFS)", integrated_lufs, -70.0, 10.0)?;
+        let lufs = check_range(
+            "integrated loudness (LUFS)",
+            integrated_lufs,
+            -70.0,
+            MAX_INPUT_LUFS,
+        )?;
         let rel = check_range(
             "compressor threshold",
             settings.threshold_rel_db,

@@ -32,6 +32,10 @@ pub const MIN_SAMPLE_RATE: u32 = 8_000;
 pub const MAX_SAMPLE_RATE: u32 = 192_000;
 /// Most channels accepted.
 pub const MAX_CHANNELS: usize = 32;
+/// Channels up to which a duration limit holds unchanged ([`Decoder::limit_duration`]).
+pub const DURATION_LIMIT_CHANNELS: f64 = 2.0;
+/// Sample rate up to which a duration limit holds unchanged ([`Decoder::limit_duration`]).
+pub const DURATION_LIMIT_RATE: f64 = 96_000.0;
 /// Most samples (frames × channels) one packet may hold: decoders size their buffers from the
 /// header's frames per packet. Real codecs stay far under it (FLAC 65,535 × 8, ADPCM blocks
 /// about 131,000 frames of mono, MP3 1152, AAC 2048, Vorbis 8192); 2^20 samples are 4 MiB of f32.
@@ -281,8 +285,17 @@ impl Decoder {
     /// Refuses the stream once it lasts longer than `max_seconds`: at once when its header
     /// declares more, otherwise as soon as the frames decoded pass it (a header that lies or
     /// declares no length), with [`MasterError::TooLong`].
+    ///
+    /// `max_seconds` holds for up to [`DURATION_LIMIT_CHANNELS`] channels at
+    /// [`DURATION_LIMIT_RATE`]; wider or faster audio gets proportionally less, so the samples a
+    /// job decodes and spills to temp disk stay bounded whatever the header says (an hour of
+    /// 32 channels at 192 kHz would be 64 times the stereo 48 kHz hour).
     pub fn limit_duration(&mut self, max_seconds: f64) -> Result<(), MasterError> {
-        self.max_frames = Some((max_seconds.max(0.0) * f64::from(self.info.sample_rate)) as u64);
+        let rate = f64::from(self.info.sample_rate);
+        let samples_per_second = rate * f64::from(self.info.channels);
+        let budget = DURATION_LIMIT_RATE * DURATION_LIMIT_CHANNELS;
+        let max_seconds = max_seconds.max(0.0) * (budget / samples_per_second).min(1.0);
+        self.max_frames = Some((max_seconds * rate) as u64);
         match self.info.duration_sec {
             Some(declared) if declared > max_seconds => {
                 Err(self.too_long(format!("its header declares {declared:.0} s of audio")))
@@ -293,7 +306,15 @@ impl Decoder {
 
     fn too_long(&self, what: String) -> MasterError {
         let max = self.max_frames.unwrap_or(0) as f64 / f64::from(self.info.sample_rate);
-        MasterError::TooLong(format!("{what}; at most {max:.0} s are accepted"))
+        let (channels, rate) = (self.info.channels, self.info.sample_rate);
+        let shape = if f64::from(channels) * f64::from(rate)
+            > DURATION_LIMIT_RATE * DURATION_LIMIT_CHANNELS
+        {
+            format!(" for {channels} channels at {rate} Hz")
+        } else {
+            String::new()
+        };
+        MasterError::TooLong(format!("{what}; at most {max:.0} s are accepted{shape}"))
     }
 
     /// Decodes the next packet of our track into `self.packet`. Returns false at the end.

@@ -316,3 +316,32 @@ fn pcm16_fast_path_matches_the_symphonia_decoder() {
         }
     }
 }
+
+#[test]
+fn the_duration_limit_shrinks_for_many_channels_and_high_rates() {
+    // The limit is in seconds of audio up to stereo at 96 kHz; past that the temp disk a
+    // job spills grows with channels × rate, so the same limit admits proportionally less.
+    let dir = temp_dir();
+    let stereo = path_in(&dir, "stereo_48k.wav");
+    let planes: Vec<Vec<f32>> = (0..2).map(|_| sine(440.0, 0.4, 48_000, 24_000)).collect();
+    write_wav(&stereo, &planes, 48_000, WavKind::Int(16));
+    let mut dec = Decoder::open(&stereo).unwrap();
+    assert!(
+        dec.limit_duration(1.0).is_ok(),
+        "0.5 s of stereo at 48 kHz under a 1 s limit"
+    );
+
+    // 0.5 s of 8 channels at 192 kHz holds as many samples as 4 s of stereo at 96 kHz.
+    let wide = path_in(&dir, "octo_192k.wav");
+    let planes: Vec<Vec<f32>> = (0..8).map(|_| sine(440.0, 0.4, 192_000, 96_000)).collect();
+    write_wav(&wide, &planes, 192_000, WavKind::Int(16));
+    let mut dec = Decoder::open(&wide).unwrap();
+    let err = dec.limit_duration(2.0).unwrap_err();
+    assert!(matches!(err, MasterError::TooLong(_)), "{err:?}");
+    assert!(err.to_string().contains("8 channels at 192000 Hz"), "{err}");
+    let mut dec = Decoder::open(&wide).unwrap();
+    assert!(
+        dec.limit_duration(4.5).is_ok(),
+        "4 s stereo-96k equivalent under 4.5 s"
+    );
+}

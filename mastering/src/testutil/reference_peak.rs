@@ -119,9 +119,16 @@ impl ReferencePeak {
     }
 }
 
-/// The oversampler: the phases 1..8 (phase 0 is the sample).
+/// The oversampler: the phases 1..8 (phase 0 is the sample), folded by symmetry. The
+/// kernel is even, so phase `8 − p` is phase `p` reversed: with `s_j = x_j + x_{T−1−j}` and
+/// `d_j = x_j − x_{T−1−j}` (j < T/2), `y_p = Σ e_j·s_j + Σ o_j·d_j` and
+/// `y_{8−p} = Σ e_j·s_j − Σ o_j·d_j`, and the middle phase (4) is `Σ m_j·s_j`: half the
+/// multiplies of evaluating every phase (the same sums, so the same values to rounding).
 struct Interpolator {
-    phases: Vec<Vec<f64>>,
+    /// Phases 1..4: `e_j = (c_j + c_{T−1−j}) / 2`, `o_j = (c_j − c_{T−1−j}) / 2`.
+    pairs: Vec<(Vec<f64>, Vec<f64>)>,
+    /// Phase 4's first half (it is symmetric).
+    middle: Vec<f64>,
 }
 
 /// `Σ c[j]·x[j]` with four accumulators (vectorises; fixed order, so deterministic).
@@ -148,9 +155,37 @@ fn parabola_peak(a: f64, b: f64, c: f64) -> f64 {
 
 impl Interpolator {
     fn new() -> Interpolator {
-        Interpolator {
-            phases: (1..OVERSAMPLING).map(phase_coefficients).collect(),
+        let t = TAPS_PER_PHASE;
+        let fold = |c: &[f64], sign: f64| -> Vec<f64> {
+            (0..t / 2)
+                .map(|j| (c[j] + sign * c[t - 1 - j]) / 2.0)
+                .collect()
+        };
+        let pairs = (1..OVERSAMPLING / 2)
+            .map(|p| {
+                let c = phase_coefficients(p);
+                (fold(&c, 1.0), fold(&c, -1.0))
+            })
+            .collect();
+        let middle = phase_coefficients(OVERSAMPLING / 2)[..t / 2].to_vec();
+        Interpolator { pairs, middle }
+    }
+
+    /// The values at `n + p/8`, p = 1..8, from the window `x[n + FIRST_TAP ..][..TAPS]`.
+    fn phases(&self, window: &[f64], sum: &mut [f64], diff: &mut [f64]) -> [f64; OVERSAMPLING] {
+        let t = TAPS_PER_PHASE;
+        for j in 0..t / 2 {
+            sum[j] = window[j] + window[t - 1 - j];
+            diff[j] = window[j] - window[t - 1 - j];
         }
+        let mut y = [0.0f64; OVERSAMPLING];
+        for (p, (e, o)) in self.pairs.iter().enumerate() {
+            let (even, odd) = (dot(e, sum), dot(o, diff));
+            y[p + 1] = even + odd;
+            y[OVERSAMPLING - 1 - p] = even - odd;
+        }
+        y[OVERSAMPLING / 2] = dot(&self.middle, sum);
+        y
     }
 
     /// The reading of one channel.
@@ -176,14 +211,15 @@ impl Interpolator {
         // The grid in time order: y(n), y(n + 1/8), …, y(n + 7/8), y(n + 1), … The band-
         // limited signal also lives before the first and after the last sample (the
         // kernel's tails): the grid starts TAPS/2 samples early and ends TAPS/2 late.
+        let (mut sum, mut diff) = (vec![0.0f64; taps / 2], vec![0.0f64; taps / 2]);
         let half = (taps / 2) as isize;
         for n in -half..x.len() as isize + half {
             let at = (n + taps as isize) as usize;
             push(ext[at]);
             let start = (at as isize + FIRST_TAP) as usize;
-            let window = &ext[start..start + taps];
-            for c in &self.phases {
-                push(dot(c, window));
+            let y = self.phases(&ext[start..start + taps], &mut sum, &mut diff);
+            for &v in &y[1..] {
+                push(v);
             }
         }
         push(0.0);
@@ -377,6 +413,27 @@ mod tests {
                 );
                 assert!((tp - to_db(amp)).abs() <= 0.05, "{name}: {tp:.3} dBTP");
             }
+        }
+    }
+
+    #[test]
+    fn folded_phases_equal_the_direct_sums() {
+        let interp = Interpolator::new();
+        let mut rng = crate::testutil::Rng::new(7);
+        let window: Vec<f64> = (0..TAPS_PER_PHASE).map(|_| rng.uniform()).collect();
+        let (mut sum, mut diff) = (vec![0.0; TAPS_PER_PHASE / 2], vec![0.0; TAPS_PER_PHASE / 2]);
+        let folded = interp.phases(&window, &mut sum, &mut diff);
+        for p in 1..OVERSAMPLING {
+            let direct: f64 = phase_coefficients(p)
+                .iter()
+                .zip(&window)
+                .map(|(c, x)| c * x)
+                .sum();
+            assert!(
+                (folded[p] - direct).abs() <= 1e-12,
+                "phase {p}: {} vs {direct}",
+                folded[p]
+            );
         }
     }
 

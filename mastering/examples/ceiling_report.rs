@@ -6,7 +6,9 @@
 //! samples it wrote, or on the decoded MP3), the chain's 4× meter on the decoded file, the
 //! reference meter (`testutil::reference_peak`: 8×, 128-tap Kaiser sinc per phase; the
 //! refined reading and the 8× grid) and ffmpeg's `ebur128=peak=true` (three decimals, from
-//! its frame metadata), then the worst case per judge.
+//! its frame metadata), the share of frames with a sample within 1 dB and 2 dB of the ceiling
+//! (what a verify-candidates-at-high-resolution design would re-measure), then the worst
+//! case per judge.
 //!
 //! ```sh
 //! cargo run --release -p mastering --features testutil --example ceiling_report -- \
@@ -151,7 +153,7 @@ fn main() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let meta = tmp.path().join("ffmpeg-meta.txt");
     println!(
-        "{:<22} {:<11} {:<7} {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} {:>7} {:>7} {:>6}",
+        "{:<22} {:<11} {:<7} {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} {:>7} {:>7} | {:>6} {:>6} {:>6}",
         "track",
         "style",
         "format",
@@ -163,6 +165,8 @@ fn main() {
         "ref",
         "ref 8x",
         "ffmpeg",
+        "c-1dB%",
+        "c-2dB%",
         "secs"
     );
     println!("{:<52}   (true peak, dBTP; ceiling -1.0)", "");
@@ -196,8 +200,16 @@ fn main() {
                 let (ff_i, ff_tp) = ffmpeg_ebur128(&out, &meta);
                 let what = format!("{track} {} {}", style.name(), format_name(format));
                 let ceiling = params.true_peak_db;
+                let candidates = |below_db: f64| -> f64 {
+                    let level = 10f64.powf((params.true_peak_db - below_db) / 20.0) as f32;
+                    let frames = planes[0].len().max(1);
+                    let hot = (0..planes[0].len())
+                        .filter(|&i| planes.iter().any(|p| p[i].abs() >= level))
+                        .count();
+                    100.0 * hot as f64 / frames as f64
+                };
                 println!(
-                    "{:<22} {:<11} {:<7} {:>7.2} {:>7.3} {:>7.3} | {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>6.1}",
+                    "{:<22} {:<11} {:<7} {:>7.2} {:>7.3} {:>7.3} | {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7.3} | {:>6.2} {:>6.2} {:>6.1}",
                     track,
                     style.name(),
                     format_name(format),
@@ -209,6 +221,8 @@ fn main() {
                     reference.dbtp(),
                     reference.grid_db(),
                     ff_tp,
+                    candidates(1.0),
+                    candidates(2.0),
                     secs
                 );
                 worst_report.see(report.after.true_peak_db, &what);

@@ -22,8 +22,10 @@ pub mod report;
 pub mod run;
 pub mod stage;
 
-#[cfg(test)]
-mod testutil;
+/// Test signals, file writers and the reference true-peak meter: test builds, and the
+/// `testutil` feature (benches and examples); production code never uses it.
+#[cfg(any(test, feature = "testutil"))]
+pub mod testutil;
 
 pub use chain::master_file_within;
 pub use error::MasterError;

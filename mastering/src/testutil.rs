@@ -1,5 +1,8 @@
-//! Signal generators and file writers shared by the unit tests (test builds only).
+//! Signal generators, file writers and the reference true-peak meter shared by the tests
+//! (test builds, and the `testutil` feature for examples and benches).
 #![allow(dead_code)] // each test module uses a different subset
+
+pub mod reference_peak;
 
 use std::f64::consts::PI;
 use std::path::{Path, PathBuf};

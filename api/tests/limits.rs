@@ -83,32 +83,8 @@ impl RawRequest {
         stream
             .set_write_timeout(Some(Duration::from_secs(20)))
             .unwrap();
-        let mut reader = stream.try_clone().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            loop {
-                match reader.read(&mut chunk) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-                let text = String::from_utf8_lossy(&buf);
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let length = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse::<usize>().ok())?
-                        })
-                        .unwrap_or(0);
-                    if buf.len() >= end + 4 + length {
-                        break;
-                    }
-                }
-            }
-            buf
-        });
+        let reader = stream.try_clone().unwrap();
+        let reader = std::thread::spawn(move || read_raw_response(reader));
         let mut head = format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));

@@ -207,36 +207,14 @@ enum Framing {
 /// concurrently; returns the HTTP status and the JSON body (Null when there is none).
 /// Asserts that the server answered before the whole body was sent.
 fn oversized_upload(port: u16, total: usize, framing: Framing) -> (u16, serde_json::Value) {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    let mut reader = stream.try_clone().unwrap();
+    let reader = stream.try_clone().unwrap();
     let response = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        loop {
-            match reader.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-            let text = String::from_utf8_lossy(&buf);
-            if let Some(head_end) = text.find("\r\n\r\n") {
-                let content_length = text[..head_end]
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse::<usize>().ok())?
-                    })
-                    .unwrap_or(0);
-                if buf.len() >= head_end + 4 + content_length {
-                    break;
-                }
-            }
-        }
-        String::from_utf8_lossy(&buf).into_owned()
+        String::from_utf8_lossy(&read_raw_response(reader)).into_owned()
     });
     let boundary = "XBOUNDARYX";
     let part = format!(

@@ -487,3 +487,32 @@ pub async fn sql(env: &Env, statements: impl Into<String>) {
         .await
         .unwrap();
 }
+
+/// Reads one HTTP/1.1 response from `reader` (a raw socket of a hand-written request): until
+/// the head and its `Content-Length` body have arrived, the server closes, or the read times
+/// out. Returns the bytes read.
+pub fn read_raw_response(mut reader: impl std::io::Read) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match reader.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+        let text = String::from_utf8_lossy(&buf);
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let content_length = text[..head_end]
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if buf.len() >= head_end + 4 + content_length {
+                break;
+            }
+        }
+    }
+    buf
+}

@@ -207,15 +207,12 @@ async fn from(
     method: reqwest::Method,
     path: &str,
 ) -> (u16, Value, reqwest::header::HeaderMap) {
-    let r = client()
-        .request(method, format!("{base}{path}"))
-        .header("x-forwarded-for", ip)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    (status, r.json().await.unwrap_or(Value::Null), headers)
+    answer(
+        client()
+            .request(method, format!("{base}{path}"))
+            .header("x-forwarded-for", ip),
+    )
+    .await
 }
 
 /// Clients rotating addresses inside one IPv6 /64 share the global and auth rate limits and

@@ -357,12 +357,12 @@ pub async fn post_json(
     path: &str,
     body: Value,
 ) -> (u16, Value, reqwest::header::HeaderMap) {
-    let r = client()
-        .post(format!("{base}{path}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    answer(client().post(format!("{base}{path}")).json(&body)).await
+}
+
+/// Sends `request`; returns the status, the JSON answer (Null if none) and the headers.
+pub async fn answer(request: reqwest::RequestBuilder) -> (u16, Value, reqwest::header::HeaderMap) {
+    let r = request.send().await.unwrap();
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     (status, r.json().await.unwrap_or(Value::Null), headers)

@@ -31,9 +31,13 @@
 //!
 //! `process` never allocates; all buffers are sized in `new`.
 
+mod detector;
+mod gain;
+
 use super::{DspError, check_format, check_range, db_to_lin};
 use crate::stage::BlockProcessor;
-use std::f64::consts::PI;
+use detector::PeakDetector;
+use gain::GainComputer;
 
 /// The limiter aims this far below the requested ceiling, dB, to absorb the effect of gain
 /// changes inside the interpolator's support and `f32` rounding.
@@ -41,9 +45,6 @@ pub const SAFETY_MARGIN_DB: f64 = 0.05;
 
 /// Frames processed per internal chunk (sizes the scratch buffers).
 const CHUNK: usize = 256;
-
-/// Total coefficients of the oversampling interpolator (as in `ebur128`).
-const INTERP_COEFFS: usize = 48;
 
 /// Limiter settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -71,168 +72,18 @@ impl LimiterSettings {
     }
 }
 
-/// Sliding-window minimum of the required gain over the last `window` frames (monotonic
-/// deque in a fixed ring). Frames whose required gain is exactly 1.0 are never pushed:
-/// an empty window means 1.0, which keeps quiet passages cheap.
-#[derive(Debug, Clone)]
-struct SlidingMin {
-    window: u64,
-    idx: Vec<u64>,
-    val: Vec<f32>,
-    head: usize,
-    len: usize,
-}
-
-impl SlidingMin {
-    fn new(window: usize) -> Self {
-        SlidingMin {
-            window: window as u64,
-            idx: vec![0; window + 1],
-            val: vec![0.0; window + 1],
-            head: 0,
-            len: 0,
-        }
-    }
-
-    fn clear(&mut self) {
-        self.head = 0;
-        self.len = 0;
-    }
-
-    #[inline]
-    fn wrap(&self, i: usize) -> usize {
-        if i >= self.idx.len() {
-            i - self.idx.len()
-        } else {
-            i
-        }
-    }
-
-    /// Adds value `v < 1` at position `i` (positions strictly increase).
-    #[inline]
-    fn push(&mut self, i: u64, v: f32) {
-        // Drop values at the back that can never be the minimum again.
-        while self.len > 0 {
-            let back = self.wrap(self.head + self.len - 1);
-            if self.val[back] >= v {
-                self.len -= 1;
-            } else {
-                break;
-            }
-        }
-        // The ring holds at most `window` live entries plus the new one.
-        let slot = self.wrap(self.head + self.len);
-        self.idx[slot] = i;
-        self.val[slot] = v;
-        self.len += 1;
-    }
-
-    /// The minimum over positions `i - window + 1 ..= i` (1.0 when none was pushed).
-    #[inline]
-    fn min_at(&mut self, i: u64) -> f32 {
-        while self.len > 0 && self.idx[self.head] + self.window <= i {
-            self.head = self.wrap(self.head + 1);
-            self.len -= 1;
-        }
-        if self.len > 0 {
-            self.val[self.head]
-        } else {
-            1.0
-        }
-    }
-
-    fn is_empty_at(&mut self, i: u64) -> bool {
-        self.min_at(i) >= 1.0
-    }
-}
-
-/// Moving average over the last `len` values, starting full of 1.0 (unity gain).
-#[derive(Debug, Clone)]
-struct MovingAverage {
-    ring: Vec<f64>,
-    pos: usize,
-    sum: f64,
-    inv_len: f64,
-    /// Consecutive exact 1.0 values pushed; once it reaches `len` the average is exactly 1.
-    unity_run: usize,
-}
-
-impl MovingAverage {
-    fn new(len: usize) -> Self {
-        MovingAverage {
-            ring: vec![1.0; len],
-            pos: 0,
-            sum: len as f64,
-            inv_len: 1.0 / len as f64,
-            unity_run: len,
-        }
-    }
-
-    fn clear(&mut self) {
-        self.ring.fill(1.0);
-        self.pos = 0;
-        self.sum = self.ring.len() as f64;
-        self.unity_run = self.ring.len();
-    }
-
-    /// True when every value in the window is 1.0 (the average is exactly 1.0).
-    fn is_unity(&self) -> bool {
-        self.unity_run >= self.ring.len()
-    }
-
-    #[inline]
-    fn push(&mut self, v: f64) -> f64 {
-        self.sum += v - self.ring[self.pos];
-        self.ring[self.pos] = v;
-        self.pos += 1;
-        if self.pos == self.ring.len() {
-            self.pos = 0;
-            // Re-sum once per lap so rounding never accumulates.
-            self.sum = self.ring.iter().sum();
-        }
-        if v == 1.0 {
-            self.unity_run += 1;
-            if self.unity_run == self.ring.len() {
-                self.sum = self.ring.len() as f64;
-            }
-        } else {
-            self.unity_run = 0;
-        }
-        if self.is_unity() {
-            1.0
-        } else {
-            self.sum * self.inv_len
-        }
-    }
-}
-
 /// Look-ahead true-peak limiter; see the module documentation.
 #[derive(Debug, Clone)]
 pub struct TruePeakLimiter {
     channels: usize,
     ceiling_dbtp: f64,
-    /// Linear ceiling the detector aims at (requested ceiling minus the safety margin).
-    threshold: f32,
-    /// Interpolator taps per phase.
-    taps: usize,
-    /// The interpolator's phases 1..factor.
-    interp: Interpolator,
-    /// Largest sum of absolute coefficients over the phases (and 1.0 for phase 0).
-    coeff_bound: f32,
-    /// Per channel: the last `taps - 1` input samples followed by the current chunk.
-    history: Vec<Vec<f32>>,
+    detector: PeakDetector,
+    gains: GainComputer,
     /// Per channel: the last `delay` input samples followed by the current chunk.
     delay_line: Vec<Vec<f32>>,
     delay: usize,
     peak: Vec<f32>,
     gain: Vec<f32>,
-    hold: SlidingMin,
-    release_coef: f64,
-    envelope: f64,
-    smooth1: MovingAverage,
-    smooth2: MovingAverage,
-    position: u64,
-    min_gain: f32,
 }
 
 impl TruePeakLimiter {
@@ -249,41 +100,26 @@ impl TruePeakLimiter {
         let release_ms = check_range("limiter release_ms", settings.release_ms, 10.0, 2000.0)?;
         let rate = f64::from(sample_rate);
 
-        let factor = if sample_rate < 96_000 { 4 } else { 2 };
-        let taps = INTERP_COEFFS / factor;
-        let phases = interpolator_phases(factor);
-        let coeff_bound = phases
-            .iter()
-            .map(|p| p.iter().map(|c| c.abs()).sum::<f32>())
-            .fold(1.0f32, f32::max);
-        let interp = Interpolator::from_phases(&phases)?;
-
+        let detector = PeakDetector::new(sample_rate, channels)?;
+        let support = detector.support();
         // Delay = smoothing span (two boxes) + interpolator support; see the module docs.
-        let delay = ((lookahead * rate / 1000.0).round() as usize).max(taps + 3);
-        let smoothing = delay - (taps - 1); // = w1 + w2 - 2
+        let delay = ((lookahead * rate / 1000.0).round() as usize).max(support + 4);
+        let smoothing = delay - support; // = w1 + w2 - 2
         let w1 = (smoothing + 2).div_ceil(2);
         let w2 = smoothing + 2 - w1;
         let hold_len = ((hold_ms * rate / 1000.0).round() as usize).max(delay + 1);
+        let threshold = db_to_lin(ceiling - SAFETY_MARGIN_DB) as f32;
+        let release_coef = (-1.0 / (release_ms * rate / 1000.0)).exp();
 
         Ok(TruePeakLimiter {
             channels,
             ceiling_dbtp: ceiling,
-            threshold: db_to_lin(ceiling - SAFETY_MARGIN_DB) as f32,
-            taps,
-            interp,
-            coeff_bound,
-            history: vec![vec![0.0; taps - 1 + CHUNK]; channels],
+            detector,
+            gains: GainComputer::new(threshold, hold_len, release_coef, (w1, w2)),
             delay_line: vec![vec![0.0; delay + CHUNK]; channels],
             delay,
             peak: vec![0.0; CHUNK],
             gain: vec![1.0; CHUNK],
-            hold: SlidingMin::new(hold_len),
-            release_coef: (-1.0 / (release_ms * rate / 1000.0)).exp(),
-            envelope: 1.0,
-            smooth1: MovingAverage::new(w1),
-            smooth2: MovingAverage::new(w2),
-            position: 0,
-            min_gain: 1.0,
         })
     }
 
@@ -295,38 +131,23 @@ impl TruePeakLimiter {
     /// The deepest gain reduction applied since construction or [`reset`](Self::reset), dB
     /// (0 or positive).
     pub fn max_gain_reduction_db(&self) -> f64 {
-        -20.0 * f64::from(self.min_gain).log10()
+        -20.0 * f64::from(self.gains.min_gain()).log10()
     }
 
     /// Detects, computes gains and applies them for one chunk of `n ≤ CHUNK` frames
     /// starting at `offset` in `block`.
     fn process_chunk(&mut self, block: &mut [Vec<f32>], offset: usize, n: usize) {
-        let keep = self.taps - 1;
-        let skip_level = self.threshold / self.coeff_bound;
-        self.peak[..n].fill(0.0);
-
-        for (ch, samples) in block.iter().enumerate().take(self.channels) {
-            let hist = &mut self.history[ch];
-            hist[keep..keep + n].copy_from_slice(&samples[offset..offset + n]);
-            match &self.interp {
-                Interpolator::Four(c) => detect(c, hist, n, &mut self.peak, skip_level),
-                Interpolator::Two(c) => detect(c, hist, n, &mut self.peak, skip_level),
-            }
-            hist.copy_within(n..n + keep, 0);
-        }
-
-        let chunk_over = self.peak[..n].iter().any(|&p| p > self.threshold);
-        let idle = !chunk_over
-            && self.envelope == 1.0
-            && self.smooth1.is_unity()
-            && self.smooth2.is_unity()
-            && self.hold.is_empty_at(self.position);
+        let threshold = self.gains.threshold();
+        self.detector
+            .detect(block, offset, n, &mut self.peak, threshold);
+        let chunk_over = self.peak[..n].iter().any(|&p| p > threshold);
+        let idle = !chunk_over && self.gains.is_idle();
         if idle {
             // Nothing to limit and no gain reduction in flight: unity gain.
             self.gain[..n].fill(1.0);
-            self.position += n as u64;
+            self.gains.skip(n);
         } else {
-            self.compute_gains(n);
+            self.gains.compute(&self.peak[..n], &mut self.gain[..n]);
         }
 
         // Apply to the delayed audio.
@@ -344,126 +165,6 @@ impl TruePeakLimiter {
             }
             line.copy_within(n..n + delay, 0);
         }
-    }
-
-    /// Gain computer for `n` frames of `self.peak`: required gain → hold (sliding min) →
-    /// release → two moving averages, into `self.gain`.
-    fn compute_gains(&mut self, n: usize) {
-        for i in 0..n {
-            let p = self.peak[i];
-            if p > self.threshold {
-                self.hold.push(self.position, self.threshold / p);
-            }
-            let held = f64::from(self.hold.min_at(self.position));
-            self.position += 1;
-            self.envelope = if held < self.envelope {
-                held
-            } else {
-                let released = held + (self.envelope - held) * self.release_coef;
-                // Snap the last 1e-7 of a full release to exact unity (an idle state).
-                if held == 1.0 && released > 1.0 - 1e-7 {
-                    1.0
-                } else {
-                    released
-                }
-            };
-            let smooth = self.smooth2.push(self.smooth1.push(self.envelope));
-            let g = smooth as f32;
-            if g < self.min_gain {
-                self.min_gain = g;
-            }
-            self.gain[i] = g;
-        }
-    }
-}
-
-/// Frames handled together by the detector (its accumulators stay in registers).
-const TILE: usize = 8;
-
-/// `max` without NaN handling (compiles to one `maxss`/`maxps`); inputs are finite.
-#[inline(always)]
-fn fast_max(a: f32, b: f32) -> f32 {
-    if a > b { a } else { b }
-}
-
-/// Phases 1..factor of the oversampling interpolator as fixed-size arrays.
-#[derive(Debug, Clone)]
-enum Interpolator {
-    /// 4× oversampling: three phases of 12 taps (below 96 kHz).
-    Four([[f32; 12]; 3]),
-    /// 2× oversampling: one phase of 24 taps (96 kHz and up).
-    Two([[f32; 24]; 1]),
-}
-
-impl Interpolator {
-    fn from_phases(phases: &[Vec<f32>]) -> Result<Self, DspError> {
-        fn arrays<const T: usize, const P: usize>(phases: &[Vec<f32>]) -> Option<[[f32; T]; P]> {
-            let mut out = [[0.0f32; T]; P];
-            if phases.len() != P {
-                return None;
-            }
-            for (dst, src) in out.iter_mut().zip(phases) {
-                *dst = src.as_slice().try_into().ok()?;
-            }
-            Some(out)
-        }
-        arrays::<12, 3>(phases)
-            .map(Interpolator::Four)
-            .or_else(|| arrays::<24, 1>(phases).map(Interpolator::Two))
-            .ok_or_else(|| DspError::Parameter("unsupported oversampling factor".into()))
-    }
-}
-
-/// Oversampled peak detection of one channel. `hist` holds `T - 1` past samples followed by
-/// the chunk's `n` samples (and room up to a whole number of tiles); `peak[i]` is raised to
-/// the largest magnitude of frame `i`'s phase-0 sample and interpolated values. Tiles whose
-/// samples are all at or below `skip_level` cannot reach the ceiling and are skipped.
-#[inline]
-fn detect<const T: usize, const P: usize>(
-    coeffs: &[[f32; T]; P],
-    hist: &[f32],
-    n: usize,
-    peak: &mut [f32],
-    skip_level: f32,
-) {
-    let keep = T - 1;
-    let centre = T / 2;
-    let mut i = 0;
-    while i < n {
-        let Some(window) = hist.get(i..i + keep + TILE) else {
-            break;
-        };
-        let loud = window
-            .iter()
-            .fold(false, |any, v| any | (v.abs() > skip_level));
-        if loud {
-            let mut acc = [[0.0f32; TILE]; P];
-            for t in 0..T {
-                let Ok(src) = <&[f32; TILE]>::try_from(&window[keep - t..keep - t + TILE]) else {
-                    continue;
-                };
-                for (a, c) in acc.iter_mut().zip(coeffs) {
-                    let c = c[t];
-                    for l in 0..TILE {
-                        a[l] += c * src[l];
-                    }
-                }
-            }
-            let mut m = [0.0f32; TILE];
-            for (m, x) in m.iter_mut().zip(&window[keep - centre..]) {
-                *m = x.abs();
-            }
-            for a in &acc {
-                for (m, v) in m.iter_mut().zip(a) {
-                    *m = fast_max(*m, v.abs());
-                }
-            }
-            let frames = TILE.min(n - i);
-            for (p, &m) in peak[i..i + frames].iter_mut().zip(&m) {
-                *p = fast_max(*p, m);
-            }
-        }
-        i += TILE;
     }
 }
 
@@ -484,39 +185,12 @@ impl BlockProcessor for TruePeakLimiter {
     }
 
     fn reset(&mut self) {
-        for h in &mut self.history {
-            h.fill(0.0);
-        }
+        self.detector.reset();
         for d in &mut self.delay_line {
             d.fill(0.0);
         }
-        self.hold.clear();
-        self.envelope = 1.0;
-        self.smooth1.clear();
-        self.smooth2.clear();
-        self.position = 0;
-        self.min_gain = 1.0;
+        self.gains.reset();
     }
-}
-
-/// The `ebur128` true-peak interpolator (Hann-windowed sinc over 48 coefficients), split
-/// into its phases 1..factor (phase 0 is a unit impulse at the centre tap).
-fn interpolator_phases(factor: usize) -> Vec<Vec<f32>> {
-    let taps = INTERP_COEFFS / factor;
-    let window = INTERP_COEFFS as f64;
-    (1..factor)
-        .map(|k| {
-            (0..taps)
-                .map(|t| {
-                    let j = (t * factor + k) as f64;
-                    let w = 0.5 * (1.0 - (2.0 * PI * j / window).cos());
-                    let m = j - window / 2.0;
-                    let x = m * PI / factor as f64;
-                    (w * x.sin() / x) as f32
-                })
-                .collect()
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -525,6 +199,7 @@ mod tests {
     use crate::dsp::test_signals::{
         TestRng, loudness_and_true_peak, music_like, run_stage, sine, thd_n_percent,
     };
+    use std::f64::consts::PI;
 
     fn limit(input: &[Vec<f32>], rate: u32, ceiling: f64, block: usize) -> Vec<Vec<f32>> {
         let mut lim =

@@ -16,10 +16,12 @@
 # quality, and the chain's LAME quality), flac -5. Each track is decoded once to 16-bit WAV by
 # ffmpeg before timing, so Vorbis decoding does not dominate.
 #   scripts/bench.sh --music [--styles all|a,b] [--formats wav16,wav24,flac16,flac24,mp3]
-#       [--tracks frozen-mainzik-1p,2p,introzik] [--runs N (3)] [--markdown] [--no-peers]
-#       [--music-dir DIR] [--core N (0)] [--lame-quality Q (7)]
+#       [--tracks frozen-mainzik-1p,2p,introzik] [--runs N (3)] [--markdown | --readme]
+#       [--no-peers] [--music-dir DIR] [--core N (0)] [--lame-quality Q (7)]
 # The music directory defaults to $MAGIC_MASTER_TEST_MUSIC_DIR, else test-assets/frozen-bubble.
-# --markdown also prints the result as Markdown, to paste as is into the README's speed section.
+# --markdown also prints the result as Markdown, to paste as is into the README's speed section;
+# --readme also writes it there (between the section's two "music benchmark table" markers).
+# Every --music row is kept in bench-out/music/rows.tsv; the tables are scripts/bench_table.py.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,6 +64,7 @@ while [ $# -gt 0 ]; do
     --core) core=${2:?--core needs a value}; shift ;;
     --lame-quality) lame_quality=${2:?--lame-quality needs a value}; shift ;;
     --markdown) markdown=1 ;;
+    --readme) markdown=readme ;;
     --no-peers) peers=0 ;;
     -h | --help) usage ;;
     *) echo "unknown argument: $1" >&2; usage ;;

@@ -10,9 +10,13 @@ audio, target LUFS, ceiling dBTP, wall seconds of every run (space-separated), l
 seconds (user + system), highest peak RSS KB, and "I_chain TP_ref TP_grid I_ffmpeg TP_ffmpeg".
 
 Two real-time factors: by the median wall time (what the issue's goals are stated in) and by
-the lowest CPU time (what a busy shared machine cannot inflate: every run is pinned to one core,
-so when other work shares that core the wall time grows and the CPU time does not; on a quiet
-machine the two agree). Speed ratios to the peers and the goals are judged by CPU time.
+the lowest CPU time. Every run is pinned to one core; when other work shares that core the wall
+time counts it and the CPU time does not, so on a busy machine the CPU figure is the steadier
+one, but it is still slowed by the other work (shared caches, memory bandwidth, a busy sibling
+hyperthread): on the shared 2-core VM at load 10, the 3-minute synthetic standard → wav16 took
+0.70–0.84 s CPU against 0.43 s wall when the host was quieter. On a quiet machine the two agree.
+Speed ratios to the peers (measured in the same run, so equally slowed) and the goals are judged
+by CPU time.
 """
 
 import os
@@ -116,7 +120,8 @@ def main():
                      for t in tracks)
     print(f"== Real music ({secs}), decoded once to 16-bit WAV by ffmpeg (not timed), every run"
           f" pinned to core {core}; RTF = duration / median wall of {runs} run(s); RTF cpu ="
-          " duration / the lowest CPU time (user + system); loudness in LUFS, true peak in dBTP (TP ref: 8x reference"
+          " duration / the lowest CPU time (user + system; on a loaded machine both read low);"
+          " loudness in LUFS, true peak in dBTP (TP ref: 8x reference"
           " meter, refined; TP ffmpeg: ebur128=peak=true, +-0.005 dB); check: both meters"
           f" <= the ceiling and within {LU_TOLERANCE} LU of the target")
     print(line(head))
@@ -129,7 +134,7 @@ def main():
         print(s.replace("`", "").replace("**", ""))
 
     if markdown in ("1", "readme"):
-        section = markdown_section(rows, tracks, runs, core, command, summary)
+        section = markdown_section(path, rows, tracks, runs, core, command, summary)
         print()
         print(section)
         if markdown == "readme":
@@ -222,7 +227,9 @@ def machine():
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        # Changes to what is measured (not to the README this writes or to the scripts).
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                "mastering", "worker", "shared", "Cargo.toml", "Cargo.lock"],
                                capture_output=True, text=True, check=True).stdout.strip()
         commit += "+changes" if dirty else ""
     except (OSError, subprocess.CalledProcessError):
@@ -231,16 +238,19 @@ def machine():
     return cpu, os.cpu_count(), commit, load
 
 
-def markdown_section(rows, tracks, runs, core, command, summary):
+def markdown_section(rows_path, rows, tracks, runs, core, command, summary):
     cpu, cores, commit, load = machine()
-    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    # The time of the last row written: the end of the measurements.
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.path.getmtime(rows_path)))
     chain = [r for r in rows if r["kind"] == "chain"]
     intro = (f"Measured {date} at commit {commit} on {cpu}, {cores} cores shared with other"
           f" work (load average {load} at the end), every run pinned to core {core}:"
           f" `{command}`. Each track decoded once to 16-bit WAV by ffmpeg (not timed, so"
           f" Vorbis decoding does not count); RTF = track duration / median wall time of"
           f" {runs} run(s), decode to encode; RTF cpu = duration / the lowest CPU time (user"
-          f" + system), which other work on the shared core does not inflate.")
+          f" + system), which leaves out the time the core gave to other work but is still"
+          f" slowed by it (caches, memory, the sibling core): on a loaded machine both figures"
+          f" read low, and the goals below are judged by CPU time in this run.")
     md = [textwrap.fill(intro, 100, break_on_hyphens=False), ""]
     formats = list(dict.fromkeys(r["fmt"] for r in chain))
     for t in tracks:

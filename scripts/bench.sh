@@ -9,7 +9,8 @@
 #
 # --music: real music (the frozen-bubble tracks, scripts/fetch-test-music.sh), one row per
 # style × output format: real-time factor (track duration / median wall time of --runs runs;
-# also by the lowest CPU time, which a busy shared core does not inflate), peak RSS, integrated loudness by the chain's meter and by ffmpeg's ebur128, true peak of the
+# also by the lowest CPU time, steadier on a busy shared core, though other work still slows
+# it), peak RSS, integrated loudness by the chain's meter and by ffmpeg's ebur128, true peak of the
 # written file by the reference meter (8×, mastering/examples/measure_file.rs) and by ffmpeg's
 # ebur128=peak=true, and PASS/FAIL against the ceiling and ±0.1 LU of the target. Peers in the
 # same run on the same core: ffmpeg loudnorm two-pass to 16-bit WAV, lame -b 320 (its default
@@ -163,8 +164,8 @@ PY
   measured=${measured% * *}
 }
 
-# One row of the results: kind track label format seconds target ceiling walls… | user rss
-# followed by the measurements (tab-separated; walls space-separated).
+# One row of the results (tab-separated): kind track label format seconds target ceiling walls
+# (space-separated) cpu_min rss_kb, then the measurements (space-separated).
 row() {
   local kind=$1 track=$2 label=$3 fmt=$4 target=$5 ceiling=$6
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$track" "$label" "$fmt" \

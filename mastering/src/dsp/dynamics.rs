@@ -221,9 +221,54 @@ impl Compressor {
     }
 }
 
+impl Compressor {
+    /// [`BlockProcessor::process`] for stereo: both channels in one loop, so the four
+    /// filter recursions overlap, with the filter state in locals for the whole block
+    /// instead of copied in and out for every 16-frame control interval (321.8 s stereo,
+    /// one core: 0.13 s → 0.11 s). The same operations in the same order as the
+    /// per-interval form: bit-identical.
+    fn process_stereo(&mut self, left: &mut [f32], right: &mut [f32]) {
+        let len = left.len().min(right.len());
+        let ([mut sl, mut hl], [mut sr, mut hr]) = (self.filters[0], self.filters[1]);
+        let (mut sum_l, mut sum_r) = (self.energy[0], self.energy[1]);
+        let mut offset = 0;
+        while offset < len {
+            // Frames up to the end of the current control interval.
+            let n = (CONTROL_INTERVAL - self.pending).min(len - offset);
+            let first = self.pending;
+            let ramp = &self.ramp[first..first + n];
+            let (l, r) = (
+                &mut left[offset..offset + n],
+                &mut right[offset..offset + n],
+            );
+            for ((a, b), &g) in l.iter_mut().zip(r.iter_mut()).zip(ramp) {
+                let ka = hl.run(sl.run(f64::from(*a)));
+                let kb = hr.run(sr.run(f64::from(*b)));
+                sum_l += ka * ka;
+                sum_r += kb * kb;
+                *a *= g;
+                *b *= g;
+            }
+            self.pending += n;
+            offset += n;
+            if self.pending == CONTROL_INTERVAL {
+                (self.energy[0], self.energy[1]) = (sum_l, sum_r);
+                self.update_gain();
+                (sum_l, sum_r) = (self.energy[0], self.energy[1]);
+            }
+        }
+        (self.filters[0], self.filters[1]) = ([sl, hl], [sr, hr]);
+        (self.energy[0], self.energy[1]) = (sum_l, sum_r);
+    }
+}
+
 impl BlockProcessor for Compressor {
     fn process(&mut self, block: &mut [Vec<f32>]) {
         let channels = block.len().min(self.channels);
+        if let [left, right] = &mut block[..channels] {
+            self.process_stereo(left, right);
+            return;
+        }
         let len = block[..channels].iter().map(Vec::len).min().unwrap_or(0);
         let mut offset = 0;
         while offset < len {
@@ -231,45 +276,20 @@ impl BlockProcessor for Compressor {
             let n = (CONTROL_INTERVAL - self.pending).min(len - offset);
             let first = self.pending;
             let ramp = &self.ramp[first..first + n];
-            if let ([left, right], [fl, fr], [el, er]) = (
-                &mut block[..channels],
-                self.filters.as_mut_slice(),
-                self.energy.as_mut_slice(),
-            ) {
-                // Stereo: both channels in one loop, so the four filter recursions overlap.
-                // Work on local copies so the recursions stay in registers.
-                let ([mut sl, mut hl], [mut sr, mut hr]) = (*fl, *fr);
-                let (mut sum_l, mut sum_r) = (*el, *er);
-                let (l, r) = (
-                    &mut left[offset..offset + n],
-                    &mut right[offset..offset + n],
-                );
-                for ((a, b), &g) in l.iter_mut().zip(r.iter_mut()).zip(ramp) {
-                    let ka = hl.run(sl.run(f64::from(*a)));
-                    let kb = hr.run(sr.run(f64::from(*b)));
-                    sum_l += ka * ka;
-                    sum_r += kb * kb;
-                    *a *= g;
-                    *b *= g;
+            for ((samples, filters), energy) in block[..channels]
+                .iter_mut()
+                .zip(&mut self.filters)
+                .zip(&mut self.energy)
+            {
+                let [mut shelf, mut highpass] = *filters;
+                let mut sum = *energy;
+                for (v, &g) in samples[offset..offset + n].iter_mut().zip(ramp) {
+                    let k = highpass.run(shelf.run(f64::from(*v)));
+                    sum += k * k;
+                    *v *= g;
                 }
-                (*fl, *fr) = ([sl, hl], [sr, hr]);
-                (*el, *er) = (sum_l, sum_r);
-            } else {
-                for ((samples, filters), energy) in block[..channels]
-                    .iter_mut()
-                    .zip(&mut self.filters)
-                    .zip(&mut self.energy)
-                {
-                    let [mut shelf, mut highpass] = *filters;
-                    let mut sum = *energy;
-                    for (v, &g) in samples[offset..offset + n].iter_mut().zip(ramp) {
-                        let k = highpass.run(shelf.run(f64::from(*v)));
-                        sum += k * k;
-                        *v *= g;
-                    }
-                    *filters = [shelf, highpass];
-                    *energy = sum;
-                }
+                *filters = [shelf, highpass];
+                *energy = sum;
             }
             self.pending += n;
             offset += n;

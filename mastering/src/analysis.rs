@@ -33,6 +33,22 @@ impl SignalStats {
 
     /// Adds one planar block.
     pub fn add_block<S: AsRef<[f32]>>(&mut self, block: &[S]) {
+        if let [l, r] = block
+            && l.as_ref().len() == r.as_ref().len()
+        {
+            // Stereo: one pass over both channels gives Σ l², Σ r² (summed exactly as
+            // `sum_sq_and_peak` sums them), Σ l·r and the peak; two passes fewer.
+            let (l, r) = (l.as_ref(), r.as_ref());
+            let ((lr, ll, rr), peak) = cross_sums_and_peak(l, r);
+            self.peak = self.peak.max(peak);
+            self.sum_sq += ll;
+            self.sum_sq += rr;
+            self.samples += 2 * l.len() as u64;
+            self.sum_lr += lr;
+            self.sum_ll += ll;
+            self.sum_rr += rr;
+            return;
+        }
         for plane in block {
             let plane = plane.as_ref();
             let (sq, peak) = sum_sq_and_peak(plane);
@@ -112,10 +128,20 @@ fn sum_sq_and_peak(x: &[f32]) -> (f64, f32) {
 
 /// Σ l·r, Σ l², Σ r² in `f64`.
 fn cross_sums(l: &[f32], r: &[f32]) -> (f64, f64, f64) {
+    let n = l.len().min(r.len());
+    cross_sums_and_peak(&l[..n], &r[..n]).0
+}
+
+/// Σ l·r, Σ l², Σ r² in `f64` (each in [`LANES`] running sums, sample `i` into sum
+/// `i mod LANES`, as [`sum_sq_and_peak`] does, so Σ l² and Σ r² equal its sums bit for bit)
+/// and the largest |x| of both, over the first `min(l.len(), r.len())` frames.
+fn cross_sums_and_peak(l: &[f32], r: &[f32]) -> ((f64, f64, f64), f32) {
     let (mut lr, mut ll, mut rr) = ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
+    let mut peak = [0.0f32; LANES];
     let n = l.len().min(r.len());
     let (l, r) = (&l[..n], &r[..n]);
     let mut add = |k: usize, a: f32, b: f32| {
+        peak[k] = peak[k].max(a.abs()).max(b.abs());
         let (a, b) = (f64::from(a), f64::from(b));
         lr[k] += a * b;
         ll[k] += a * a;
@@ -132,7 +158,10 @@ fn cross_sums(l: &[f32], r: &[f32]) -> (f64, f64, f64) {
         add(k, a, b);
     }
     let total = |s: [f64; LANES]| (s[0] + s[1]) + (s[2] + s[3]);
-    (total(lr), total(ll), total(rr))
+    (
+        (total(lr), total(ll), total(rr)),
+        peak.iter().copied().fold(0.0, f32::max),
+    )
 }
 
 /// How a platform's loudness normalisation treats a track quieter than its reference.

@@ -44,8 +44,9 @@ use std::time::Instant;
 
 /// Frames per block inside the chain.
 pub const BLOCK_FRAMES: usize = 4096;
-/// Frames per block in the processing pass (three FFT hops of the EQ at 44.1/48 kHz).
-pub const PROCESSING_BLOCK_FRAMES: usize = 12_288;
+/// Frames per block in the processing pass: one FFT hop of the EQ at 44.1/48 kHz
+/// (32768 − 4094 = 28674 frames), rounded down to 7 × 4096.
+pub const PROCESSING_BLOCK_FRAMES: usize = 28_672;
 /// The loudness loop stops when the output is this close to the target, LU.
 pub const LOOP_TOLERANCE_LU: f64 = 0.02;
 /// The written file is corrected and encoded again when it misses the target by more than

@@ -102,6 +102,10 @@ pub struct Compressor {
     /// Per-frame gains of the current control interval (pre-computed at its start).
     ramp: [f32; CONTROL_INTERVAL],
     deepest_db: f64,
+    /// Detector mean squares below this are under the knee (static gain 0 dB): the energy
+    /// of `threshold_db − knee_db / 2`, less a relative 1e-9 (far more than the rounding of
+    /// the dB conversion, far less than any audible level).
+    quiet_energy: f64,
 }
 
 /// Loudest input the compressor (and so the chain) takes, LUFS. Float files carry samples
@@ -158,6 +162,7 @@ impl Compressor {
             energy: vec![0.0; channels],
             ramp: [1.0; CONTROL_INTERVAL],
             deepest_db: 0.0,
+            quiet_energy: 10f64.powf((lufs + rel - knee / 2.0 + 0.691) / 10.0) * (1.0 - 1e-9),
         })
     }
 
@@ -183,8 +188,14 @@ impl Compressor {
     fn update_gain(&mut self) {
         let block_ms = self.energy.iter().sum::<f64>() / CONTROL_INTERVAL as f64;
         self.mean_square = block_ms + (self.mean_square - block_ms) * self.rms_coef;
-        let level_db = -0.691 + 10.0 * self.mean_square.max(1e-20).log10();
-        let wanted = self.static_gain_db(level_db);
+        // Below the knee the static curve is 0 dB: no logarithm needed (the margin in
+        // `quiet_energy` keeps the test on the safe side of rounding).
+        let wanted = if self.mean_square < self.quiet_energy {
+            0.0
+        } else {
+            let level_db = -0.691 + 10.0 * self.mean_square.max(1e-20).log10();
+            self.static_gain_db(level_db)
+        };
         let coef = if wanted < self.reduction_db {
             self.attack_coef
         } else {
@@ -192,7 +203,14 @@ impl Compressor {
         };
         self.reduction_db = wanted + (self.reduction_db - wanted) * coef;
         self.deepest_db = self.deepest_db.min(self.reduction_db);
-        let target = 10f64.powf(self.reduction_db / 20.0) as f32;
+        // 10^(dB/20) as e^(dB·ln10/20): `exp` costs about half of `powf`, which was paid
+        // every control interval; the two differ in the last bits of the f64, far below
+        // the f32 gain's resolution. No reduction is a gain of exactly 1.
+        let target = if self.reduction_db == 0.0 {
+            1.0
+        } else {
+            (self.reduction_db * (std::f64::consts::LN_10 / 20.0)).exp() as f32
+        };
         let step = (target - self.gain) / CONTROL_INTERVAL as f32;
         for (i, g) in self.ramp.iter_mut().enumerate() {
             *g = self.gain + step * (i + 1) as f32;
@@ -203,9 +221,54 @@ impl Compressor {
     }
 }
 
+impl Compressor {
+    /// [`BlockProcessor::process`] for stereo: both channels in one loop, so the four
+    /// filter recursions overlap, with the filter state in locals for the whole block
+    /// instead of copied in and out for every 16-frame control interval (321.8 s stereo,
+    /// one core: 0.13 s → 0.11 s). The same operations in the same order as the
+    /// per-interval form: bit-identical.
+    fn process_stereo(&mut self, left: &mut [f32], right: &mut [f32]) {
+        let len = left.len().min(right.len());
+        let ([mut sl, mut hl], [mut sr, mut hr]) = (self.filters[0], self.filters[1]);
+        let (mut sum_l, mut sum_r) = (self.energy[0], self.energy[1]);
+        let mut offset = 0;
+        while offset < len {
+            // Frames up to the end of the current control interval.
+            let n = (CONTROL_INTERVAL - self.pending).min(len - offset);
+            let first = self.pending;
+            let ramp = &self.ramp[first..first + n];
+            let (l, r) = (
+                &mut left[offset..offset + n],
+                &mut right[offset..offset + n],
+            );
+            for ((a, b), &g) in l.iter_mut().zip(r.iter_mut()).zip(ramp) {
+                let ka = hl.run(sl.run(f64::from(*a)));
+                let kb = hr.run(sr.run(f64::from(*b)));
+                sum_l += ka * ka;
+                sum_r += kb * kb;
+                *a *= g;
+                *b *= g;
+            }
+            self.pending += n;
+            offset += n;
+            if self.pending == CONTROL_INTERVAL {
+                (self.energy[0], self.energy[1]) = (sum_l, sum_r);
+                self.update_gain();
+                (sum_l, sum_r) = (self.energy[0], self.energy[1]);
+            }
+        }
+        (self.filters[0], self.filters[1]) = ([sl, hl], [sr, hr]);
+        (self.energy[0], self.energy[1]) = (sum_l, sum_r);
+    }
+}
+
 impl BlockProcessor for Compressor {
     fn process(&mut self, block: &mut [Vec<f32>]) {
         let channels = block.len().min(self.channels);
+        if let [left, right] = &mut block[..channels] {
+            self.process_stereo(left, right);
+            return;
+        }
         let len = block[..channels].iter().map(Vec::len).min().unwrap_or(0);
         let mut offset = 0;
         while offset < len {
@@ -213,45 +276,20 @@ impl BlockProcessor for Compressor {
             let n = (CONTROL_INTERVAL - self.pending).min(len - offset);
             let first = self.pending;
             let ramp = &self.ramp[first..first + n];
-            if let ([left, right], [fl, fr], [el, er]) = (
-                &mut block[..channels],
-                self.filters.as_mut_slice(),
-                self.energy.as_mut_slice(),
-            ) {
-                // Stereo: both channels in one loop, so the four filter recursions overlap.
-                // Work on local copies so the recursions stay in registers.
-                let ([mut sl, mut hl], [mut sr, mut hr]) = (*fl, *fr);
-                let (mut sum_l, mut sum_r) = (*el, *er);
-                let (l, r) = (
-                    &mut left[offset..offset + n],
-                    &mut right[offset..offset + n],
-                );
-                for ((a, b), &g) in l.iter_mut().zip(r.iter_mut()).zip(ramp) {
-                    let ka = hl.run(sl.run(f64::from(*a)));
-                    let kb = hr.run(sr.run(f64::from(*b)));
-                    sum_l += ka * ka;
-                    sum_r += kb * kb;
-                    *a *= g;
-                    *b *= g;
+            for ((samples, filters), energy) in block[..channels]
+                .iter_mut()
+                .zip(&mut self.filters)
+                .zip(&mut self.energy)
+            {
+                let [mut shelf, mut highpass] = *filters;
+                let mut sum = *energy;
+                for (v, &g) in samples[offset..offset + n].iter_mut().zip(ramp) {
+                    let k = highpass.run(shelf.run(f64::from(*v)));
+                    sum += k * k;
+                    *v *= g;
                 }
-                (*fl, *fr) = ([sl, hl], [sr, hr]);
-                (*el, *er) = (sum_l, sum_r);
-            } else {
-                for ((samples, filters), energy) in block[..channels]
-                    .iter_mut()
-                    .zip(&mut self.filters)
-                    .zip(&mut self.energy)
-                {
-                    let [mut shelf, mut highpass] = *filters;
-                    let mut sum = *energy;
-                    for (v, &g) in samples[offset..offset + n].iter_mut().zip(ramp) {
-                        let k = highpass.run(shelf.run(f64::from(*v)));
-                        sum += k * k;
-                        *v *= g;
-                    }
-                    *filters = [shelf, highpass];
-                    *energy = sum;
-                }
+                *filters = [shelf, highpass];
+                *energy = sum;
             }
             self.pending += n;
             offset += n;
@@ -390,6 +428,40 @@ mod tests {
             lra_out >= 0.7 * lra_in && lra_out < lra_in,
             "{lra_in} → {lra_out}"
         );
+    }
+
+    /// The detector skips the logarithm for mean squares under `quiet_energy`: there the
+    /// static curve must give exactly 0 dB, and just above the knee's start it must not
+    /// (so the shortcut is not cutting into the knee), for soft and hard knees.
+    #[test]
+    fn quiet_shortcut_stays_under_the_knee() {
+        for (lufs, knee_db) in [(-14.0, 0.0), (-23.0, 6.0), (-9.0, 12.0), (150.0, 3.0)] {
+            let comp = Compressor::new(
+                48_000,
+                2,
+                lufs,
+                &CompressorSettings {
+                    knee_db,
+                    ..settings()
+                },
+            )
+            .unwrap();
+            let level = |ms: f64| -0.691 + 10.0 * ms.max(1e-20).log10();
+            for factor in [1e-30, 1e-3, 0.5, 0.999_999, 1.0 - 2e-9] {
+                let ms = comp.quiet_energy * factor;
+                assert_eq!(
+                    comp.static_gain_db(level(ms)),
+                    0.0,
+                    "{lufs} LUFS, knee {knee_db}: {factor}"
+                );
+            }
+            // 0.01 dB past the knee's start (and past the threshold for a hard knee).
+            let ms = comp.quiet_energy * 10f64.powf(0.01 / 10.0);
+            assert!(
+                comp.static_gain_db(level(ms)) < 0.0,
+                "{lufs} LUFS, knee {knee_db}: no reduction past the knee's start"
+            );
+        }
     }
 
     #[test]

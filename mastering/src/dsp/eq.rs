@@ -33,7 +33,7 @@
 //!
 //! # Convolution
 //!
-//! Overlap-save with an FFT of `4·2H` points. Each call to `process` is filtered
+//! Overlap-save with an FFT of `8·2H` points. Each call to `process` is filtered
 //! immediately: its samples (in pieces of at most [`LinearPhaseEq::preferred_block_len`])
 //! are appended to the last `2H − 2` input samples, so the output never lags more than the
 //! FIR's own delay, whatever the block length. Blocks of `preferred_block_len` frames are the
@@ -433,7 +433,10 @@ impl LinearPhaseEq {
         let half = (sample_rate as usize / 25).next_power_of_two();
         let taps = design_within_band_limits(rate, half, &mut bands)?;
         let n_taps = taps.len();
-        let fft_len = 4 * 2 * half;
+        // 8·2H points: 87.5 % of each FFT is output. Measured on one core (realfft f32,
+        // forward + inverse per output frame, 2H = 4096): 32768 points cost 0.06 s per
+        // channel of a 321 s track, 16384 points (75 % output) 0.09–0.13 s.
+        let fft_len = 8 * 2 * half;
 
         let mut planner = RealFftPlanner::<f32>::new();
         let forward = planner.plan_fft_forward(fft_len);
@@ -582,6 +585,40 @@ mod tests {
                 let diff: Vec<f32> = xc.iter().zip(&yc[lat..]).map(|(a, b)| a - b).collect();
                 let null_db = 20.0 * (rms(&diff) / rms(xc)).log10();
                 assert!(null_db < -90.0, "block {block}: null {null_db:.1} dB");
+            }
+        }
+    }
+
+    /// The FFT convolution is the FIR: on programme material, whatever the block lengths
+    /// (shorter and longer than one FFT hop), every output sample is within 2e-6 of the
+    /// direct f64 convolution with the taps (f32 FFT rounding; the signal peaks at 0.9).
+    #[test]
+    fn overlap_save_equals_direct_convolution() {
+        let gains: Vec<(f64, f64)> = BANDS
+            .iter()
+            .zip([4.0, 2.0, -1.0, 0.5, 0.0, 0.0, -2.0, 1.5, 3.0, -6.0])
+            .map(|(&hz, g)| (hz, g))
+            .collect();
+        let rate = 44_100;
+        let x = crate::dsp::test_signals::music_like(5, rate, 100_000, 1, 0.9);
+        let mut eq = LinearPhaseEq::new(rate, 1, &gains).unwrap();
+        let taps: Vec<f64> = eq.taps().iter().map(|&t| f64::from(t)).collect();
+        let hop = eq.preferred_block_len();
+        for block in [1000, hop - 1, hop + 5, 3 * hop] {
+            eq.reset();
+            let y = run_stage(&mut eq, &x, block, false);
+            // Check stretches around the hop boundaries and the end.
+            for start in [hop - 50, 2 * hop - 30, x[0].len() - 60] {
+                for n in start..start + 40 {
+                    let direct: f64 = taps
+                        .iter()
+                        .enumerate()
+                        .filter(|&(k, _)| k <= n)
+                        .map(|(k, t)| t * f64::from(x[0][n - k]))
+                        .sum();
+                    let err = (f64::from(y[0][n]) - direct).abs();
+                    assert!(err <= 2e-6, "block {block}, sample {n}: error {err:e}");
+                }
             }
         }
     }

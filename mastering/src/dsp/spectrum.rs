@@ -29,11 +29,26 @@ use std::sync::Arc;
 /// Level reported for a band with no energy, dB re 1 kHz.
 pub const FLOOR_DB: f64 = -150.0;
 
-/// Sum of `values` in `f64`, four running sums (so the additions pipeline and vectorise).
-fn sum_lanes(values: impl Iterator<Item = f32>) -> f64 {
-    let mut lanes = [0.0f64; 4];
-    for (i, v) in values.enumerate() {
-        lanes[i & 3] += f64::from(v);
+/// Running sums per band, in `f64`: item `i` of a band goes to sum `i mod 4`, and the four
+/// are added as `(s0 + s1) + (s2 + s3)`. Whole groups of four are fixed-size arrays, so the
+/// loop vectorises (measured on a 321.8 s stereo track, one core: the band sums of the
+/// former per-item `lanes[i & 3]` loop cost about as much as the FFTs).
+const SUM_LANES: usize = 4;
+
+/// Σ `f(a[i], b[i])` over two equally long slices in `f64`, summed as described at
+/// [`SUM_LANES`].
+#[inline(always)]
+fn sum_lanes<T: Copy>(a: &[T], b: &[T], f: impl Fn(T, T) -> f32) -> f64 {
+    let mut lanes = [0.0f64; SUM_LANES];
+    let (ca, cb) = (a.chunks_exact(SUM_LANES), b.chunks_exact(SUM_LANES));
+    let (ta, tb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for j in 0..SUM_LANES {
+            lanes[j] += f64::from(f(x[j], y[j]));
+        }
+    }
+    for (j, (&x, &y)) in ta.iter().zip(tb).enumerate() {
+        lanes[j] += f64::from(f(x, y));
     }
     (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
 }
@@ -174,13 +189,14 @@ impl OctaveAnalyzer {
                 .process_with_scratch(&mut self.input, spectrum, &mut self.scratch);
             debug_assert!(done.is_ok(), "buffer lengths are fixed in new");
             for (p, bins) in power.iter_mut().zip(&self.band_bins) {
-                *p += sum_lanes(spectrum[bins.clone()].iter().map(|c| c.norm_sqr()));
+                let band = &spectrum[bins.clone()];
+                *p += sum_lanes(band, band, |c, _| c.norm_sqr());
             }
         }
         if let [left, right] = self.spectra.as_slice() {
             for (c, bins) in self.cross.iter_mut().zip(&self.band_bins) {
                 let (l, r) = (&left[bins.clone()], &right[bins.clone()]);
-                *c += sum_lanes(l.iter().zip(r).map(|(l, r)| l.re * r.re + l.im * r.im));
+                *c += sum_lanes(l, r, |l, r| l.re * r.re + l.im * r.im);
             }
         }
     }
@@ -250,6 +266,32 @@ impl OctaveAnalyzer {
 mod tests {
     use super::*;
     use crate::dsp::test_signals::{TestRng, sine};
+
+    /// The chunked band sums add exactly as the per-item loop `lanes[i & 3] += …` did
+    /// (same lane per item, same final order): bit-identical for every band length.
+    #[test]
+    fn band_sums_equal_the_per_item_lane_sums() {
+        let mut rng = TestRng::new(11);
+        let bins: Vec<Complex<f32>> = (0..1000)
+            .map(|_| Complex::new(rng.bipolar() as f32 * 300.0, rng.bipolar() as f32 * 300.0))
+            .collect();
+        let other: Vec<Complex<f32>> = bins.iter().rev().copied().collect();
+        let per_item = |values: &mut dyn Iterator<Item = f32>| {
+            let mut lanes = [0.0f64; 4];
+            for (i, v) in values.enumerate() {
+                lanes[i & 3] += f64::from(v);
+            }
+            (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
+        };
+        for (start, len) in [(0, 0), (3, 1), (5, 7), (1, 64), (17, 515), (0, 1000)] {
+            let (a, b) = (&bins[start..start + len], &other[start..start + len]);
+            let power = sum_lanes(a, a, |c, _| c.norm_sqr());
+            assert_eq!(power, per_item(&mut a.iter().map(|c| c.norm_sqr())));
+            let cross = sum_lanes(a, b, |l, r| l.re * r.re + l.im * r.im);
+            let expected = per_item(&mut a.iter().zip(b).map(|(l, r)| l.re * r.re + l.im * r.im));
+            assert_eq!(cross, expected, "{start}+{len}");
+        }
+    }
 
     #[test]
     fn pink_like_and_white_noise_read_as_expected() {

@@ -73,17 +73,41 @@ impl BlockProcessor for StereoWidth {
         let [left, right] = block else {
             return;
         };
-        let (b, a, w) = (self.b, self.a, self.width);
+        let (b, [a1, a2], w) = (self.b, self.a, self.width);
+        // Two frames per step: the high-pass recursion `y[n] = v[n] − a1·y[n−1] − a2·y[n−2]`
+        // unrolled once, `y[n+1] = (v[n+1] − a1·v[n]) + (a1² − a2)·y[n−1] + a1·a2·y[n−2]`,
+        // so both outputs depend only on the state before the pair: half the recursion
+        // latency per frame, which bound the one-frame loop (one core, 321.8 s stereo:
+        // 0.055 s → 0.035 s). Same filter; the outputs differ from the one-frame form by
+        // f64 rounding only.
+        let (c1, c2) = (a1 * a1 - a2, a1 * a2);
         let (mut x, mut y) = (self.x, self.y);
-        for (l, r) in left.iter_mut().zip(right.iter_mut()) {
-            let mid = 0.5 * (f64::from(*l) + f64::from(*r));
-            let side = 0.5 * (f64::from(*l) - f64::from(*r));
-            let hp = b[0] * side + b[1] * x[0] + b[2] * x[1] - a[0] * y[0] - a[1] * y[1];
+        let n = left.len().min(right.len());
+        let pairs = n - n % 2;
+        let mid_side = |l: f32, r: f32| {
+            let (l, r) = (f64::from(l), f64::from(r));
+            (0.5 * (l + r), 0.5 * (l - r))
+        };
+        let (lp, lt) = left[..n].split_at_mut(pairs);
+        let (rp, rt) = right[..n].split_at_mut(pairs);
+        for (l, r) in lp.chunks_exact_mut(2).zip(rp.chunks_exact_mut(2)) {
+            let (m0, s0) = mid_side(l[0], r[0]);
+            let (m1, s1) = mid_side(l[1], r[1]);
+            let v0 = b[0] * s0 + b[1] * x[0] + b[2] * x[1];
+            let v1 = b[0] * s1 + b[1] * s0 + b[2] * x[0];
+            let h0 = (v0 - a2 * y[1]) - a1 * y[0];
+            let h1 = ((v1 - a1 * v0) + c2 * y[1]) + c1 * y[0];
+            x = [s1, s0];
+            y = [h1, h0];
+            (l[0], r[0]) = ((m0 + w * h0) as f32, (m0 - w * h0) as f32);
+            (l[1], r[1]) = ((m1 + w * h1) as f32, (m1 - w * h1) as f32);
+        }
+        for (l, r) in lt.iter_mut().zip(rt.iter_mut()) {
+            let (mid, side) = mid_side(*l, *r);
+            let hp = (b[0] * side + b[1] * x[0] + b[2] * x[1] - a2 * y[1]) - a1 * y[0];
             x = [side, x[0]];
             y = [hp, y[0]];
-            let new_side = w * hp;
-            *l = (mid + new_side) as f32;
-            *r = (mid - new_side) as f32;
+            (*l, *r) = ((mid + w * hp) as f32, (mid - w * hp) as f32);
         }
         self.x = x;
         self.y = y;
@@ -145,6 +169,41 @@ mod tests {
                 .zip(&mid_out)
                 .fold(0.0, |m, (a, b)| m.max((a - b).abs()));
             assert!(mid_err < 1e-6, "mid changed by {mid_err}");
+        }
+    }
+
+    /// The two-frame recursion is the one-frame biquad of the stage's definition (kept
+    /// here as the reference) up to f64 rounding: every output within 1e-6 (a few f32
+    /// ulps at full scale), whatever the block lengths (odd ones leave a single frame).
+    #[test]
+    fn two_frame_recursion_matches_the_one_frame_filter() {
+        let rate = 44_100;
+        let x = music_like(3, rate, 3 * rate as usize + 7, 2, 0.95);
+        let reference = {
+            let s = StereoWidth::new(rate, 2, 1.4).unwrap();
+            let (b, a, w) = (s.b, s.a, s.width);
+            let (mut xs, mut ys) = ([0.0f64; 2], [0.0f64; 2]);
+            let mut y = x.clone();
+            for i in 0..x[0].len() {
+                let (l, r) = (f64::from(x[0][i]), f64::from(x[1][i]));
+                let (mid, side) = (0.5 * (l + r), 0.5 * (l - r));
+                let hp = b[0] * side + b[1] * xs[0] + b[2] * xs[1] - a[0] * ys[0] - a[1] * ys[1];
+                xs = [side, xs[0]];
+                ys = [hp, ys[0]];
+                y[0][i] = (mid + w * hp) as f32;
+                y[1][i] = (mid - w * hp) as f32;
+            }
+            y
+        };
+        for block in [1, 333, 4096, 12_288] {
+            let mut w = StereoWidth::new(rate, 2, 1.4).unwrap();
+            let y = run_stage(&mut w, &x, block, false);
+            let worst = y
+                .iter()
+                .flatten()
+                .zip(reference.iter().flatten())
+                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(worst <= 1e-6, "block {block}: differs by {worst:e}");
         }
     }
 

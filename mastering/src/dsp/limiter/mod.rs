@@ -36,8 +36,10 @@
 //! that threshold by the reference meter is +0.022 dB (a hard-clipped mix, energy up to
 //! Nyquist), +0.008 dB on isolated near-Nyquist bursts, +0.002 dB on sines: the margin is
 //! the analytic worst case; the measurements stay well inside it. Meters built on
-//! libebur128's interpolator (ffmpeg's `ebur128`) can read up to 0.11 dB above the exact
-//! peak near 2/3 of Nyquist; the chain's final verification reads both and corrects.
+//! libebur128's interpolator (ffmpeg's `ebur128`) read a sine up to 0.11 dB above its exact
+//! peak near 2/3 of Nyquist, and mixes more (0.14 dB measured in
+//! `chain::tests::limiter_in_a_pipeline_holds_the_ceiling`): the chain's final
+//! verification reads both and corrects.
 //! Inputs must be finite (the DC stage removes NaN and infinities).
 //!
 //! `process` never allocates; all buffers are sized in `new`.
@@ -222,8 +224,9 @@ mod tests {
     }
 
     /// The limiter's guarantee is on the exact true peak: judged by the reference meter.
-    /// (The `ebur128` crate's 4× reading, printed, can read up to 0.11 dB above the exact
-    /// peak near 2/3 of Nyquist: the chain's final verification catches that.)
+    /// (The `ebur128` crate's 4× reading, printed, can read above the exact peak where
+    /// its passband ripple is positive (a sine by 0.11 dB near 2/3 of Nyquist): the
+    /// chain's final verification catches that.)
     fn assert_under(out: &[Vec<f32>], rate: u32, ceiling: f64, what: &str) {
         let tp = crate::testutil::reference_peak::reference_true_peak(out).dbtp();
         let (_, ebur128) = loudness_and_true_peak(out, rate);

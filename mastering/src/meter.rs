@@ -22,8 +22,10 @@ use crate::report::Loudness;
 use ebur128::{EbuR128, Mode};
 
 pub(crate) mod fast;
+pub(crate) mod true_peak;
 
-pub use fast::{FastMeter, TruePeakMeter};
+pub use fast::FastMeter;
+pub use true_peak::TruePeakMeter;
 
 /// Level reported for "no signal" (silence, or too short to gate), dB.
 pub const FLOOR_DB: f64 = -120.0;

@@ -330,3 +330,188 @@ fn same_input_and_params_give_identical_bytes() {
         assert!(bytes_a == bytes_b, "{format:?}: outputs differ");
     }
 }
+
+/// Material rich in inter-sample peaks at `rate`, 5 s stereo: `kind` 0 is music-like noise
+/// under a near-Nyquist sweep, 1 a dense mix driven 9 dB into hard clipping, 2 a square
+/// wave (edges between samples) over music-like noise.
+fn inter_sample_material(kind: usize, seed: u64, rate: u32) -> Vec<Vec<f32>> {
+    use crate::meter::true_peak::adversarial::{clipped_mix, square, sweep};
+    let n = rate as usize * 5;
+    let bed = music_like(seed, rate, n, 2, 0.5);
+    let top: Vec<f32> = match kind {
+        0 => sweep(0.3, 0.475, 0.5, rate, n),
+        1 => clipped_mix(seed, 9.0, n),
+        _ => square(5.13 + (seed % 7) as f64, 0.5, n),
+    };
+    bed.into_iter()
+        .enumerate()
+        .map(|(c, ch)| {
+            ch.iter()
+                .zip(&top)
+                .map(|(b, t)| {
+                    if kind == 1 {
+                        *t * if c == 0 { 1.0 } else { -0.9 }
+                    } else {
+                        b + t
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Every style into every format (the rate alternating between 44.1 and 48 kHz, the
+/// material rotating) on 5 s of material rich in inter-sample peaks
+/// (near-Nyquist sweeps, hard clipping, squares): the decoded file's true peak by the
+/// reference meter (8× polyphase, 128 taps per phase, parabolic refinement) stays at or
+/// under the -1 dBTP ceiling, and the loudness is within 0.1 LU of the target (ebur128
+/// crate) unless the report warns that the target was out of reach.
+#[test]
+fn inter_sample_peaks_stay_under_the_ceiling_by_the_reference_meter() {
+    use crate::testutil::reference_peak::reference_true_peak;
+    let dir = temp_dir();
+    let mut worst = f64::NEG_INFINITY;
+    let mut k = 0usize;
+    for style in Style::ALL {
+        for format in FORMATS {
+            let rate = if k.is_multiple_of(2) { 44_100 } else { 48_000 };
+            let kind = (k / 2) % 3;
+            let x = inter_sample_material(kind, k as u64 + 1, rate);
+            k += 1;
+            let input = wav_in(&dir, "in.wav", &x, rate, WavKind::Float);
+            let output = path_in(&dir, &format!("out.{}", format.extension()));
+            let p = default_params(style, format);
+            let report = master(&input, &output, &p);
+            let (planes, out_rate) = decode_all(&output);
+            assert_eq!(out_rate, rate);
+            let tp = reference_true_peak(&planes).dbtp();
+            let (got, _) = independent_planes(&planes, rate);
+            let what = format!("{rate} Hz material {kind} {style} {format:?}");
+            println!(
+                "{what}: reference TP {tp:.3} dBTP (chain {:.3}), {:.2} LUFS (target {:.1})",
+                report.after.true_peak_db, got.lufs, p.target_lufs
+            );
+            worst = worst.max(tp);
+            assert!(
+                tp <= p.true_peak_db,
+                "{what}: reference true peak {tp:.4} dBTP"
+            );
+            let out_of_reach = report.warnings.iter().any(|w| w.contains("out of reach"));
+            assert!(
+                (got.lufs - p.target_lufs).abs() <= 0.1 || out_of_reach,
+                "{what}: {:.3} LUFS, target {}",
+                got.lufs,
+                p.target_lufs
+            );
+        }
+    }
+    println!("inter-sample material: highest reference true peak {worst:.4} dBTP");
+}
+
+/// ffmpeg's `ebur128=peak=true` true peak of `path`, dBTP, to three decimals of the linear
+/// value (its summary prints one decimal of dB): the largest `lavfi.r128.true_peak` (the
+/// running maximum over the channels) in its frame metadata.
+fn ffmpeg_true_peak_db(path: &Path, dir: &tempfile::TempDir) -> f64 {
+    let meta = path_in(dir, "ebur128.txt");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostats", "-loglevel", "error", "-y", "-i"])
+        .arg(path)
+        .arg("-af")
+        .arg(format!(
+            "ebur128=peak=true:metadata=1,ametadata=mode=print:file={}",
+            meta.display()
+        ))
+        .args(["-f", "null", "-"])
+        .status()
+        .expect("MAGIC_MASTER_TEST_MUSIC_DIR is set but ffmpeg cannot run: install ffmpeg");
+    assert!(status.success(), "ffmpeg failed on {path:?}");
+    let text = std::fs::read_to_string(&meta).expect("ffmpeg's metadata");
+    let peak = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("lavfi.r128.true_peak="))
+        .filter_map(|v| v.trim().parse::<f64>().ok())
+        .fold(f64::NAN, f64::max);
+    assert!(peak.is_finite(), "no true peak in ffmpeg's metadata");
+    20.0 * peak.log10()
+}
+
+/// Real recordings (frozen-bubble, `MAGIC_MASTER_TEST_MUSIC_DIR`; skipped when unset) and a
+/// hard-clipped copy of one (made here with ffmpeg: +8 dB into 16 bits, then Vorbis), in the
+/// loud styles, rotated over the formats (WAV 16, FLAC 24, MP3 320, WAV 24, FLAC 16): the written file's true peak stays at or under
+/// the -1 dBTP ceiling by the reference meter and by ffmpeg's `ebur128=peak=true` (its
+/// three-decimal linear value: ±0.005 dB of rounding allowed).
+#[test]
+fn real_music_stays_under_the_ceiling_by_the_reference_and_ffmpeg() {
+    use crate::testutil::reference_peak::reference_true_peak;
+    let Ok(dir) = std::env::var("MAGIC_MASTER_TEST_MUSIC_DIR") else {
+        eprintln!("real_music ceiling: skipped (MAGIC_MASTER_TEST_MUSIC_DIR is not set)");
+        return;
+    };
+    let dir = Path::new(&dir);
+    let tmp = temp_dir();
+    let clipped = path_in(&tmp, "clipped.ogg");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(dir.join("frozen-mainzik-2p.ogg"))
+        .args([
+            "-af",
+            "volume=8dB,aformat=sample_fmts=s16",
+            "-c:a",
+            "libvorbis",
+            "-q:a",
+            "10",
+        ])
+        .arg(&clipped)
+        .status()
+        .expect("MAGIC_MASTER_TEST_MUSIC_DIR is set but ffmpeg cannot run: install ffmpeg");
+    assert!(status.success(), "ffmpeg could not make the clipped copy");
+    // One loud style per track (the test's time), the clipped copy in the two loudest.
+    let inputs = [
+        (dir.join("frozen-mainzik-1p.ogg"), Style::Edm),
+        (dir.join("frozen-mainzik-2p.ogg"), Style::HouseBasic),
+        (dir.join("introzik.ogg"), Style::Hiphop),
+        (clipped.clone(), Style::Edm),
+        (clipped, Style::HouseBasic),
+    ];
+    let formats = [
+        OutputFormat::Wav { bit_depth: 16 },
+        OutputFormat::Flac { bit_depth: 24 },
+        OutputFormat::Mp3 { bitrate_kbps: 320 },
+        OutputFormat::Wav { bit_depth: 24 },
+        OutputFormat::Flac { bit_depth: 16 },
+        OutputFormat::Mp3 { bitrate_kbps: 128 },
+    ];
+    let (mut worst_ref, mut worst_ffmpeg) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+    let mut k = 0;
+    for (input, style) in &inputs {
+        let style = *style;
+        let format = formats[k % formats.len()];
+        k += 1;
+        let output = path_in(&tmp, &format!("out.{}", format.extension()));
+        let p = default_params(style, format);
+        let report = master(input, &output, &p);
+        let (planes, _) = decode_all(&output);
+        let reference = reference_true_peak(&planes).dbtp();
+        let ffmpeg = ffmpeg_true_peak_db(&output, &tmp);
+        let name = input.file_name().unwrap_or_default().to_string_lossy();
+        eprintln!(
+            "real_music ceiling {name} {style} {format:?}: reference {reference:.3}, ffmpeg \
+                 {ffmpeg:.3}, chain {:.3} dBTP; {:.2} LUFS",
+            report.after.true_peak_db, report.after.lufs
+        );
+        worst_ref = worst_ref.max(reference);
+        worst_ffmpeg = worst_ffmpeg.max(ffmpeg);
+        assert!(
+            reference <= p.true_peak_db,
+            "{name} {style} {format:?}: reference true peak {reference:.4} dBTP"
+        );
+        assert!(
+            ffmpeg <= p.true_peak_db + 0.005,
+            "{name} {style} {format:?}: ffmpeg true peak {ffmpeg:.4} dBTP"
+        );
+    }
+    eprintln!(
+        "real_music ceiling: {k} masters, highest true peak {worst_ref:.3} (reference), \
+         {worst_ffmpeg:.3} (ffmpeg) dBTP"
+    );
+}

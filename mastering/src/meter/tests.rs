@@ -387,10 +387,25 @@ mod fast_meter {
                 0.01,
                 &format!("{what} integrated"),
             );
+            // True peak: the larger of the exact reading and the ebur128-style one, so
+            // never below the ebur128 crate's reading, and within 0.05 dB of the exact
+            // reference meter when the ebur128 crate reads lower (its 4× interpolator reads
+            // up to 5 dB low near Nyquist, and this programme has white noise up there).
+            let exact = crate::testutil::reference_peak::reference_true_peak(&sig).dbtp();
+            println!(
+                "{what}: true peak {:.3}, ebur128 crate {:.3}, reference {exact:.3}",
+                ours.true_peak_db, reference.true_peak_db
+            );
+            assert!(
+                ours.true_peak_db >= reference.true_peak_db - 0.01,
+                "{what}: true peak {:.3} below the ebur128 crate's {:.3}",
+                ours.true_peak_db,
+                reference.true_peak_db
+            );
             assert_near(
                 ours.true_peak_db,
-                reference.true_peak_db,
-                0.01,
+                exact.max(reference.true_peak_db),
+                0.05,
                 &format!("{what} true peak"),
             );
             assert_near(

@@ -279,7 +279,7 @@ mod tests {
             .collect()
     }
 
-    /// The chain's own 4× detector (`meter::fast::TruePeakMeter`) on one channel, dBTP.
+    /// The chain's own 4× detector (`meter::true_peak::TruePeakMeter`) on one channel, dBTP.
     fn chain_4x_db(x: &[f32], rate: u32) -> f64 {
         let mut m = TruePeakMeter::new(1, rate);
         m.add_block(&[x]);

@@ -2,7 +2,8 @@
 //! decoded track, next to the peer command-line encoders on the same audio, and prints one
 //! line per format: `format, ours s, peer s, ratio, our bytes, peer bytes, peer`.
 //!
-//! `cargo run --release -p mastering --example encoder_bench -- TRACK.wav [runs]`
+//! `cargo run --release -p mastering --example encoder_bench -- TRACK.wav [runs [FORMAT]]`
+//! (FORMAT: a prefix of the format names printed, e.g. `flac` or `wav16`)
 //!
 //! Decode a real track to 16-bit WAV first (`ffmpeg -i X.ogg -c:a pcm_s16le X.wav`): the
 //! track is decoded once into memory, in the chain's 4096-frame blocks, so decoding is not
@@ -57,6 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let input = args.next().ok_or("usage: encoder_bench TRACK.wav [runs]")?;
     let runs: usize = args.next().map_or(Ok(3), |s| s.parse())?;
+    let only = args.next();
     let mut dec = Decoder::open(Path::new(&input))?;
     let (rate, channels) = (dec.sample_rate(), dec.channels());
     let mut blocks = Vec::new();
@@ -155,7 +157,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &peer_out,
         ),
     ];
+    // The 24-bit FLAC peer reads our 24-bit WAV.
+    if only.is_some() {
+        ours(OutputFormat::Wav { bit_depth: 24 }, "ours24.wav")?;
+    }
     for (format, name, cmd, args, out) in rows {
+        if only
+            .as_ref()
+            .is_some_and(|o| !format_name(format).starts_with(o.as_str()))
+        {
+            continue;
+        }
         let (t, bytes) = ours(format, name)?;
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let label = format!(

@@ -482,3 +482,32 @@ fn flac_size_is_bounded() {
         "{ours} bytes, flac -5 {theirs}"
     );
 }
+
+/// Every WAV layout (mono, stereo, three channels; 16 and 24 bits) holds exactly the
+/// quantised samples, as symphonia and ffmpeg read them.
+#[test]
+fn wav_packs_every_layout_bit_exact() {
+    let dir = temp_dir();
+    for (channels, bits) in [(1usize, 16u32), (1, 24), (2, 24), (3, 16), (3, 24)] {
+        let src: Vec<Vec<f32>> = (0..channels)
+            .map(|c| {
+                let mut x = sine(300.0 * (c + 1) as f64, 0.9, 48_000, 5000);
+                // Full scale both ways: the sign bytes of every width.
+                x.extend([1.0, -1.0, 0.5, -0.5, 0.0]);
+                x
+            })
+            .collect();
+        let format = OutputFormat::Wav {
+            bit_depth: bits as u16,
+        };
+        let path = path_in(&dir, &format!("w{channels}_{bits}.wav"));
+        encode_to(&path, format, 48_000, &src, 1001);
+        let (got, rate) = decode_all(&path);
+        assert_eq!(rate, 48_000);
+        assert!(got == quantized(&src, bits), "{channels} ch {bits} bits");
+        assert!(
+            ffmpeg_decode(&path, channels, bits) == quantized_ints(&src, bits),
+            "{channels} ch {bits} bits: ffmpeg"
+        );
+    }
+}

@@ -1,4 +1,4 @@
-//! Streaming encoders: WAV 16/24 (hound), FLAC 16/24 (our own fixed-predictor
+//! Streaming encoders: WAV 16/24 (own writer), FLAC 16/24 (our own fixed-predictor
 //! coder, frame by frame), MP3 CBR
 //! (LAME through mp3lame-encoder).
 //!

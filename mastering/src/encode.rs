@@ -1,4 +1,5 @@
-//! Streaming encoders: WAV 16/24 (hound), FLAC 16/24 (flacenc, frame by frame), MP3 CBR
+//! Streaming encoders: WAV 16/24 (own writer), FLAC 16/24 (our own fixed-predictor
+//! coder, frame by frame), MP3 CBR
 //! (LAME through mp3lame-encoder).
 //!
 //! Every encoder accepts planar `f32` blocks of any length through [`BlockEncoder::write`]
@@ -11,6 +12,7 @@
 //! float signal directly: LAME quantises in its own domain, where dither is meaningless.
 
 mod flac;
+mod flac_frame;
 mod mp3;
 mod wav;
 

@@ -1,22 +1,20 @@
-//! FLAC output through flacenc, encoded frame by frame so memory stays bounded.
+//! FLAC output, encoded frame by frame so memory stays bounded.
 //!
-//! `flacenc::encode_with_fixed_block_size` builds the whole `Stream` in memory (the whole
-//! compressed file, plus its `Source` the whole PCM). Instead we use its frame-level API:
-//! samples are collected into one `FrameBuf` of [`FLAC_BLOCK`] frames, each full buffer is
-//! encoded with `encode_fixed_size_frame` and written out at once. The 42-byte header
-//! (`fLaC` + STREAMINFO) is written by us, first as a placeholder and then rewritten with the
-//! final totals: min and max block size are both the fixed block size (the last, shorter
-//! frame is allowed by the format and must not lower the minimum, or symphonia rejects the
-//! file), and the MD5 field is zero (= "not computed", allowed by the specification; it would
-//! cost about 15 % of the encode time).
+//! Samples are collected per channel into frames of [`FLAC_BLOCK`] samples; each full
+//! frame is coded by our own [`FrameCoder`](super::flac_frame::FrameCoder) (fixed
+//! predictors, partitioned Rice residuals, stereo decorrelation: see its module for what it
+//! does and why not flacenc) and written out at once. The 42-byte header (`fLaC` +
+//! STREAMINFO) is written by us, first as a placeholder and then rewritten with the final
+//! totals: min and max block size are both the fixed block size (the last, shorter frame is
+//! allowed by the format and must not lower the minimum, or symphonia rejects the file),
+//! and the MD5 field is zero (= "not computed", allowed by the specification; it would cost
+//! about as much as the coding itself).
 
+use super::flac_frame::FrameCoder;
 use super::{BlockEncoder, DITHER_SEED, Monitor, Monitored, check_block};
-use crate::dsp::dither::{Ditherer, interleave};
+use crate::dsp::dither::Ditherer;
 use crate::error::MasterError;
 use crate::meter::FastMeter;
-use flacenc::component::{BitRepr, StreamInfo};
-use flacenc::error::Verify;
-use flacenc::source::{Fill, FrameBuf};
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -29,23 +27,19 @@ pub const FLAC_MAX_CHANNELS: usize = 8;
 /// Streams FLAC frames to a file.
 pub struct FlacEncoder {
     file: BufWriter<File>,
-    config: flacenc::error::Verified<flacenc::config::Encoder>,
-    stream_info: StreamInfo,
-    framebuf: FrameBuf,
+    coder: FrameCoder,
     quantizer: Ditherer,
-    /// Interleaved samples waiting for a full frame.
-    pending: Vec<i32>,
-    sink: flacenc::bitsink::MemSink<u8>,
+    /// Samples waiting for a full frame, one plane per channel.
+    pending: Vec<Vec<i32>>,
     channels: usize,
     sample_rate: u32,
     bits: u32,
-    frame_number: usize,
+    frame_number: u64,
     total_frames: u64,
     min_frame_bytes: usize,
     max_frame_bytes: usize,
-    /// The quantised block: planar, then interleaved for the frame buffer.
+    /// The quantised block, planar.
     planes: Vec<Vec<i32>>,
-    ints: Vec<i32>,
     monitor: Option<Monitor>,
 }
 
@@ -61,24 +55,18 @@ impl FlacEncoder {
                 "FLAC stores at most {FLAC_MAX_CHANNELS} channels, the audio has {channels}"
             )));
         }
-        let flac_err = |e: &dyn std::fmt::Display| MasterError::Encode(format!("FLAC: {e}"));
-        let stream_info = StreamInfo::new(sample_rate as usize, channels, bits as usize)
-            .map_err(|e| flac_err(&e))?;
-        let mut config = flacenc::config::Encoder::default();
-        config.block_size = FLAC_BLOCK;
-        config.multithread = false;
-        let config = config.into_verified().map_err(|(_, e)| flac_err(&e))?;
-        let framebuf = FrameBuf::with_size(channels, FLAC_BLOCK).map_err(|e| flac_err(&e))?;
-        let mut file = BufWriter::new(File::create(path)?);
+        if sample_rate == 0 || sample_rate >= 1 << 20 {
+            return Err(MasterError::Encode(format!(
+                "FLAC: sample rate {sample_rate} Hz out of range"
+            )));
+        }
+        let mut file = BufWriter::with_capacity(1 << 16, File::create(path)?);
         file.write_all(&header_bytes(sample_rate, channels, bits, 0, 0, 0))?;
         Ok(FlacEncoder {
             file,
-            config,
-            stream_info,
-            framebuf,
+            coder: FrameCoder::default(),
             quantizer: Ditherer::new(bits as u16, DITHER_SEED)?,
-            pending: Vec::with_capacity(FLAC_BLOCK * channels),
-            sink: flacenc::bitsink::MemSink::new(),
+            pending: vec![Vec::with_capacity(FLAC_BLOCK); channels],
             channels,
             sample_rate,
             bits,
@@ -87,58 +75,50 @@ impl FlacEncoder {
             min_frame_bytes: usize::MAX,
             max_frame_bytes: 0,
             planes: Vec::new(),
-            ints: Vec::new(),
             monitor: None,
         })
     }
 
     fn encode_pending(&mut self) -> Result<(), MasterError> {
-        if self.pending.is_empty() {
+        let frames = self.pending.first().map_or(0, Vec::len);
+        if frames == 0 {
             return Ok(());
         }
-        let frames = self.pending.len() / self.channels;
-        self.framebuf.resize(frames);
-        self.framebuf
-            .fill_interleaved(&self.pending)
-            .map_err(|e| MasterError::Encode(format!("FLAC: {e}")))?;
-        let frame = flacenc::encode_fixed_size_frame(
-            &self.config,
-            &self.framebuf,
+        let bytes = self.coder.encode(
+            &self.pending,
+            self.bits,
+            self.sample_rate,
+            FLAC_BLOCK,
             self.frame_number,
-            &self.stream_info,
-        )
-        .map_err(|e| MasterError::Encode(format!("FLAC: {e}")))?;
-        self.sink.clear();
-        frame
-            .write(&mut self.sink)
-            .map_err(|e| MasterError::Encode(format!("FLAC: {e}")))?;
-        let bytes = self.sink.as_slice();
+        );
         self.file.write_all(bytes)?;
         self.min_frame_bytes = self.min_frame_bytes.min(bytes.len());
         self.max_frame_bytes = self.max_frame_bytes.max(bytes.len());
         self.frame_number += 1;
         self.total_frames += frames as u64;
-        self.pending.clear();
+        for plane in &mut self.pending {
+            plane.clear();
+        }
         Ok(())
     }
 }
 
 impl BlockEncoder for FlacEncoder {
     fn write(&mut self, block: &[Vec<f32>]) -> Result<(), MasterError> {
-        check_block(block, self.channels)?;
+        let frames = check_block(block, self.channels)?;
         self.quantizer.quantize_planar(block, &mut self.planes);
         if let Some(monitor) = &mut self.monitor {
             monitor.add_planar(&self.planes)?;
         }
-        interleave(&self.planes, &mut self.ints);
-        let frame_len = FLAC_BLOCK * self.channels;
-        let mut rest = 0;
-        while rest < self.ints.len() {
-            let take = (frame_len - self.pending.len()).min(self.ints.len() - rest);
-            self.pending
-                .extend_from_slice(&self.ints[rest..rest + take]);
-            rest += take;
-            if self.pending.len() == frame_len {
+        let mut done = 0;
+        while done < frames {
+            let have = self.pending[0].len();
+            let take = (FLAC_BLOCK - have).min(frames - done);
+            for (dst, src) in self.pending.iter_mut().zip(&self.planes) {
+                dst.extend_from_slice(&src[done..done + take]);
+            }
+            done += take;
+            if have + take == FLAC_BLOCK {
                 self.encode_pending()?;
             }
         }

@@ -86,11 +86,11 @@ pub const MODEL_STEP_DB: f64 = 6.0;
 pub const MAX_MODEL_STEPS: usize = 30;
 /// The loudness model detects peaks exactly down to the limiter's threshold at a ceiling
 /// this much under the first one, dB (room for the MP3 corrections that lower it) ...
-pub const MODEL_CEILING_SLACK_DB: f64 = 3.0;
-/// ... and at gains up to this much over the linear one the input's loudness calls for,
-/// dB (the processing stages change the loudness by a few dB; the loudest drive levels
-/// need about 10 dB of limiting).
-pub const MODEL_HEADROOM_DB: f64 = 24.0;
+pub const MODEL_CEILING_SLACK_DB: f64 = 1.5;
+/// ... and at gains up to this much over the linear one, dB (the drive levels below the
+/// saturator reach a few dB over it on dense material). Higher fall back to limiter passes;
+/// lower means fewer frames to interpolate.
+pub const MODEL_HEADROOM_DB: f64 = 10.0;
 
 /// Headroom under the ceiling for what encoding adds, dB: dither is a fraction of an LSB;
 /// MP3 reconstruction overshoots a limited signal by about 0.7 dB at 320 kb/s on dense
@@ -286,28 +286,21 @@ fn run_chain(
     let (before, analysis, spill_a) = decode_and_analyse(input, dir, factory, limits, rep)?;
     run::check_masterable(&before)?;
 
-    // Pass B: processing stages designed from the analysis; the loudness model detects the
-    // processed track's peaks on the way.
+    // Pass B: processing stages designed from the analysis.
+    rep.begin(Stage::Equalizer, "spill", 0.25)?;
+    let (mut spill, pre_limiter) =
+        process_stages(spill_a, &analysis, params, factory, dir, before.frames, rep)?;
+
     let ceiling = params.true_peak_db - encoder_margin_db(params.format);
     let format = (analysis.sample_rate, analysis.channels);
-    let model_ceiling = (ceiling - MODEL_CEILING_SLACK_DB).max(-20.0);
-    let mut model = match factory.limiter_model(params, format, model_ceiling, 0)? {
-        Some(limiter) => Some(LoudnessModel::new(
-            dir,
-            format,
-            before.frames,
-            limiter.threshold(),
-            (params.target_lufs - analysis.loudness.lufs + MODEL_HEADROOM_DB).min(MAX_GAIN_DB),
-        )?),
-        None => None,
-    };
-    rep.begin(Stage::Equalizer, "spill", 0.25)?;
-    let (spill, pre_limiter) = process_stages(
-        spill_a,
-        (&analysis, params, factory),
-        model.as_mut(),
+    let model = build_model(
+        &mut spill,
+        format,
+        &pre_limiter,
+        params,
+        factory,
+        ceiling,
         dir,
-        before.frames,
         rep,
     )?;
     let mut run = Run {
@@ -480,33 +473,15 @@ fn decode_and_analyse(
 /// loudness and true peak.
 fn process_stages(
     mut spill: TrackStore,
-    (analysis, params, factory): (&InputAnalysis, &MasterParams, &dyn StageFactory),
-    mut model: Option<&mut LoudnessModel>,
+    analysis: &InputAnalysis,
+    params: &MasterParams,
+    factory: &dyn StageFactory,
     dir: &Path,
     frames: u64,
     rep: &mut Reporter<'_>,
 ) -> Result<(TrackStore, Loudness), MasterError> {
     let mut stages = Pipeline::new(factory.processing(params, analysis)?);
-    let mut model_secs = 0.0;
-    let mut feed = |model: &mut Option<&mut LoudnessModel>, block: &[Vec<f32>]| {
-        let t = Instant::now();
-        let fed = model.as_mut().map_or(Ok(()), |m| m.add_block(block));
-        model_secs += t.elapsed().as_secs_f64();
-        fed
-    };
     if stages.is_empty() {
-        // No pass B: the model reads the track once on its own.
-        if model.is_some() {
-            let mut reader = spill.reader(BLOCK_FRAMES)?;
-            let mut block = Vec::new();
-            while reader.read_block(&mut block)? > 0 {
-                feed(&mut model, &block)?;
-            }
-            if let Some(m) = model {
-                m.finish()?;
-            }
-            rep.add_inner("loudness_model", model_secs);
-        }
         return Ok((spill, analysis.loudness));
     }
     let channels = analysis.channels;
@@ -532,22 +507,14 @@ fn process_stages(
         done += n as u64;
         if stages.process(&mut block) > 0 {
             meter.add_block(&block)?;
-            feed(&mut model, &block)?;
             pass.write(&block)?;
         }
         rep.advance(span.at(done))?;
     }
     stages.flush(channels, BLOCK_FRAMES, |block: &[Vec<f32>]| {
         meter.add_block(block)?;
-        feed(&mut model, block)?;
         pass.write(block)
     })?;
-    if let Some(m) = model {
-        let t = Instant::now();
-        m.finish()?;
-        model_secs += t.elapsed().as_secs_f64();
-    }
-    rep.add_inner("loudness_model", model_secs);
     if let Some(out) = pass.finish()? {
         spill = TrackStore::Disk(out);
     }
@@ -555,6 +522,44 @@ fn process_stages(
         rep.add_inner(name, secs);
     }
     Ok((spill, meter.loudness()))
+}
+
+/// The loudness model of the processed track (see [`loudness_model`]), built by one
+/// detection pass over it, when the limiter will have work to do at the linear gain and
+/// the factory's limiter can be modelled (`None` otherwise). Its peaks are exact wherever
+/// they could matter at up to [`MODEL_HEADROOM_DB`] over the linear gain and a ceiling up
+/// to [`MODEL_CEILING_SLACK_DB`] lower.
+#[allow(clippy::too_many_arguments)]
+fn build_model(
+    spill: &mut TrackStore,
+    format: (u32, usize),
+    pre_limiter: &Loudness,
+    params: &MasterParams,
+    factory: &dyn StageFactory,
+    ceiling: f64,
+    dir: &Path,
+    rep: &mut Reporter<'_>,
+) -> Result<Option<LoudnessModel>, MasterError> {
+    let linear = (params.target_lufs - pre_limiter.lufs).min(MAX_GAIN_DB);
+    if pre_limiter.true_peak_db + linear <= ceiling - 0.1 {
+        return Ok(None);
+    }
+    let lowest = (ceiling - MODEL_CEILING_SLACK_DB).max(-20.0);
+    let Some(limiter) = factory.limiter_model(params, format, lowest, 0)? else {
+        return Ok(None);
+    };
+    let t = Instant::now();
+    let frames = spill.frames();
+    let max_gain_db = (linear + MODEL_HEADROOM_DB).min(MAX_GAIN_DB);
+    let mut model = LoudnessModel::new(dir, format, frames, limiter.threshold(), max_gain_db)?;
+    let mut reader = spill.reader(BLOCK_FRAMES)?;
+    let mut block = Vec::new();
+    while reader.read_block(&mut block)? > 0 {
+        model.add_block(&block)?;
+    }
+    model.finish()?;
+    rep.add_inner("loudness_model", t.elapsed().as_secs_f64());
+    Ok(Some(model))
 }
 
 /// One pass: spill → gain → limiter → `sink`, with progress inside `[start, end]`.

@@ -178,15 +178,30 @@ impl LoudnessModel {
             self.detector
                 .detect(block, offset, m, &mut self.peak, self.report_above);
             let energy = &mut self.energy[..m];
-            energy.fill(0.0);
-            for ((plane, filters), &w) in block.iter().zip(&mut self.filters).zip(&self.weights) {
-                if w == 0.0 {
-                    continue;
+            if let ([l, r], [lf, rf], &[wl, wr]) =
+                (block, self.filters.as_mut_slice(), self.weights.as_slice())
+            {
+                // Two independent filter chains in one loop run in parallel on the CPU
+                // (each alone is bound by its recursion's latency), as in the meter.
+                let ([l1, l2], [r1, r2]) = (lf, rf);
+                let frames = l[offset..offset + m].iter().zip(&r[offset..offset + m]);
+                for (e, (&a, &b)) in energy.iter_mut().zip(frames) {
+                    let ya = l2.run(l1.run(f64::from(a)));
+                    let yb = r2.run(r1.run(f64::from(b)));
+                    *e = wl * ya * ya + wr * yb * yb;
                 }
-                let [f1, f2] = filters;
-                for (e, &x) in energy.iter_mut().zip(&plane[offset..offset + m]) {
-                    let y = f2.run(f1.run(f64::from(x)));
-                    *e += w * y * y;
+            } else {
+                energy.fill(0.0);
+                for ((plane, filters), &w) in block.iter().zip(&mut self.filters).zip(&self.weights)
+                {
+                    if w == 0.0 {
+                        continue;
+                    }
+                    let [f1, f2] = filters;
+                    for (e, &x) in energy.iter_mut().zip(&plane[offset..offset + m]) {
+                        let y = f2.run(f1.run(f64::from(x)));
+                        *e += w * y * y;
+                    }
                 }
             }
             for i in 0..m {

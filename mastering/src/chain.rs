@@ -4,12 +4,17 @@
 //! ```text
 //! pass A  decode → [pre-analysis stages: DC removal] → analysis ─┐ track store
 //! pass B  track → [processing stages: EQ, dynamics, width] → the track, rewritten (pre-gain)
-//! loop    track → gain g → [limiter] → integrated loudness;  g ← secant step
-//!         until |I − target| ≤ 0.02 LU (at most 6 passes; none when the limiter is idle)
+//! model   track → the limiter's peak detector + K-weighting → per-tile peaks and energies
+//!         (only when the limiter will work); g solves Î(g) = target on the model, drive
+//!         level by drive level: no limiter pass (see `loudness_model`)
+//! loop    only where the model cannot answer (the saturator's drive level, a factory
+//!         whose limiter has no model): track → gain g → [limiter] → integrated loudness;
+//!         g ← secant step until |I − target| ≤ 0.02 LU (at most 6 passes)
 //! final   track → gain g → [limiter, skipped when idle] → TPDF dither → encoder → output
 //! verify  measure the output: WAV/FLAC meter the exact samples the encoder wrote, MP3 is
 //!         decoded again → BS.1770 meter → the report's `after`; if it misses the target
-//!         by more than 0.03 LU or passes the ceiling (MP3 overshoot), correct and re-encode;
+//!         by more than 0.03 LU or passes the ceiling (MP3 overshoot), correct and re-encode
+//!         (a modelled gain: the model's next search aims off by the measured miss);
 //!         if the encoder still overshoots, turn the output down after the limiter
 //! ```
 //!
@@ -346,6 +351,11 @@ fn run_chain(
         }
     };
     let mut after = measure_written(&mut run, gain_db, rep)?;
+    #[cfg(test)]
+    {
+        let miss = run.modelled.map(|p| after.loudness.lufs - p);
+        tests::MODEL_MISS.with(|c| c.set(miss));
+    }
     for attempt in 0..MAX_CORRECTIONS {
         let miss = target - after.loudness.lufs;
         let over = after.loudness.true_peak_db - params.true_peak_db;

@@ -262,7 +262,9 @@ impl LoudnessModel {
     ) -> Result<Option<f64>, MasterError> {
         let g = 10f64.powf(gain_db / 20.0);
         let threshold = limiter.gains.threshold();
-        if !(f64::from(threshold) / g >= f64::from(self.report_above)) {
+        // (Written so that a NaN gain is refused too.)
+        let detected = f64::from(threshold) / g >= f64::from(self.report_above);
+        if !detected {
             return Ok(None);
         }
         let mut gains = limiter.gains.decimated(self.tile);

@@ -776,8 +776,11 @@ fn solve_on_model(
     aim: f64,
     seed: f64,
 ) -> Result<Option<Solved>, MasterError> {
+    // The model answers up to `top`: a limiter still short of the aim there is treated as
+    // saturated (the next drive level, or limiter passes, take over).
+    let top = (model.max_gain_db(limiter) - 1e-6).min(MAX_GAIN_DB);
     let mut at = |g: f64| -> Result<Option<f64>, MasterError> { model.predict(limiter, g) };
-    let mut g0 = seed.min(MAX_GAIN_DB);
+    let mut g0 = seed.min(top);
     let Some(i0) = at(g0)? else { return Ok(None) };
     let mut f0 = i0 - aim;
     let mut best = (f0.abs(), g0, i0);
@@ -791,7 +794,7 @@ fn solve_on_model(
         }
     };
     update(g0, f0, &mut lo, &mut hi);
-    let mut g1 = (g0 - f0).min(MAX_GAIN_DB);
+    let mut g1 = (g0 - f0).min(top);
     for _ in 0..MAX_MODEL_STEPS {
         if best.0 <= MODEL_TOLERANCE_LU {
             break;
@@ -810,7 +813,7 @@ fn solve_on_model(
         } else {
             1.0
         };
-        if f1 < 0.0 && (g1 >= MAX_GAIN_DB || (slope < SATURATED_SLOPE && g1 > g0)) {
+        if f1 < 0.0 && (g1 >= top || (slope < SATURATED_SLOPE && g1 > g0)) {
             // Short of the aim, and more gain hardly helps: the loudest point tried.
             return Ok(Some(Solved {
                 gain_db: g1,
@@ -825,7 +828,7 @@ fn solve_on_model(
             next = 0.5 * (lo + hi);
         }
         (g0, f0) = (g1, f1);
-        g1 = next.min(MAX_GAIN_DB);
+        g1 = next.min(top);
     }
     Ok(Some(Solved {
         gain_db: best.1,

@@ -252,6 +252,11 @@ impl LoudnessModel {
         self.write_pending()
     }
 
+    /// The highest gain, dB, at which [`Self::predict`] answers for `limiter`.
+    pub fn max_gain_db(&self, limiter: &LimiterModel) -> f64 {
+        20.0 * (f64::from(limiter.threshold()) / f64::from(self.report_above)).log10()
+    }
+
     /// Predicted integrated loudness, LUFS, of `limiter`'s output at pre-gain `gain_db`;
     /// `None` when the peaks that matter there were not detected exactly (a gain or a
     /// ceiling beyond those given to [`Self::new`]).

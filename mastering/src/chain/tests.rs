@@ -1057,7 +1057,8 @@ fn dense_material_converges_in_three_passes() {
 }
 
 /// The same on real music: a 30 s excerpt of the densest frozen-bubble track in every
-/// style. Skipped (and passing) when `MAGIC_MASTER_TEST_MUSIC_DIR` is unset.
+/// style, and the whole track in edm (the case: 5–9 passes before the model).
+/// Skipped (and passing) when `MAGIC_MASTER_TEST_MUSIC_DIR` is unset.
 #[test]
 fn real_music_converges_in_three_passes() {
     let Ok(dir) = std::env::var("MAGIC_MASTER_TEST_MUSIC_DIR") else {
@@ -1077,6 +1078,15 @@ fn real_music_converges_in_three_passes() {
         })
         .collect();
     let tmp = temp_dir();
+    let whole = path_in(&tmp, "edm.wav");
+    let p = params(Style::Edm, None, OutputFormat::Wav { bit_depth: 16 });
+    let (report, passes) = master_counting(&track, &whole, &p);
+    eprintln!("real_music passes edm, whole track: {passes} limiter passes");
+    assert_delivered(&whole, &p, &report);
+    assert!(
+        passes <= MAX_PASSES,
+        "edm, whole track: {passes} limiter passes"
+    );
     let input = wav_in(&tmp, "in.wav", &excerpt, rate, WavKind::Float);
     let formats = [
         OutputFormat::Wav { bit_depth: 16 },

@@ -128,7 +128,7 @@ impl LoudnessModel {
         let sub_len = (rate as usize).div_ceil(10).max(1);
         let tile = TILE_FRAMES
             .rev()
-            .find(|t| sub_len % t == 0)
+            .find(|t| sub_len.is_multiple_of(*t))
             .unwrap_or(FALLBACK_TILE_FRAMES)
             .min(sub_len);
         let tiles_per_sub = sub_len.div_ceil(tile);
@@ -155,7 +155,7 @@ impl LoudnessModel {
             tile_energy: 0.0,
             tile_fill: 0,
             sub_fill: 0,
-            pending: vec![Vec::with_capacity(TILE_BLOCK); 2],
+            pending: (0..2).map(|_| Vec::with_capacity(TILE_BLOCK)).collect(),
         })
     }
 

@@ -4,12 +4,17 @@
 //! ```text
 //! pass A  decode → [pre-analysis stages: DC removal] → analysis ─┐ track store
 //! pass B  track → [processing stages: EQ, dynamics, width] → the track, rewritten (pre-gain)
-//! loop    track → gain g → [limiter] → integrated loudness;  g ← secant step
-//!         until |I − target| ≤ 0.02 LU (at most 6 passes; none when the limiter is idle)
+//! model   track → the limiter's peak detector + K-weighting → per-tile peaks and energies
+//!         (only when the limiter will work); g solves Î(g) = target on the model, drive
+//!         level by drive level: no limiter pass (see `loudness_model`)
+//! loop    only where the model cannot answer (the saturator's drive level, a factory
+//!         whose limiter has no model): track → gain g → [limiter] → integrated loudness;
+//!         g ← secant step until |I − target| ≤ 0.02 LU (at most 6 passes)
 //! final   track → gain g → [limiter, skipped when idle] → TPDF dither → encoder → output
 //! verify  measure the output: WAV/FLAC meter the exact samples the encoder wrote, MP3 is
 //!         decoded again → BS.1770 meter → the report's `after`; if it misses the target
-//!         by more than 0.03 LU or passes the ceiling (MP3 overshoot), correct and re-encode;
+//!         by more than 0.03 LU or passes the ceiling (MP3 overshoot), correct and re-encode
+//!         (a modelled gain: the model's next search aims off by the measured miss);
 //!         if the encoder still overshoots, turn the output down after the limiter
 //! ```
 //!
@@ -18,11 +23,13 @@
 //! files, so memory stays bounded whatever the length (QUALITY.md §4). The stages come from
 //! a [`stages::StageFactory`]: see that module for where the dsp stages plug in.
 
+mod loudness_model;
 mod pipeline;
 mod spill;
 mod stages;
 mod store;
 
+pub use loudness_model::{LimiterModel, LoudnessModel, MODEL_BUDGET_BYTES};
 pub use pipeline::{NamedStage, Pipeline};
 pub use spill::{SpillBuffer, SpillReader};
 pub use stages::{InputAnalysis, MasteringStages, StageFactory};
@@ -76,6 +83,20 @@ pub const MAX_TRIMS: usize = 3;
 pub const SATURATED_SLOPE: f64 = 0.1;
 /// Largest gain the chain applies, dB (inputs quieter than -70 LUFS are refused anyway).
 pub const MAX_GAIN_DB: f64 = 60.0;
+/// The loudness model's search stops this close to its aim, LU (a prediction costs no
+/// limiter pass, so it can aim far inside [`LOOP_TOLERANCE_LU`]).
+pub const MODEL_TOLERANCE_LU: f64 = 0.005;
+/// Largest step up of the model's search, dB.
+pub const MODEL_STEP_DB: f64 = 6.0;
+/// Most predictions per drive level.
+pub const MAX_MODEL_STEPS: usize = 30;
+/// The loudness model detects peaks exactly down to the limiter's threshold at a ceiling
+/// this much under the first one, dB (room for the MP3 corrections that lower it) ...
+pub const MODEL_CEILING_SLACK_DB: f64 = 1.5;
+/// ... and at gains up to this much over the linear one, dB (the drive levels below the
+/// saturator reach a few dB over it on dense material). Higher fall back to limiter passes;
+/// lower means fewer frames to interpolate.
+pub const MODEL_HEADROOM_DB: f64 = 10.0;
 
 /// Headroom under the ceiling for what encoding adds, dB: dither is a fraction of an LSB;
 /// MP3 reconstruction overshoots a limited signal by about 0.7 dB at 320 kb/s on dense
@@ -231,6 +252,13 @@ struct Run<'a> {
     limiter_idle: bool,
     /// Gain after the limiter, dB: 0 unless the encoder overshot the ceiling every time.
     trim_db: f64,
+    /// The loudness model of the pre-gain track (`None`: the factory's limiter has none).
+    model: Option<LoudnessModel>,
+    /// Measured minus predicted loudness of the last written file, LU: what the model
+    /// misses (and, for MP3, what the encoder loses).
+    model_bias: f64,
+    /// The model's raw prediction for the gain last found, when the model found it.
+    modelled: Option<f64>,
 }
 
 impl Run<'_> {
@@ -266,10 +294,21 @@ fn run_chain(
 
     // Pass B: processing stages designed from the analysis.
     rep.begin(Stage::Equalizer, "spill", 0.25)?;
-    let (spill, pre_limiter) =
+    let (mut spill, pre_limiter) =
         process_stages(spill_a, &analysis, params, factory, dir, before.frames, rep)?;
 
     let ceiling = params.true_peak_db - encoder_margin_db(params.format);
+    let format = (analysis.sample_rate, analysis.channels);
+    let model = build_model(
+        &mut spill,
+        format,
+        &pre_limiter,
+        params,
+        factory,
+        ceiling,
+        dir,
+        rep,
+    )?;
     let mut run = Run {
         params,
         rate: analysis.sample_rate,
@@ -281,6 +320,9 @@ fn run_chain(
         drive: 0,
         limiter_idle: false,
         trim_db: 0.0,
+        model,
+        model_bias: 0.0,
+        modelled: None,
     };
     run.rebuild_limiter(factory)?;
 
@@ -310,6 +352,11 @@ fn run_chain(
         }
     };
     let mut after = measure_written(&mut run, gain_db, rep)?;
+    #[cfg(test)]
+    {
+        let miss = run.modelled.map(|p| after.loudness.lufs - p);
+        tests::MODEL_MISS.with(|c| c.set(miss));
+    }
     for attempt in 0..MAX_CORRECTIONS {
         let miss = target - after.loudness.lufs;
         let over = after.loudness.true_peak_db - params.true_peak_db;
@@ -325,10 +372,14 @@ fn run_chain(
             run.ceiling -= over + OVERSHOOT_MARGIN_STEP_DB * (attempt + 1) as f64;
             run.rebuild_limiter(factory)?;
         }
-        let encoder_loss = if lossless {
-            0.0
-        } else {
-            float_lufs - after.loudness.lufs
+        let encoder_loss = match run.modelled {
+            // The model's next search aims off by what this one missed (encoder included).
+            Some(predicted) => {
+                run.model_bias = after.loudness.lufs - predicted;
+                0.0
+            }
+            None if lossless => 0.0,
+            None => float_lufs - after.loudness.lufs,
         };
         // Corrections measure every gain they try (a repeated prediction would repeat the
         // miss).
@@ -484,6 +535,44 @@ fn process_stages(
     Ok((spill, meter.loudness()))
 }
 
+/// The loudness model of the processed track (see [`loudness_model`]), built by one
+/// detection pass over it, when the limiter will have work to do at the linear gain and
+/// the factory's limiter can be modelled (`None` otherwise). Its peaks are exact wherever
+/// they could matter at up to [`MODEL_HEADROOM_DB`] over the linear gain and a ceiling up
+/// to [`MODEL_CEILING_SLACK_DB`] lower.
+#[allow(clippy::too_many_arguments)]
+fn build_model(
+    spill: &mut TrackStore,
+    format: (u32, usize),
+    pre_limiter: &Loudness,
+    params: &MasterParams,
+    factory: &dyn StageFactory,
+    ceiling: f64,
+    dir: &Path,
+    rep: &mut Reporter<'_>,
+) -> Result<Option<LoudnessModel>, MasterError> {
+    let linear = (params.target_lufs - pre_limiter.lufs).min(MAX_GAIN_DB);
+    if pre_limiter.true_peak_db + linear <= ceiling - 0.1 {
+        return Ok(None);
+    }
+    let lowest = (ceiling - MODEL_CEILING_SLACK_DB).max(-20.0);
+    let Some(limiter) = factory.limiter_model(params, format, lowest, 0)? else {
+        return Ok(None);
+    };
+    let t = Instant::now();
+    let frames = spill.frames();
+    let max_gain_db = (linear + MODEL_HEADROOM_DB).min(MAX_GAIN_DB);
+    let mut model = LoudnessModel::new(dir, format, frames, limiter.threshold(), max_gain_db)?;
+    let mut reader = spill.reader(BLOCK_FRAMES)?;
+    let mut block = Vec::new();
+    while reader.read_block(&mut block)? > 0 {
+        model.add_block(&block)?;
+    }
+    model.finish()?;
+    rep.add_inner("loudness_model", t.elapsed().as_secs_f64());
+    Ok(Some(model))
+}
+
 /// One pass: spill → gain → limiter → `sink`, with progress inside `[start, end]`.
 fn limited_pass(
     run: &mut Run<'_>,
@@ -502,6 +591,10 @@ fn limited_pass(
         sink(block)
     };
     let use_limiter = !run.limiter_idle;
+    if use_limiter {
+        #[cfg(test)]
+        tests::LIMITER_PASSES.with(|c| c.set(c.get() + 1));
+    }
     let limiter_before = run.limiter.total_seconds();
     run.limiter.reset();
     let span = Span {
@@ -612,6 +705,139 @@ fn find_gain(
     Ok((best.1, target + best.2, false))
 }
 
+/// [`find_gain_driven`] on the loudness model: no limiter pass. From the current drive
+/// level up, solves `Î(g) + bias = target` on the model (see [`solve_on_model`]); a level
+/// whose limiter saturates short of the target hands over to the next. Returns `None` when
+/// the model cannot answer (no model, a drive level it does not model — the saturator's —
+/// or a gain beyond what it detected): the caller then measures with limiter passes. The
+/// loudness returned is the prediction plus the bias; the final pass measures the truth,
+/// and the correction after it learns the bias from that measurement.
+fn find_gain_modeled(
+    run: &mut Run<'_>,
+    factory: &dyn StageFactory,
+    pre_limiter: &Loudness,
+    target: f64,
+    rep: &mut Reporter<'_>,
+) -> Result<Option<(f64, f64, bool)>, MasterError> {
+    let linear = (target - pre_limiter.lufs).min(MAX_GAIN_DB);
+    // The limiter aims 0.05 dB inside its ceiling; 0.1 dB covers that margin.
+    run.limiter_idle = pre_limiter.true_peak_db + linear <= run.ceiling - 0.1;
+    if run.limiter_idle {
+        run.modelled = None;
+        return Ok(Some((linear, pre_limiter.lufs + linear, false)));
+    }
+    let Some(model) = run.model.as_mut() else {
+        return Ok(None);
+    };
+    let t = Instant::now();
+    let format = (run.rate, run.channels);
+    let aim = target - run.model_bias;
+    let mut seed = linear;
+    let mut drive = run.drive;
+    let found = loop {
+        let Some(limiter) = factory.limiter_model(run.params, format, run.ceiling, drive)? else {
+            break None;
+        };
+        let Some(solved) = solve_on_model(model, &limiter, aim, seed)? else {
+            break None;
+        };
+        if !solved.saturated || drive >= factory.max_drive() {
+            break Some(solved);
+        }
+        drive += 1;
+        seed = solved.gain_db;
+    };
+    rep.add_inner("loudness_model", t.elapsed().as_secs_f64());
+    if drive != run.drive {
+        run.drive = drive;
+        run.rebuild_limiter(factory)?;
+    }
+    run.modelled = found.as_ref().map(|s| s.predicted);
+    Ok(found.map(|s| (s.gain_db, s.predicted + run.model_bias, s.saturated)))
+}
+
+/// A gain found on the loudness model.
+#[derive(Debug, Clone, Copy)]
+struct Solved {
+    gain_db: f64,
+    /// The model's loudness at that gain, LUFS.
+    predicted: f64,
+    /// The limiter saturates: the loudest gain short of the aim.
+    saturated: bool,
+}
+
+/// Solves `Î(g) = aim` on `model` for `limiter`, starting at `seed` dB: secant steps (the
+/// first with unit slope), bisection when a step leaves the bracket found so far, until
+/// within [`MODEL_TOLERANCE_LU`]. Saturated, as in [`find_gain`], when short of the aim and
+/// the loudness rises by less than [`SATURATED_SLOPE`] LU per dB. `None` when the model
+/// refuses a gain.
+fn solve_on_model(
+    model: &mut LoudnessModel,
+    limiter: &LimiterModel,
+    aim: f64,
+    seed: f64,
+) -> Result<Option<Solved>, MasterError> {
+    // The model answers up to `top`: a limiter still short of the aim there is treated as
+    // saturated (the next drive level, or limiter passes, take over).
+    let top = (model.max_gain_db(limiter) - 1e-6).min(MAX_GAIN_DB);
+    let mut at = |g: f64| -> Result<Option<f64>, MasterError> { model.predict(limiter, g) };
+    let mut g0 = seed.min(top);
+    let Some(i0) = at(g0)? else { return Ok(None) };
+    let mut f0 = i0 - aim;
+    let mut best = (f0.abs(), g0, i0);
+    // Bracket: the highest gain known short of the aim, the lowest known over it.
+    let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
+    let update = |g: f64, f: f64, lo: &mut f64, hi: &mut f64| {
+        if f < 0.0 {
+            *lo = lo.max(g);
+        } else {
+            *hi = hi.min(g);
+        }
+    };
+    update(g0, f0, &mut lo, &mut hi);
+    let mut g1 = (g0 - f0).min(top);
+    for _ in 0..MAX_MODEL_STEPS {
+        if best.0 <= MODEL_TOLERANCE_LU {
+            break;
+        }
+        let Some(i1) = at(g1)? else { return Ok(None) };
+        let f1 = i1 - aim;
+        if f1.abs() < best.0 {
+            best = (f1.abs(), g1, i1);
+        }
+        update(g1, f1, &mut lo, &mut hi);
+        if f1.abs() <= MODEL_TOLERANCE_LU {
+            break;
+        }
+        let slope = if (g1 - g0).abs() > 1e-9 {
+            (f1 - f0) / (g1 - g0)
+        } else {
+            1.0
+        };
+        if f1 < 0.0 && (g1 >= top || (slope < SATURATED_SLOPE && g1 > g0)) {
+            // Short of the aim, and more gain hardly helps: the loudest point tried.
+            return Ok(Some(Solved {
+                gain_db: g1,
+                predicted: i1,
+                saturated: true,
+            }));
+        }
+        // At most MODEL_STEP_DB up at a time: a flat slope would jump far past where
+        // saturation shows.
+        let mut next = (g1 - f1 / slope.clamp(0.02, 1.5)).min(g1 + MODEL_STEP_DB);
+        if hi.is_finite() && lo.is_finite() && !(next > lo && next < hi) {
+            next = 0.5 * (lo + hi);
+        }
+        (g0, f0) = (g1, f1);
+        g1 = next.min(top);
+    }
+    Ok(Some(Solved {
+        gain_db: best.1,
+        predicted: best.2,
+        saturated: false,
+    }))
+}
+
 /// [`find_gain`], raising the limiter's drive level while it saturates below the target.
 fn find_gain_driven(
     run: &mut Run<'_>,
@@ -621,6 +847,10 @@ fn find_gain_driven(
     speculate: bool,
     rep: &mut Reporter<'_>,
 ) -> Result<(f64, f64, bool), MasterError> {
+    if let Some(found) = find_gain_modeled(run, factory, pre_limiter, target, rep)? {
+        return Ok(found);
+    }
+    run.modelled = None;
     loop {
         let found = find_gain(run, pre_limiter, run.ceiling, target, speculate, rep)?;
         if !found.2 || run.drive >= factory.max_drive() {

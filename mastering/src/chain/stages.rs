@@ -8,10 +8,13 @@
 //!    width). They run once; their output is spilled to disk.
 //! 3. [`StageFactory::limiter`]: the look-ahead true-peak limiter to a ceiling. It runs in
 //!    every pass of the loudness-correction loop and in the final pass (reset in between).
+//!    [`StageFactory::limiter_model`] describes it to the chain's loudness model, which
+//!    then finds the gain without those passes.
 //!
 //! Each stage is a [`crate::stage::BlockProcessor`]; the chain compensates their latency.
 //! [`MasteringStages`] builds them from [`crate::dsp`].
 
+use super::loudness_model::LimiterModel;
 use super::pipeline::NamedStage;
 use crate::dsp::limiter::TruePeakLimiter;
 use crate::dsp::saturator::SoftSaturator;
@@ -71,6 +74,19 @@ pub trait StageFactory {
     /// The highest drive level [`Self::limiter`] offers.
     fn max_drive(&self) -> usize {
         0
+    }
+
+    /// What the loudness model needs of [`Self::limiter`] at the same arguments, when that
+    /// stage is a [`TruePeakLimiter`] alone; `None` (the default) for any other stage: the
+    /// chain then measures each gain it tries with a pass of the limiter over the track.
+    fn limiter_model(
+        &self,
+        _params: &MasterParams,
+        _format: (u32, usize),
+        _ceiling_db: f64,
+        _drive: usize,
+    ) -> Result<Option<LimiterModel>, MasterError> {
+        Ok(None)
     }
 }
 
@@ -157,5 +173,20 @@ impl StageFactory for MasteringStages {
     /// [`SoftSaturator`].
     fn max_drive(&self) -> usize {
         LIMITER_DRIVE.len() + 1
+    }
+
+    /// Every drive level but the top one (whose saturator the model cannot predict).
+    fn limiter_model(
+        &self,
+        params: &MasterParams,
+        (sample_rate, channels): (u32, usize),
+        ceiling_db: f64,
+        drive: usize,
+    ) -> Result<Option<LimiterModel>, MasterError> {
+        if drive > LIMITER_DRIVE.len() {
+            return Ok(None);
+        }
+        let settings = StyleParams::of(params.style).limiter_settings_driven(ceiling_db, drive);
+        Ok(Some(LimiterModel::of(sample_rate, channels, &settings)?))
     }
 }

@@ -4,7 +4,27 @@ use crate::meter::LoudnessMeter;
 use crate::params::Style;
 use crate::stage::BlockProcessor;
 use crate::testutil::*;
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
+
+thread_local! {
+    /// Passes of the limiter over the whole track (loudness loop, final encode, corrections)
+    /// made by this thread's chain runs; every test runs in a thread of its own.
+    pub(super) static LIMITER_PASSES: Cell<usize> = const { Cell::new(0) };
+    /// The first written file's loudness minus the loudness model's prediction, LU (`None`
+    /// when the gain did not come from the model).
+    pub(super) static MODEL_MISS: Cell<Option<f64>> = const { Cell::new(None) };
+}
+
+/// Masters `input` and returns the report and the number of limiter passes it took.
+fn master_counting(input: &Path, output: &Path, p: &MasterParams) -> (MasterReport, usize) {
+    LIMITER_PASSES.with(|c| c.set(0));
+    let report = master(input, output, p).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+    (report, LIMITER_PASSES.with(Cell::get))
+}
+
+/// Most limiter passes a master may take (issue 11: dense material converges in ≤ 3).
+const MAX_PASSES: usize = 3;
 
 fn params(style: Style, target: Option<f64>, format: OutputFormat) -> MasterParams {
     MasterParams::new(style, target, Some(-1.0), format).unwrap()
@@ -995,4 +1015,117 @@ fn real_music_meets_the_delivery_bounds() {
         "real_music: {k} masters, worst loudness error {worst_error:.2} LU, highest true peak \
          {highest_peak:.2} dBTP (ffmpeg)"
     );
+}
+
+/// Dense material converges in at most three limiter passes, in every style and format
+/// (issue 11 item 3): the loudness model finds the gain without running the limiter, the
+/// final encode pass checks it. Before the model, edm took 5–9 passes here.
+#[test]
+fn dense_material_converges_in_three_passes() {
+    let dir = temp_dir();
+    let input = wav_in(
+        &dir,
+        "in.wav",
+        &loud_music(44_100, 10.0, 2),
+        44_100,
+        WavKind::Int(24),
+    );
+    let formats = [
+        OutputFormat::Wav { bit_depth: 16 },
+        OutputFormat::Flac { bit_depth: 24 },
+        OutputFormat::Mp3 { bitrate_kbps: 320 },
+    ];
+    let mut worst = 0;
+    for (k, style) in Style::ALL.into_iter().enumerate() {
+        let format = formats[k % formats.len()];
+        let output = path_in(&dir, &format!("{}.{}", style.name(), format.extension()));
+        let p = params(style, None, format);
+        let (report, passes) = master_counting(&input, &output, &p);
+        eprintln!("dense {style} {format:?}: {passes} limiter passes");
+        assert_delivered(&output, &p, &report);
+        assert!(
+            passes <= MAX_PASSES,
+            "{style} {format:?}: {passes} limiter passes"
+        );
+        worst = worst.max(passes);
+    }
+    // A hotter target: the style's limiter saturates and the model raises the drive (to
+    // level 3 of 4 here; the top level's saturator, which the model does not predict, is
+    // first needed near -7 LUFS on this material).
+    let output = path_in(&dir, "hot.wav");
+    let p = params(Style::Edm, Some(-8.0), OutputFormat::Wav { bit_depth: 24 });
+    let (report, passes) = master_counting(&input, &output, &p);
+    eprintln!("dense edm -8 LUFS: {passes} limiter passes");
+    assert_delivered(&output, &p, &report);
+    assert!(
+        passes <= MAX_PASSES,
+        "edm at -8 LUFS: {passes} limiter passes"
+    );
+    eprintln!("dense: at most {worst} limiter passes at the default targets");
+}
+
+/// The same on real music: a 30 s excerpt of the densest frozen-bubble track in every
+/// style, and the whole track in edm (the issue's case: 5–9 passes before the model).
+/// Skipped (and passing) when `MAGIC_MASTER_TEST_MUSIC_DIR` is unset.
+#[test]
+fn real_music_converges_in_three_passes() {
+    let Ok(dir) = std::env::var("MAGIC_MASTER_TEST_MUSIC_DIR") else {
+        eprintln!("real_music: skipped (MAGIC_MASTER_TEST_MUSIC_DIR is not set)");
+        return;
+    };
+    let track = Path::new(&dir).join("frozen-mainzik-1p.ogg");
+    let (planes, rate) = decode_all(&track);
+    let start = 60 * rate as usize;
+    let end = start + 30 * rate as usize;
+    let excerpt: Vec<Vec<f32>> = planes
+        .iter()
+        .map(|p| {
+            p.get(start..end)
+                .unwrap_or_else(|| panic!("{track:?} is too short"))
+                .to_vec()
+        })
+        .collect();
+    let tmp = temp_dir();
+    let whole = path_in(&tmp, "edm.wav");
+    let p = params(Style::Edm, None, OutputFormat::Wav { bit_depth: 16 });
+    let (report, passes) = master_counting(&track, &whole, &p);
+    eprintln!("real_music passes edm, whole track: {passes} limiter passes");
+    assert_delivered(&whole, &p, &report);
+    assert!(
+        passes <= MAX_PASSES,
+        "edm, whole track: {passes} limiter passes"
+    );
+    let input = wav_in(&tmp, "in.wav", &excerpt, rate, WavKind::Float);
+    let formats = [
+        OutputFormat::Wav { bit_depth: 16 },
+        OutputFormat::Flac { bit_depth: 16 },
+        OutputFormat::Mp3 { bitrate_kbps: 320 },
+        OutputFormat::Wav { bit_depth: 24 },
+    ];
+    for (k, style) in Style::ALL.into_iter().enumerate() {
+        let format = formats[k % formats.len()];
+        let output = path_in(&tmp, &format!("{}.{}", style.name(), format.extension()));
+        let p = params(style, None, format);
+        MODEL_MISS.with(|c| c.set(None));
+        let (report, passes) = master_counting(&input, &output, &p);
+        let miss = MODEL_MISS.with(Cell::get);
+        eprintln!(
+            "real_music passes {style} {format:?}: {passes} limiter passes, {:.3} LUFS, \
+             written minus modelled {miss:?} LU",
+            report.after.lufs
+        );
+        assert_delivered(&output, &p, &report);
+        assert!(
+            passes <= MAX_PASSES,
+            "{style} {format:?}: {passes} limiter passes"
+        );
+        // The model's own error (MP3 adds the encoder's loss): within the delivery bound,
+        // so one correction from it lands.
+        if let (Some(miss), false) = (miss, matches!(format, OutputFormat::Mp3 { .. })) {
+            assert!(
+                miss.abs() <= 0.1,
+                "{style}: the model is off by {miss:.3} LU"
+            );
+        }
+    }
 }

@@ -87,7 +87,7 @@ fn k_weighting(rate: f64) -> [Biquad; 2] {
 }
 
 /// BS.1770 channel weight by position, as the `ebur128` crate's default layout.
-fn channel_weight(channels: usize, ch: usize) -> f64 {
+pub(crate) fn channel_weight(channels: usize, ch: usize) -> f64 {
     match (channels, ch) {
         (4, 2 | 3) | (5, 3 | 4) => 1.41,
         (4 | 5, _) => 1.0,
@@ -133,6 +133,29 @@ fn stereo_k_weighted(
         sr += yb * yb;
     }
     (pl.max(pr), [sl, sr])
+}
+
+/// BS.1770 gated integrated loudness, LUFS ([`FLOOR_DB`] when nothing passes the gate),
+/// from the mean-square energies of consecutive 100 ms sub-blocks (400 ms gating blocks
+/// every 100 ms). [`FastMeter::integrated`] and the chain's loudness model share it.
+pub(crate) fn integrated_from_subs(subs: &[f64]) -> f64 {
+    let windows = || subs.windows(4).map(|w| w.iter().sum::<f64>() / 4.0);
+    let abs = lufs_to_energy(ABS_GATE_LUFS);
+    let (n, sum) = windows()
+        .filter(|&e| e > abs)
+        .fold((0usize, 0.0), |(n, s), e| (n + 1, s + e));
+    if n == 0 {
+        return FLOOR_DB;
+    }
+    // Relative gate: 10 LU below the loudness of the blocks above the absolute gate.
+    let rel = sum / n as f64 * 0.1;
+    let (n, sum) = windows()
+        .filter(|&e| e > abs && e >= rel)
+        .fold((0usize, 0.0), |(n, s), e| (n + 1, s + e));
+    if n == 0 {
+        return FLOOR_DB;
+    }
+    energy_to_lufs(sum / n as f64).max(FLOOR_DB)
 }
 
 /// Fast streaming meter: integrated loudness, LRA, sample peak and (optionally) true peak.
@@ -261,24 +284,7 @@ impl FastMeter {
 
     /// Integrated (gated) loudness, LUFS ([`FLOOR_DB`] when nothing passes the gate).
     pub fn integrated(&self) -> f64 {
-        let abs = lufs_to_energy(ABS_GATE_LUFS);
-        let (n, sum) = self
-            .windows(4)
-            .filter(|&e| e > abs)
-            .fold((0usize, 0.0), |(n, s), e| (n + 1, s + e));
-        if n == 0 {
-            return FLOOR_DB;
-        }
-        // Relative gate: 10 LU below the loudness of the blocks above the absolute gate.
-        let rel = sum / n as f64 * 0.1;
-        let (n, sum) = self
-            .windows(4)
-            .filter(|&e| e > abs && e >= rel)
-            .fold((0usize, 0.0), |(n, s), e| (n + 1, s + e));
-        if n == 0 {
-            return FLOOR_DB;
-        }
-        energy_to_lufs(sum / n as f64).max(FLOOR_DB)
+        integrated_from_subs(&self.subs)
     }
 
     /// Loudness range, LU (0 when not measured or too short).

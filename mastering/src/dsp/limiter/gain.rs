@@ -171,6 +171,25 @@ impl GainComputer {
         }
     }
 
+    /// The same gain computer running at one value per `factor` frames (a fresh state):
+    /// hold window and moving averages shortened `factor` times (rounded, at least one
+    /// value), the release coefficient raised to the power `factor`, so every time constant
+    /// stays the same in seconds. The loudness model runs it on per-tile peaks
+    /// (`chain::loudness_model`).
+    pub(crate) fn decimated(&self, factor: usize) -> Self {
+        let factor = factor.max(1);
+        let shorten = |len: usize| ((len as f64 / factor as f64).round() as usize).max(1);
+        GainComputer::new(
+            self.threshold,
+            (self.hold.window as usize).div_ceil(factor),
+            self.release_coef.powi(factor as i32),
+            (
+                shorten(self.smooth1.ring.len()),
+                shorten(self.smooth2.ring.len()),
+            ),
+        )
+    }
+
     /// The linear level peaks are held under.
     pub(crate) fn threshold(&self) -> f32 {
         self.threshold

@@ -49,8 +49,8 @@ mod gain;
 
 use super::{DspError, check_format, check_range, db_to_lin};
 use crate::stage::BlockProcessor;
-use detector::PeakDetector;
-use gain::GainComputer;
+pub(crate) use detector::PeakDetector;
+pub(crate) use gain::GainComputer;
 
 /// The limiter aims this far below the requested ceiling, dB: the detector's worst
 /// under-read up to 0.95 of Nyquist (parabolic refinement of the 4× grid ≤ 0.06 dB, filter
@@ -59,7 +59,7 @@ use gain::GainComputer;
 pub const SAFETY_MARGIN_DB: f64 = 0.08;
 
 /// Frames processed per internal chunk (sizes the scratch buffers).
-const CHUNK: usize = 256;
+pub(crate) const CHUNK: usize = 256;
 
 /// Limiter settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -108,6 +108,27 @@ impl TruePeakLimiter {
         channels: usize,
         settings: &LimiterSettings,
     ) -> Result<Self, DspError> {
+        let (detector, gains, delay) = Self::parts(sample_rate, channels, settings)?;
+        Ok(TruePeakLimiter {
+            channels,
+            ceiling_dbtp: settings.ceiling_dbtp,
+            detector,
+            gains,
+            delay_line: vec![vec![0.0; delay + CHUNK]; channels],
+            delay,
+            peak: vec![0.0; CHUNK],
+            gain: vec![1.0; CHUNK],
+        })
+    }
+
+    /// The limiter's parts for `settings`: its peak detector, its gain computer and its
+    /// delay (frames). The loudness model (`chain::loudness_model`) builds its gain
+    /// computers here, so it runs exactly the limiter's timing.
+    pub(crate) fn parts(
+        sample_rate: u32,
+        channels: usize,
+        settings: &LimiterSettings,
+    ) -> Result<(PeakDetector, GainComputer, usize), DspError> {
         check_format(sample_rate, channels)?;
         let ceiling = check_range("limiter ceiling_dbtp", settings.ceiling_dbtp, -20.0, 0.0)?;
         let lookahead = check_range("limiter lookahead_ms", settings.lookahead_ms, 1.0, 10.0)?;
@@ -125,17 +146,8 @@ impl TruePeakLimiter {
         let hold_len = ((hold_ms * rate / 1000.0).round() as usize).max(delay + 1);
         let threshold = db_to_lin(ceiling - SAFETY_MARGIN_DB) as f32;
         let release_coef = (-1.0 / (release_ms * rate / 1000.0)).exp();
-
-        Ok(TruePeakLimiter {
-            channels,
-            ceiling_dbtp: ceiling,
-            detector,
-            gains: GainComputer::new(threshold, hold_len, release_coef, (w1, w2)),
-            delay_line: vec![vec![0.0; delay + CHUNK]; channels],
-            delay,
-            peak: vec![0.0; CHUNK],
-            gain: vec![1.0; CHUNK],
-        })
+        let gains = GainComputer::new(threshold, hold_len, release_coef, (w1, w2));
+        Ok((detector, gains, delay))
     }
 
     /// The requested true-peak ceiling, dBTP.

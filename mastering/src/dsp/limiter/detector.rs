@@ -1,7 +1,8 @@
 //! The limiter's peak detector: per frame, the largest magnitude over all channels of the
 //! band-limited signal around it, read by the exact true-peak detector the meter also uses
 //! ([`ExactPeak`]: 4× grid from two half-band stages, a 96-tap and a 10-tap Kaiser-windowed
-//! sinc, flat to 0.95 of Nyquist, refined by parabolas). Tiles that provably stay under the threshold are skipped.
+//! sinc, flat to 0.95 of Nyquist, refined by parabolas). Tiles that provably stay under
+//! the threshold are skipped.
 
 use super::CHUNK;
 use crate::dsp::DspError;

@@ -1,20 +1,22 @@
 //! The limiter's peak detector: per frame, the largest magnitude over all channels of the
 //! band-limited signal around it, read by the exact true-peak detector the meter also uses
-//! ([`ExactPeak`]: 4× grid of a 64-tap-per-phase Kaiser-windowed sinc, flat to 0.95 of
-//! Nyquist, refined by parabolas). Tiles that provably stay under the threshold are skipped.
+//! ([`ExactPeak`]: 4× grid from two half-band stages, a 96-tap and a 10-tap Kaiser-windowed
+//! sinc, flat to 0.95 of Nyquist, refined by parabolas). Tiles that provably stay under
+//! the threshold are skipped.
 
 use super::CHUNK;
 use crate::dsp::DspError;
-use crate::meter::true_peak::{ExactPeak, TAPS, TILE, WINDOW};
+use crate::meter::true_peak::{CONTEXT, ExactPeak, ScanScratch, TILE, WINDOW};
 
 /// Streaming per-frame peak detector over chunks of at most [`CHUNK`] frames.
 #[derive(Debug, Clone)]
 pub(crate) struct PeakDetector {
     channels: usize,
     exact: ExactPeak,
-    /// Per channel: the last `TAPS` input samples followed by the current chunk (and room
+    /// Per channel: the last `CONTEXT` input samples followed by the current chunk (and room
     /// for the last tile's window).
     history: Vec<Vec<f32>>,
+    scratch: ScanScratch,
 }
 
 impl PeakDetector {
@@ -25,14 +27,15 @@ impl PeakDetector {
         Ok(PeakDetector {
             channels,
             exact: ExactPeak::new(),
-            history: vec![vec![0.0; TAPS + CHUNK.next_multiple_of(TILE) + WINDOW]; channels],
+            history: vec![vec![0.0; CONTEXT + CHUNK.next_multiple_of(TILE) + WINDOW]; channels],
+            scratch: ScanScratch::default(),
         })
     }
 
     /// Frames of input the detector looks back over (its support minus one): a peak
     /// reported for frame `i` depends on frames `i - support() ..= i`.
     pub(crate) fn support(&self) -> usize {
-        TAPS
+        CONTEXT
     }
 
     pub(crate) fn reset(&mut self) {
@@ -56,9 +59,10 @@ impl PeakDetector {
         peak[..n].fill(0.0);
         for (ch, samples) in block.iter().enumerate().take(self.channels) {
             let hist = &mut self.history[ch];
-            hist[TAPS..TAPS + n].copy_from_slice(&samples[offset..offset + n]);
-            self.exact.scan(hist, n, peak, report_above, false);
-            hist.copy_within(n..n + TAPS, 0);
+            hist[CONTEXT..CONTEXT + n].copy_from_slice(&samples[offset..offset + n]);
+            self.exact
+                .scan(hist, n, peak, report_above, false, &mut self.scratch);
+            hist.copy_within(n..n + CONTEXT, 0);
         }
     }
 }

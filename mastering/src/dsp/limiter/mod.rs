@@ -3,9 +3,9 @@
 //! # How it works
 //!
 //! 1. **Detection.** Each input frame's true peak is read by the exact detector the meter
-//!    also uses ([`crate::meter::true_peak::ExactPeak`]): a 4× grid of a 96-tap-per-phase
-//!    Kaiser-windowed sinc, flat to 0.95 of Nyquist at any rate, refined by a parabola
-//!    through each grid maximum; within ±0.05 dB of the reference meter on near-Nyquist
+//!    also uses ([`crate::meter::true_peak::ExactPeak`]): a 4× grid from two half-band
+//!    stages (a 96-tap and a 10-tap Kaiser-windowed sinc), flat to 0.95 of Nyquist at any
+//!    rate, refined by a parabola through each grid maximum; within ±0.05 dB of the reference meter on near-Nyquist
 //!    sines, sweeps, squares and hard-clipped mixes. The per-frame peak is the largest over
 //!    all channels. Tiles of 8 frames that provably cannot reach the threshold (samples
 //!    plus a bound from their second differences) skip the interpolation.
@@ -23,7 +23,7 @@
 //!
 //! # The guarantee
 //!
-//! The hold window covers the whole look-ahead plus the detector's support (96 frames), so
+//! The hold window covers the whole look-ahead plus the detector's support (112 frames), so
 //! every output sample that contributes to a peak is multiplied by a gain no larger than
 //! that peak's required gain: the output's true peak, read by the exact detector (and the
 //! reference meter), stays at or below the ceiling. Gain varying *within* the support can

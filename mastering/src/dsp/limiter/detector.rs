@@ -1,10 +1,12 @@
 //! The limiter's peak detector: per frame, the largest magnitude over all channels of the
 //! band-limited signal around it, read by the exact true-peak detector the meter also uses
 //! ([`ExactPeak`]: 4× grid from two half-band stages, a 96-tap and a 10-tap Kaiser-windowed
-//! sinc, flat to 0.95 of Nyquist, refined by parabolas). Tiles that provably stay under
-//! the threshold are skipped.
+//! sinc, flat to 0.95 of Nyquist, refined by parabolas), and never less than ebur128's
+//! (ffmpeg's) own 4× reading of the same frame ([`Ebur128Style`]), which can read higher.
+//! Tiles that provably stay under the threshold are skipped.
 
 use super::CHUNK;
+use super::ebur128_style::Ebur128Style;
 use crate::dsp::DspError;
 use crate::meter::true_peak::{CONTEXT, ExactPeak, ScanScratch, TILE, WINDOW};
 
@@ -13,6 +15,8 @@ use crate::meter::true_peak::{CONTEXT, ExactPeak, ScanScratch, TILE, WINDOW};
 pub(crate) struct PeakDetector {
     channels: usize,
     exact: ExactPeak,
+    /// The users' meter's reading, which can pass the exact one (see [`Ebur128Style`]).
+    ebur128: Ebur128Style,
     /// Per channel: the last `CONTEXT` input samples followed by the current chunk (and room
     /// for the last tile's window).
     history: Vec<Vec<f32>>,
@@ -20,13 +24,14 @@ pub(crate) struct PeakDetector {
 }
 
 impl PeakDetector {
-    pub(crate) fn new(_sample_rate: u32, channels: usize) -> Result<Self, DspError> {
+    pub(crate) fn new(sample_rate: u32, channels: usize) -> Result<Self, DspError> {
         if channels == 0 {
             return Err(DspError::Parameter("no channels".into()));
         }
         Ok(PeakDetector {
             channels,
             exact: ExactPeak::new(),
+            ebur128: Ebur128Style::new(sample_rate)?,
             history: vec![vec![0.0; CONTEXT + CHUNK.next_multiple_of(TILE) + WINDOW]; channels],
             scratch: ScanScratch::default(),
         })
@@ -62,6 +67,9 @@ impl PeakDetector {
             hist[CONTEXT..CONTEXT + n].copy_from_slice(&samples[offset..offset + n]);
             self.exact
                 .scan(hist, n, peak, report_above, false, &mut self.scratch);
+            // Frame i's sample is hist[i + CONTEXT / 2] for both readings.
+            let start = CONTEXT / 2 - self.ebur128.lead();
+            self.ebur128.raise(&hist[start..], n, peak, report_above);
             hist.copy_within(n..n + CONTEXT, 0);
         }
     }

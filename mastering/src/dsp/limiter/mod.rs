@@ -8,7 +8,10 @@
 //!    rate, refined by a parabola through each grid maximum; within ±0.05 dB of the reference meter on near-Nyquist
 //!    sines, sweeps, squares and hard-clipped mixes. The per-frame peak is the largest over
 //!    all channels. Tiles of 8 frames that provably cannot reach the threshold (samples
-//!    plus a bound from their second differences) skip the interpolation.
+//!    plus a bound from their second differences) skip the interpolation. Each frame's
+//!    peak is never less than ebur128's own 4× reading of it (`ebur128_style`): that
+//!    interpolator, the one ffmpeg's `ebur128` meter uses, can read *above* the exact peak
+//!    (below), and the users check us with it.
 //! 2. **Required gain** `r = min(1, ceiling / peak)` per frame.
 //! 3. **Hold.** A sliding minimum of `r` over a hold window (≥ look-ahead, default 25 ms),
 //!    computed with a monotonic deque (O(1) amortised per frame). Holding for longer than a
@@ -38,13 +41,16 @@
 //! the analytic worst case; the measurements stay well inside it. Meters built on
 //! libebur128's interpolator (ffmpeg's `ebur128`) read a sine up to 0.11 dB above its exact
 //! peak near 2/3 of Nyquist, and mixes more (0.14 dB measured in
-//! `chain::tests::limiter_in_a_pipeline_holds_the_ceiling`): the chain's final
-//! verification reads both and corrects.
+//! `chain::tests::limiter_in_a_pipeline_holds_the_ceiling`, 0.2 dB on a music-like signal
+//! in `dsp::quality_tests::limiter_true_peak_never_exceeds_the_ceiling`): the detector
+//! takes the larger of both readings, so the limiter holds both; the chain's final
+//! verification reads both too and corrects what encoding adds.
 //! Inputs must be finite (the DC stage removes NaN and infinities).
 //!
 //! `process` never allocates; all buffers are sized in `new`.
 
 mod detector;
+mod ebur128_style;
 mod gain;
 
 use super::{DspError, check_format, check_range, db_to_lin};

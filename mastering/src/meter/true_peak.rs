@@ -662,7 +662,7 @@ const TOTAL_TAPS: usize = 48;
 /// 2× from 96 kHz; phase 0 is the sample itself): `y_p[n] = Σ_k
 /// h[factor·k + p] · x[n − k]`, each stored reversed so that its window is
 /// `x[n−taps+1 ..= n]` in natural order.
-fn interpolation_phases(rate: u32) -> (usize, Vec<Vec<f32>>) {
+pub(crate) fn interpolation_phases(rate: u32) -> (usize, Vec<Vec<f32>>) {
     let factor = if rate < 96_000 { 4 } else { 2 };
     let taps = TOTAL_TAPS / factor;
     let h: Vec<f64> = (0..TOTAL_TAPS)

@@ -264,19 +264,14 @@ mod tests {
     /// not what these cases measure. The fades' spectra stay within 0.95 of Nyquist, so the
     /// band-limited signal's peak is `amp`, reached in the steady middle.
     fn faded_sine(cycles_per_sample: f64, amp: f64, phase: f64, rate: u32, secs: f64) -> Vec<f32> {
-        let n = (secs * f64::from(rate)) as usize;
-        let fade = 0.02 * f64::from(rate);
-        (0..n)
-            .map(|i| {
-                let edge = (i as f64).min((n - 1 - i) as f64);
-                let g = if edge < fade {
-                    0.5 - 0.5 * (PI * edge / fade).cos()
-                } else {
-                    1.0
-                };
-                (g * amp * (2.0 * PI * cycles_per_sample * i as f64 + phase).sin()) as f32
-            })
-            .collect()
+        let frames = (secs * f64::from(rate)) as usize;
+        crate::meter::true_peak::adversarial::faded_sine(
+            cycles_per_sample,
+            amp,
+            phase,
+            rate,
+            frames,
+        )
     }
 
     /// The chain's own 4× detector (`meter::true_peak::TruePeakMeter`) on one channel, dBTP.

@@ -8,10 +8,7 @@
 //! without a corrective pass.
 
 use crate::dsp::DspError;
-use std::f64::consts::PI;
-
-/// Total coefficients of the oversampling interpolator (as in `ebur128`).
-const INTERP_COEFFS: usize = 48;
+use crate::meter::true_peak::interpolation_phases;
 
 /// The ebur128-style per-frame detector; see the module documentation.
 #[derive(Debug, Clone)]
@@ -26,15 +23,18 @@ pub(crate) struct Ebur128Style {
 
 impl Ebur128Style {
     pub(crate) fn new(sample_rate: u32) -> Result<Self, DspError> {
-        let factor = if sample_rate < 96_000 { 4 } else { 2 };
-        let phases = interpolator_phases(factor);
+        // The meter's ebur128 phases, each stored reversed: `detect` wants them in tap order.
+        let (taps, mut phases) = interpolation_phases(sample_rate);
+        for phase in &mut phases {
+            phase.reverse();
+        }
         let coeff_bound = phases
             .iter()
             .map(|p| p.iter().map(|c| c.abs()).sum::<f32>())
             .fold(1.0f32, f32::max);
         Ok(Ebur128Style {
             interp: Interpolator::from_phases(&phases)?,
-            taps: INTERP_COEFFS / factor,
+            taps,
             coeff_bound,
         })
     }
@@ -144,24 +144,4 @@ fn detect<const T: usize, const P: usize>(
         }
         i += TILE;
     }
-}
-
-/// The `ebur128` true-peak interpolator (Hann-windowed sinc over 48 coefficients), split
-/// into its phases 1..factor (phase 0 is a unit impulse at the centre tap).
-fn interpolator_phases(factor: usize) -> Vec<Vec<f32>> {
-    let taps = INTERP_COEFFS / factor;
-    let window = INTERP_COEFFS as f64;
-    (1..factor)
-        .map(|k| {
-            (0..taps)
-                .map(|t| {
-                    let j = (t * factor + k) as f64;
-                    let w = 0.5 * (1.0 - (2.0 * PI * j / window).cos());
-                    let m = j - window / 2.0;
-                    let x = m * PI / factor as f64;
-                    (w * x.sin() / x) as f32
-                })
-                .collect()
-        })
-        .collect()
 }

@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::limits::{ClientGate, GateSlot};
 use axum::Extension;
 use axum::Json;
@@ -54,7 +54,7 @@ pub fn status_json(job: &JobRow) -> Value {
 /// Loads a job of `caller` or answers 404 — also for ids that cannot be job ids and for
 /// other people's jobs (their existence is not revealed).
 pub async fn load_job(state: &AppState, caller: &Caller, id: &str) -> Result<JobRow, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no job with id '{id}'"));
+    let not_found = || ApiError::new(ErrorCode::NotFound, format!("no job with id '{id}'"));
     if !jobs::is_valid_job_id(id) {
         return Err(not_found());
     }

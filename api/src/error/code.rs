@@ -155,7 +155,54 @@ impl std::fmt::Display for ErrorCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashSet;
+    use std::collections::{BTreeSet, HashSet};
+
+    /// The web app's texts and its code → text map (`ERROR_CODE_KEYS`).
+    const WEB_TEXTS: &str = include_str!("../../../web/assets/js/i18n.js");
+
+    /// The `'key': …` entries of the object literal that opens with the line `opening` and
+    /// closes with the first line that is `closing`, in `WEB_TEXTS`.
+    fn object_entries(opening: &str, closing: &str) -> Vec<(String, String)> {
+        let mut lines = WEB_TEXTS.lines().skip_while(|line| *line != opening);
+        assert!(lines.next().is_some(), "no line {opening:?} in i18n.js");
+        lines
+            .take_while(|line| *line != closing)
+            .filter_map(|line| {
+                let entry = line.trim().strip_prefix('\'')?;
+                let (key, value) = entry.split_once("':")?;
+                let value = value.trim().trim_end_matches(',').trim_matches('\'');
+                Some((key.to_owned(), value.to_owned()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_web_app_has_a_message_for_every_code_and_none_for_codes_never_sent() {
+        let mapped = object_entries("export const ERROR_CODE_KEYS = {", "};");
+        let web_codes: BTreeSet<&str> = mapped.iter().map(|(code, _)| code.as_str()).collect();
+        let api_codes: BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        let without_message: Vec<_> = api_codes.difference(&web_codes).collect();
+        let never_sent: Vec<_> = web_codes.difference(&api_codes).collect();
+        assert!(
+            without_message.is_empty(),
+            "codes the API sends without a message in ERROR_CODE_KEYS: {without_message:?}"
+        );
+        assert!(
+            never_sent.is_empty(),
+            "ERROR_CODE_KEYS has messages for codes the API never sends: {never_sent:?}"
+        );
+        for language in ["en", "ru"] {
+            let texts = object_entries(&format!("  {language}: {{"), "  },");
+            assert!(!texts.is_empty(), "no {language} texts found in i18n.js");
+            let keys: HashSet<&str> = texts.iter().map(|(key, _)| key.as_str()).collect();
+            for (code, key) in &mapped {
+                assert!(
+                    keys.contains(key.as_str()),
+                    "{code} maps to {key}, which has no {language} text"
+                );
+            }
+        }
+    }
 
     #[test]
     fn every_wire_string_is_what_serde_writes_and_reads() {

@@ -12,7 +12,7 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorCode};
 use crate::security::{client_ip, ip_in};
 use crate::yookassa::{
-    Amount, Confirmation, CreatePayment, Mode, RemotePayment, YooKassa, YooKassaError,
+    Amount, Confirmation, CreatePayment, Mode, RemotePayment, RemoteStatus, YooKassa, YooKassaError,
 };
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, Request, State};
@@ -394,7 +394,7 @@ pub async fn reconcile(
             "YooKassa's payment does not match ours (amount or metadata): nothing done");
         return Ok(None);
     }
-    if remote.status == "succeeded" && remote.paid {
+    if remote.status == RemoteStatus::Succeeded && remote.paid {
         let refunded = match refunded_kopecks(remote, payment) {
             Ok(refunded) => refunded,
             Err(why) => {
@@ -438,14 +438,14 @@ pub async fn reconcile(
         let change = payments::refund(&state.db, &payment.id, refunded).await?;
         return Ok(report(state, remote, cause, "refunded", change));
     }
-    let (change, what) = match remote.status.as_str() {
-        "canceled" => (payments::cancel(&state.db, &payment.id).await?, "canceled"),
-        "waiting_for_capture" => (
+    let (change, what) = match remote.status {
+        RemoteStatus::Canceled => (payments::cancel(&state.db, &payment.id).await?, "canceled"),
+        RemoteStatus::WaitingForCapture => (
             payments::mark_waiting(&state.db, &payment.id).await?,
             "waiting for capture",
         ),
-        other => {
-            tracing::info!(payment_id = %payment.id, status = other, cause,
+        open @ (RemoteStatus::Pending | RemoteStatus::Succeeded | RemoteStatus::Unknown) => {
+            tracing::info!(payment_id = %payment.id, status = ?open, paid = remote.paid, cause,
                 "YooKassa reports the payment still open: nothing to do");
             return Ok(Some(payment.clone()));
         }
@@ -561,7 +561,7 @@ mod tests {
     fn remote(refunded: Option<(&str, &str)>) -> RemotePayment {
         RemotePayment {
             id: "2f00".to_owned(),
-            status: "succeeded".to_owned(),
+            status: RemoteStatus::Succeeded,
             paid: true,
             amount: Amount {
                 value: "490.00".to_owned(),

@@ -231,17 +231,12 @@ pub async fn list_jobs(
 ) -> Result<Json<Value>, ApiError> {
     let status = match q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
-        Some("queued") => Some(JobStatus::Queued),
-        Some("running") => Some(JobStatus::Running),
-        Some("done") => Some(JobStatus::Done),
-        Some("failed") => Some(JobStatus::Failed),
-        Some("expired") => Some(JobStatus::Expired),
-        Some(other) => {
-            return Err(ApiError::new(
+        Some(name) => Some(JobStatus::from_name(name).ok_or_else(|| {
+            ApiError::new(
                 ErrorCode::InvalidParameter,
-                format!("unknown status '{other}'"),
-            ));
-        }
+                format!("unknown status '{name}'"),
+            )
+        })?),
     };
     let (rows, total) = jobs::list_with_owner(
         &state.db,

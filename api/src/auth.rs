@@ -3,7 +3,7 @@
 //! Passwords are argon2id hashes.
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::routes::accounts::MIN_PASSWORD_LEN;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -112,8 +112,8 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
             Ok(Some(token.trim()))
         }
-        _ => Err(ApiError::unauthorized(
-            "invalid-token",
+        _ => Err(ApiError::new(
+            ErrorCode::InvalidToken,
             "send the access token as 'Authorization: Bearer <token>'",
         )),
     }
@@ -134,11 +134,11 @@ pub async fn resolve(state: &AppState, parts: &Parts) -> Result<Caller, ApiError
             let user = shared::accounts::by_id(&state.db, id)
                 .await?
                 .ok_or_else(|| {
-                    ApiError::unauthorized("invalid-token", "this account no longer exists")
+                    ApiError::new(ErrorCode::InvalidToken, "this account no longer exists")
                 })?;
             if user.is_blocked {
-                return Err(ApiError::forbidden(
-                    "user-blocked",
+                return Err(ApiError::new(
+                    ErrorCode::UserBlocked,
                     "this account is blocked: contact support",
                 ));
             }
@@ -171,8 +171,8 @@ impl FromRequestParts<AppState> for AuthUser {
         let caller = resolve(state, parts).await?;
         match caller.user.clone() {
             Some(user) => Ok(AuthUser(user, caller)),
-            None => Err(ApiError::unauthorized(
-                "not-authenticated",
+            None => Err(ApiError::new(
+                ErrorCode::NotAuthenticated,
                 "log in to use this",
             )),
         }
@@ -189,8 +189,8 @@ impl FromRequestParts<AppState> for AdminUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let AuthUser(user, _) = AuthUser::from_request_parts(parts, state).await?;
         if !user.is_admin {
-            return Err(ApiError::forbidden(
-                "admin-only",
+            return Err(ApiError::new(
+                ErrorCode::AdminOnly,
                 "this needs an administrator account",
             ));
         }

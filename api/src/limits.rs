@@ -13,7 +13,7 @@
 //! its event stream is open.
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::security::{ClientKey, client_key};
 use crate::upload::FRAMING_SLACK;
 use axum::body::{Body, Bytes};
@@ -205,22 +205,25 @@ pub fn find_body_error(e: &(dyn std::error::Error + 'static)) -> Option<BodyErro
 pub fn body_error_response(e: BodyError, too_large: impl FnOnce() -> ApiError) -> ApiError {
     match e {
         BodyError::TooLarge(_) => too_large(),
-        BodyError::Idle(_) => ApiError::RequestTimeout {
-            code: "body-timeout",
+        BodyError::Idle(_) => ApiError::Refused {
+            code: ErrorCode::BodyTimeout,
             detail: e.to_string(),
         },
-        BodyError::TooSlow(_) => ApiError::RequestTimeout {
-            code: "body-too-slow",
+        BodyError::TooSlow(_) => ApiError::Refused {
+            code: ErrorCode::BodyTooSlow,
             detail: e.to_string(),
         },
     }
 }
 
 fn small_body_too_large() -> ApiError {
-    ApiError::TooLarge(format!(
-        "the request body is larger than the limit of {} KiB",
-        SMALL_BODY_LIMIT / 1024
-    ))
+    ApiError::new(
+        ErrorCode::TooLarge,
+        format!(
+            "the request body is larger than the limit of {} KiB",
+            SMALL_BODY_LIMIT / 1024
+        ),
+    )
 }
 
 /// Middleware on every route: the body limit and time limits described in the module docs.
@@ -260,8 +263,8 @@ pub async fn guard_body(State(state): State<AppState>, req: Request, next: Next)
         }
         Err(e) => match find_body_error(&e) {
             Some(e) => body_error_response(e, too_large).into_response(),
-            None => ApiError::bad_request(
-                "invalid-body",
+            None => ApiError::new(
+                ErrorCode::InvalidBody,
                 format!("the request body could not be read: {e}"),
             )
             .into_response(),
@@ -275,23 +278,23 @@ pub struct GateKind {
     /// Plural noun for the detail text ("uploads").
     pub noun: &'static str,
     /// Code of the 429 when one client has its share open.
-    pub per_client_code: &'static str,
+    pub per_client_code: ErrorCode,
     /// Code of the 503 when all places are taken.
-    pub busy_code: &'static str,
+    pub busy_code: ErrorCode,
 }
 
 /// Uploads (`/api/v2/master`, `/api/v2/analyze`) in flight.
 pub const UPLOADS: GateKind = GateKind {
     noun: "uploads",
-    per_client_code: "too-many-uploads",
-    busy_code: "uploads-busy",
+    per_client_code: ErrorCode::TooManyUploads,
+    busy_code: ErrorCode::UploadsBusy,
 };
 
 /// Open progress streams (`/api/master/progress/{id}`, server-sent events).
 pub const PROGRESS_STREAMS: GateKind = GateKind {
     noun: "progress streams",
-    per_client_code: "too-many-streams",
-    busy_code: "streams-busy",
+    per_client_code: ErrorCode::TooManyStreams,
+    busy_code: ErrorCode::StreamsBusy,
 };
 
 /// Counts long-lived requests (uploads, progress streams) in flight, per client (an IPv4
@@ -336,26 +339,25 @@ impl ClientGate {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mine = state.by_client.get(&client).copied().unwrap_or(0);
         if mine >= self.per_client {
-            return Err(ApiError::TooManyRequests {
-                code: self.kind.per_client_code,
-                detail: format!(
+            return Err(ApiError::retry_later(
+                self.kind.per_client_code,
+                format!(
                     "{mine} {} from your address are still open: wait until one ends (at \
                      most {} at a time)",
                     self.kind.noun, self.per_client
                 ),
-                retry_after: UPLOAD_RETRY_AFTER,
-                reset_at: None,
-            });
+                UPLOAD_RETRY_AFTER,
+            ));
         }
         if state.total >= self.max {
-            return Err(ApiError::Busy {
-                code: self.kind.busy_code,
-                detail: format!(
+            return Err(ApiError::retry_later(
+                self.kind.busy_code,
+                format!(
                     "the server has as many {} open as it can: try again shortly",
                     self.kind.noun
                 ),
-                retry_after: UPLOAD_RETRY_AFTER,
-            });
+                UPLOAD_RETRY_AFTER,
+            ));
         }
         state.total += 1;
         *state.by_client.entry(client).or_insert(0) += 1;
@@ -422,7 +424,7 @@ mod tests {
             e.status_and_code(),
             (
                 axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "too-many-uploads"
+                ErrorCode::TooManyUploads
             )
         );
         assert!(gate.acquire(other_64).is_ok());
@@ -441,7 +443,10 @@ mod tests {
         let e = gate.acquire(b).unwrap_err();
         assert_eq!(
             e.status_and_code(),
-            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "uploads-busy")
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::UploadsBusy
+            )
         );
         drop(a1);
         assert_eq!(gate.in_flight(), 2);

@@ -1,7 +1,7 @@
 //! Request-level security state: the JWT keys, the client's IP address (trusting
 //! `X-Forwarded-For` only from configured proxies) and per-IP rate limiters.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use axum::http::HeaderMap;
 use ipnet::IpNet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -193,11 +193,11 @@ impl Security {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(|e| {
                 let expired = matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature);
-                ApiError::Unauthorized {
+                ApiError::Refused {
                     code: if expired {
-                        "token-expired"
+                        ErrorCode::TokenExpired
                     } else {
-                        "invalid-token"
+                        ErrorCode::InvalidToken
                     },
                     detail: if expired {
                         "your session has expired: log in again".to_owned()
@@ -209,8 +209,8 @@ impl Security {
         data.claims
             .sub
             .parse::<i64>()
-            .map_err(|_| ApiError::Unauthorized {
-                code: "invalid-token",
+            .map_err(|_| ApiError::Refused {
+                code: ErrorCode::InvalidToken,
                 detail: "the access token is not valid: log in again".to_owned(),
             })
     }
@@ -432,8 +432,8 @@ pub async fn global_rate_limit(
 
 /// The 429 answer of a rate limiter.
 pub fn rate_limited(retry_after: u64) -> ApiError {
-    ApiError::TooManyRequests {
-        code: "rate-limited",
+    ApiError::RetryLater {
+        code: ErrorCode::RateLimited,
         detail: format!("too many requests: try again in {retry_after} s"),
         retry_after,
         reset_at: None,

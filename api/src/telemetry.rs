@@ -234,8 +234,9 @@ pub async fn refresh(state: &AppState) {
 async fn refresh_now(state: &AppState) {
     match shared::stats::queue_stats(&state.db).await {
         Ok(q) => {
-            for (i, s) in shared::stats::STATES.iter().enumerate() {
-                metrics::gauge!("magic_master_queue_jobs", "state" => *s).set(q.by_state[i] as f64);
+            for (status, n) in q.by_status() {
+                metrics::gauge!("magic_master_queue_jobs", "state" => status.as_str())
+                    .set(n as f64);
             }
             metrics::gauge!("magic_master_queue_oldest_pending_seconds").set(q.oldest_pending_sec);
             metrics::gauge!("magic_master_jobs_failed_last_hour").set(q.failed_last_hour as f64);
@@ -276,7 +277,7 @@ async fn record_finished_jobs(state: &AppState) {
         }
         let (style, format) = (style_label(&job.style), format_label(&job.format));
         metrics::counter!("magic_master_jobs_finished_total",
-            "outcome" => job.outcome, "style" => style, "format" => format)
+            "outcome" => job.outcome.as_str(), "style" => style, "format" => format)
         .increment(1);
         if let Some(d) = job.duration_sec {
             metrics::histogram!("magic_master_job_duration_seconds",

@@ -2,7 +2,7 @@
 //! limit enforced while reading, then fsynced. The temp file is deleted when dropped unless
 //! it was moved into place with [`TempUpload::persist`].
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use multer::Field;
 use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
@@ -75,8 +75,8 @@ pub fn open_multipart(
     file_limit: u64,
 ) -> Result<multer::Multipart<'static>, ApiError> {
     let not_multipart = || {
-        ApiError::bad_request(
-            "invalid-multipart",
+        ApiError::new(
+            ErrorCode::InvalidMultipart,
             "send the form as multipart/form-data with a boundary",
         )
     };
@@ -86,8 +86,8 @@ pub fn open_multipart(
         .ok_or_else(not_multipart)?;
     let boundary = multer::parse_boundary(content_type).map_err(|_| not_multipart())?;
     if boundary.is_empty() || boundary.len() > MAX_BOUNDARY {
-        return Err(ApiError::bad_request(
-            "invalid-multipart",
+        return Err(ApiError::new(
+            ErrorCode::InvalidMultipart,
             format!("the multipart boundary must be 1 to {MAX_BOUNDARY} characters long"),
         ));
     }
@@ -126,7 +126,7 @@ pub fn multipart_error(e: multer::Error, file_limit: u64, fields: &[&str]) -> Ap
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(err) = source {
         if let Some(framing) = err.downcast_ref::<FramingError>() {
-            return ApiError::bad_request("invalid-multipart", framing.to_string());
+            return ApiError::new(ErrorCode::InvalidMultipart, framing.to_string());
         }
         source = err.source();
     }
@@ -134,24 +134,24 @@ pub fn multipart_error(e: multer::Error, file_limit: u64, fields: &[&str]) -> Ap
         multer::Error::StreamSizeExceeded { .. } => too_large(file_limit),
         multer::Error::FieldSizeExceeded { field_name, limit } => match field_name.as_deref() {
             Some("file") => too_large(file_limit),
-            name => ApiError::bad_request(
-                "invalid-field",
+            name => ApiError::new(
+                ErrorCode::InvalidField,
                 format!(
                     "field {} is longer than {limit} bytes",
                     shown(name.unwrap_or(""))
                 ),
             ),
         },
-        multer::Error::UnknownField { field_name } => ApiError::bad_request(
-            "unknown-field",
+        multer::Error::UnknownField { field_name } => ApiError::new(
+            ErrorCode::UnknownField,
             format!(
                 "unknown form field {}: this route accepts {}",
                 shown(field_name.as_deref().unwrap_or("")),
                 fields.join(", ")
             ),
         ),
-        other => ApiError::bad_request(
-            "invalid-multipart",
+        other => ApiError::new(
+            ErrorCode::InvalidMultipart,
             format!("invalid multipart body: {other}"),
         ),
     }
@@ -348,10 +348,13 @@ pub async fn receive_file(
 
 /// The 413 answer for a limit in bytes.
 pub fn too_large(limit: u64) -> ApiError {
-    ApiError::TooLarge(format!(
-        "the upload is larger than the limit of {} MB",
-        limit / (1024 * 1024)
-    ))
+    ApiError::new(
+        ErrorCode::TooLarge,
+        format!(
+            "the upload is larger than the limit of {} MB",
+            limit / (1024 * 1024)
+        ),
+    )
 }
 
 /// Reads a small text field (at most [`MAX_TEXT_FIELD`] bytes; multer enforces it).
@@ -370,7 +373,10 @@ pub async fn read_text_field(
         buf.extend_from_slice(&chunk);
     }
     String::from_utf8(buf).map_err(|_| {
-        ApiError::bad_request("invalid-field", format!("field '{name}' is not UTF-8 text"))
+        ApiError::new(
+            ErrorCode::InvalidField,
+            format!("field '{name}' is not UTF-8 text"),
+        )
     })
 }
 

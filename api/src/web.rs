@@ -159,7 +159,8 @@ async fn catch_panics(req: Request, next: Next) -> Response {
                 .map(String::as_str)
                 .or_else(|| panic.downcast_ref::<&str>().copied())
                 .unwrap_or("a panic");
-            crate::error::ApiError::Internal(format!("handler panicked: {what}")).into_response()
+            crate::error::ApiError::internal(anyhow::anyhow!("handler panicked: {what}"))
+                .into_response()
         }
     }
 }
@@ -248,7 +249,7 @@ mod tests {
     async fn internal_errors_get_the_html_page_on_browser_routes() {
         use tower::ServiceExt;
         async fn fails() -> crate::error::ApiError {
-            crate::error::ApiError::internal("test failure")
+            crate::error::ApiError::internal(anyhow::anyhow!("test failure"))
         }
         async fn panics() -> &'static str {
             panic!("test panic")

@@ -171,13 +171,31 @@ pub struct Confirmation {
     pub return_url: Option<String>,
 }
 
+/// A payment's status at YooKassa (`pending`, `waiting_for_capture`, `succeeded`,
+/// `canceled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemoteStatus {
+    /// Created, the payer has not paid yet.
+    Pending,
+    /// Paid, waiting for the shop to capture it (we ask for automatic capture).
+    WaitingForCapture,
+    /// Paid and captured.
+    Succeeded,
+    /// Canceled or expired: no money taken.
+    Canceled,
+    /// A status YooKassa may add later: treated as still open.
+    #[serde(other)]
+    Unknown,
+}
+
 /// A payment object as YooKassa returns it (the fields we use).
 #[derive(Debug, Clone, Deserialize)]
 pub struct RemotePayment {
     /// YooKassa's id.
     pub id: String,
-    /// `pending`, `waiting_for_capture`, `succeeded` or `canceled`.
-    pub status: String,
+    /// Where the payment stands at YooKassa.
+    pub status: RemoteStatus,
     /// Whether the money was received.
     #[serde(default)]
     pub paid: bool,
@@ -355,6 +373,23 @@ fn excerpt(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yookassas_payment_statuses_are_read_and_new_ones_stay_open() {
+        for (text, status) in [
+            ("pending", RemoteStatus::Pending),
+            ("waiting_for_capture", RemoteStatus::WaitingForCapture),
+            ("succeeded", RemoteStatus::Succeeded),
+            ("canceled", RemoteStatus::Canceled),
+            ("on_hold_forever", RemoteStatus::Unknown),
+        ] {
+            let payment: RemotePayment = serde_json::from_value(serde_json::json!({
+                "id": "2f00", "status": text, "amount": {"value": "490.00", "currency": "RUB"},
+            }))
+            .unwrap();
+            assert_eq!(payment.status, status, "{text}");
+        }
+    }
 
     fn settings(pairs: &[(&str, &str)]) -> Settings {
         let vars = pairs

@@ -5,6 +5,7 @@
 //! and `completions` counts successful completions (tests prove it stays at 1).
 
 use crate::db::{DbError, with_conn};
+use crate::measurements::JobMeasurements;
 use deadpool_sqlite::Pool;
 use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, params};
 use mastering::MasterParams;
@@ -28,6 +29,15 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
+    /// Every state, in the order metrics export them.
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Done,
+        JobStatus::Failed,
+        JobStatus::Expired,
+    ];
+
     /// The name stored in the database and shown by the API.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -39,20 +49,18 @@ impl JobStatus {
         }
     }
 
-    fn parse(s: &str) -> rusqlite::Result<JobStatus> {
-        Ok(match s {
-            "queued" => JobStatus::Queued,
-            "running" => JobStatus::Running,
-            "done" => JobStatus::Done,
-            "failed" => JobStatus::Failed,
-            "expired" => JobStatus::Expired,
-            other => {
-                return Err(rusqlite::Error::InvalidColumnType(
-                    0,
-                    format!("status {other}"),
-                    rusqlite::types::Type::Text,
-                ));
-            }
+    /// The state named `name` ([`JobStatus::as_str`]), if any.
+    pub fn from_name(name: &str) -> Option<JobStatus> {
+        JobStatus::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    pub(crate) fn parse(s: &str) -> rusqlite::Result<JobStatus> {
+        JobStatus::from_name(s).ok_or_else(|| {
+            rusqlite::Error::InvalidColumnType(
+                0,
+                format!("status {s}"),
+                rusqlite::types::Type::Text,
+            )
         })
     }
 
@@ -92,10 +100,8 @@ pub struct JobRow {
     pub original_name: String,
     pub input_path: PathBuf,
     pub result_path: Option<PathBuf>,
-    /// Input measurements (JSON object), once done.
-    pub before: Option<serde_json::Value>,
-    /// Output measurements (JSON object), once done.
-    pub after: Option<serde_json::Value>,
+    /// What the worker measured on the upload and the master, once done.
+    pub measurements: Option<JobMeasurements>,
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -136,7 +142,10 @@ const COLUMNS: &str = "id, status, progress, message, error, params_json, origin
     input_path, result_path, before_json, after_json, created_at, started_at, finished_at, \
     attempts, completions, worker, user_id, guest_key";
 
-fn json_column(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<serde_json::Value>> {
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<Option<T>> {
     let text: Option<String> = row.get(idx)?;
     text.map(|t| {
         serde_json::from_str(&t).map_err(|e| {
@@ -144,6 +153,10 @@ fn json_column(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<serde_json:
         })
     })
     .transpose()
+}
+
+fn to_json_text(value: &impl Serialize) -> rusqlite::Result<String> {
+    serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))
 }
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
@@ -162,8 +175,11 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
         original_name: row.get(6)?,
         input_path: PathBuf::from(row.get::<_, String>(7)?),
         result_path: row.get::<_, Option<String>>(8)?.map(PathBuf::from),
-        before: json_column(row, 9)?,
-        after: json_column(row, 10)?,
+        // Both are written together by `finish_done`.
+        measurements: match (json_column(row, 9)?, json_column(row, 10)?) {
+            (Some(before), Some(after)) => Some(JobMeasurements { before, after }),
+            _ => None,
+        },
         created_at: row.get(11)?,
         started_at: row.get(12)?,
         finished_at: row.get(13)?,
@@ -396,11 +412,13 @@ pub async fn finish_done(
     pool: &Pool,
     id: &str,
     result_path: PathBuf,
-    before: serde_json::Value,
-    after: serde_json::Value,
+    measurements: &JobMeasurements,
 ) -> Result<bool, DbError> {
     let id = id.to_owned();
+    let measurements = *measurements;
     with_conn(pool, move |c| {
+        let before = to_json_text(&measurements.before)?;
+        let after = to_json_text(&measurements.after)?;
         let changed = c.execute(
             "UPDATE master_jobs SET status = 'done', progress = 100, message = 'Done', \
              error = NULL, result_path = ?2, before_json = ?3, after_json = ?4, \
@@ -409,8 +427,8 @@ pub async fn finish_done(
             params![
                 id,
                 result_path.to_string_lossy(),
-                before.to_string(),
-                after.to_string(),
+                before,
+                after,
                 crate::time::now_rfc3339(),
             ],
         )?;
@@ -512,6 +530,36 @@ mod tests {
         (dir, pool)
     }
 
+    #[test]
+    fn every_status_is_named_as_it_is_stored_and_served() {
+        for status in JobStatus::ALL {
+            assert_eq!(JobStatus::from_name(status.as_str()), Some(status));
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        assert_eq!(JobStatus::from_name("Done"), None);
+    }
+
+    fn sample_measurements() -> JobMeasurements {
+        use crate::measurements::{InputMeasurements, LoudnessMeasurements};
+        JobMeasurements {
+            before: InputMeasurements {
+                lufs: -21.5,
+                true_peak_db: -3.25,
+                sample_peak_db: -3.5,
+                lra: 7.0,
+                duration_sec: 6.0,
+                sample_rate: 48_000,
+                channels: 1,
+            },
+            after: LoudnessMeasurements {
+                lufs: -14.0,
+                true_peak_db: -1.0,
+                sample_peak_db: -1.25,
+                lra: 6.5,
+            },
+        }
+    }
+
     fn new_job() -> NewJob {
         NewJob {
             id: new_job_id(),
@@ -548,18 +596,19 @@ mod tests {
         let claimed = claim(&pool, &id, "w1").await.unwrap().unwrap();
         assert_eq!((claimed.status, claimed.attempts), (JobStatus::Running, 1));
         set_progress(&pool, &id, 40, "Limiting").await.unwrap();
-        let v = serde_json::json!({"lufs": -14.0});
+        assert!(row.measurements.is_none());
+        let measured = sample_measurements();
         assert!(
-            finish_done(&pool, &id, "/r".into(), v.clone(), v.clone())
+            finish_done(&pool, &id, "/r".into(), &measured)
                 .await
                 .unwrap()
         );
+        let done = get(&pool, &id).await.unwrap().unwrap();
+        assert_eq!(done.measurements, Some(measured), "stored and read back");
         // A second completion, a late failure and a late claim all change nothing.
-        assert!(
-            !finish_done(&pool, &id, "/r".into(), v.clone(), v)
-                .await
-                .unwrap()
-        );
+        let mut other = measured;
+        other.after.lufs = -9.0;
+        assert!(!finish_done(&pool, &id, "/r".into(), &other).await.unwrap());
         assert!(
             !finish_failed(&pool, &id, "late", Fault::Service)
                 .await
@@ -571,6 +620,11 @@ mod tests {
         assert_eq!(row.completions, 1);
         assert_eq!(row.progress, 100);
         assert!(row.error.is_none());
+        assert_eq!(
+            row.measurements,
+            Some(measured),
+            "the late completion wrote nothing"
+        );
     }
 
     #[tokio::test]

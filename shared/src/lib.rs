@@ -8,6 +8,7 @@ pub mod backup;
 pub mod db;
 pub mod heartbeats;
 pub mod jobs;
+pub mod measurements;
 pub mod paths;
 pub mod payments;
 pub mod queue;

@@ -3,18 +3,17 @@
 //! job, recent failures, finished jobs for the metrics, free disk space.
 
 use crate::db::{DbError, with_conn};
+use crate::jobs::JobStatus;
 use chrono::{DateTime, Utc};
 use deadpool_sqlite::Pool;
 use std::path::Path;
 
-/// The job states, in the order metrics export them.
-pub const STATES: [&str; 5] = ["queued", "running", "done", "failed", "expired"];
-
 /// Queue figures at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueueStats {
-    /// Jobs in each state of [`STATES`], same order (0 when none).
-    pub by_state: [u64; 5],
+    /// Jobs in each state of [`JobStatus::ALL`], same order (0 when none): read with
+    /// [`QueueStats::count`] or [`QueueStats::by_status`].
+    by_state: [u64; JobStatus::ALL.len()],
     /// Age in seconds of the oldest `queued` job; 0 when none waits.
     pub oldest_pending_sec: f64,
     /// Jobs that ended `failed` in the last 60 minutes.
@@ -22,13 +21,23 @@ pub struct QueueStats {
 }
 
 impl QueueStats {
-    /// Jobs in `state` (one of [`STATES`]).
-    pub fn count(&self, state: &str) -> u64 {
-        STATES
+    /// Jobs in `status`.
+    pub fn count(&self, status: JobStatus) -> u64 {
+        self.by_state[Self::index(status)]
+    }
+
+    /// Every state with its number of jobs, in the order of [`JobStatus::ALL`].
+    pub fn by_status(&self) -> impl Iterator<Item = (JobStatus, u64)> + '_ {
+        JobStatus::ALL
+            .into_iter()
+            .zip(self.by_state.iter().copied())
+    }
+
+    fn index(status: JobStatus) -> usize {
+        JobStatus::ALL
             .iter()
-            .position(|s| *s == state)
-            .map(|i| self.by_state[i])
-            .unwrap_or(0)
+            .position(|s| *s == status)
+            .unwrap_or_default()
     }
 
     /// All jobs in the table.
@@ -51,9 +60,9 @@ pub async fn queue_stats(pool: &Pool) -> Result<QueueStats, DbError> {
         let mut stmt = c.prepare("SELECT status, COUNT(*) FROM master_jobs GROUP BY status")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         for row in rows {
-            let (state, n) = row?;
-            if let Some(i) = STATES.iter().position(|s| *s == state) {
-                stats.by_state[i] = n.max(0) as u64;
+            let (name, n) = row?;
+            if let Some(status) = JobStatus::from_name(&name) {
+                stats.by_state[QueueStats::index(status)] = n.max(0) as u64;
             }
         }
         let oldest: Option<String> = c.query_row(
@@ -83,8 +92,8 @@ pub async fn queue_stats(pool: &Pool) -> Result<QueueStats, DbError> {
 pub struct FinishedJob {
     /// Job id.
     pub id: String,
-    /// `done` or `failed`.
-    pub outcome: &'static str,
+    /// [`JobStatus::Done`] or [`JobStatus::Failed`] (an expired job: the one it had).
+    pub outcome: JobStatus,
     /// Style name.
     pub style: String,
     /// Output format name.
@@ -107,9 +116,9 @@ pub async fn finished_since(pool: &Pool, since: String) -> Result<Vec<FinishedJo
             let error: Option<String> = r.get(2)?;
             let started: Option<String> = r.get(5)?;
             let finished: Option<String> = r.get(6)?;
-            let outcome = match (status.as_str(), error.is_some()) {
-                ("done", _) | ("expired", false) => "done",
-                _ => "failed",
+            let outcome = match (JobStatus::parse(&status)?, error.is_some()) {
+                (JobStatus::Done, _) | (JobStatus::Expired, false) => JobStatus::Done,
+                _ => JobStatus::Failed,
             };
             let duration_sec = match (
                 started.as_deref().and_then(parse_time),
@@ -206,6 +215,20 @@ mod tests {
         }
         let s = queue_stats(&pool).await.unwrap();
         assert_eq!(s.by_state, [2, 1, 1, 2, 0]);
+        assert_eq!(
+            (s.count(JobStatus::Queued), s.count(JobStatus::Failed)),
+            (2, 2)
+        );
+        assert_eq!(
+            s.by_status().collect::<Vec<_>>(),
+            vec![
+                (JobStatus::Queued, 2),
+                (JobStatus::Running, 1),
+                (JobStatus::Done, 1),
+                (JobStatus::Failed, 2),
+                (JobStatus::Expired, 0),
+            ]
+        );
         assert_eq!(s.total(), 6);
         assert!(
             (s.oldest_pending_sec - 120.0).abs() < 5.0,
@@ -217,8 +240,8 @@ mod tests {
         let fin = finished_since(&pool, since).await.unwrap();
         let ids: Vec<&str> = fin.iter().map(|f| f.id.as_str()).collect();
         assert_eq!(ids, ["d", "f"]);
-        assert_eq!(fin[0].outcome, "failed");
-        assert_eq!(fin[1].outcome, "done");
+        assert_eq!(fin[0].outcome, JobStatus::Failed);
+        assert_eq!(fin[1].outcome, JobStatus::Done);
         assert_eq!(
             (fin[1].style.as_str(), fin[1].format.as_str()),
             ("edm", "mp3")

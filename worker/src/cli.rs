@@ -1,7 +1,7 @@
 //! The `magic-master-worker` command line: `run` (serve the queue, the default), `master`
 //! and `analyze` (one local file, no server).
 
-use crate::execute::{JobContext, measurements};
+use crate::execute::JobContext;
 use crate::serve::{WorkerOptions, default_worker_name, run_worker, shutdown_signal};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -186,7 +186,7 @@ fn master(args: &MasterArgs) -> anyhow::Result<()> {
         &cancel,
     )
     .with_context(|| format!("mastering {}", args.input.display()))?;
-    let (before, after) = measurements(&report);
+    let measured = shared::measurements::JobMeasurements::from(&report);
     if args.json {
         let out = serde_json::json!({
             "input": args.input,
@@ -195,8 +195,8 @@ fn master(args: &MasterArgs) -> anyhow::Result<()> {
             "target_lufs": params.target_lufs,
             "true_peak_db": params.true_peak_db,
             "format": format.name(),
-            "before": before,
-            "after": after,
+            "before": measured.before,
+            "after": measured.after,
             "stage_seconds": report.stage_seconds,
         });
         println!("{out}");

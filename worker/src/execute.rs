@@ -4,8 +4,8 @@
 
 use deadpool_sqlite::Pool;
 use mastering::{MasterError, MasterReport, Progress};
-use serde_json::json;
 use shared::jobs::{self, Fault, JobRow};
+use shared::measurements::JobMeasurements;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -118,8 +118,8 @@ pub async fn execute_one(ctx: &JobContext, job_id: &str) -> Result<Outcome, Infr
         };
         match result {
             Ok((result_path, report)) => {
-                let (before, after) = measurements(&report);
-                if jobs::finish_done(&ctx.db, job_id, result_path, before, after).await? {
+                let measured = JobMeasurements::from(&report);
+                if jobs::finish_done(&ctx.db, job_id, result_path, &measured).await? {
                     tracing::info!(job_id, "job done");
                     return Ok(Outcome::Done);
                 }
@@ -193,26 +193,6 @@ fn alert_failure(ctx: &JobContext, job: &JobRow, error: &str) {
             error
         ),
     );
-}
-
-/// Input and output measurements as stored on the job row.
-pub fn measurements(report: &MasterReport) -> (serde_json::Value, serde_json::Value) {
-    let before = json!({
-        "lufs": report.before.lufs,
-        "true_peak_db": report.before.true_peak_db,
-        "sample_peak_db": report.before.sample_peak_db,
-        "lra": report.before.lra,
-        "duration_sec": report.duration_sec,
-        "sample_rate": report.sample_rate,
-        "channels": report.channels,
-    });
-    let after = json!({
-        "lufs": report.after.lufs,
-        "true_peak_db": report.after.true_peak_db,
-        "sample_peak_db": report.after.sample_peak_db,
-        "lra": report.after.lra,
-    });
-    (before, after)
 }
 
 /// The download name of a job's result: `<original base>_mastered.<ext>`. Used only in

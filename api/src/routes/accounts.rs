@@ -3,7 +3,7 @@
 
 use crate::AppState;
 use crate::auth::{AuthUser, Caller, hash_password, normalize_email, verify_password};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::security::rate_limited;
 use axum::Json;
 use axum::extract::{Query, State};
@@ -39,8 +39,8 @@ fn parse_credentials(
     body: Result<Json<Credentials>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Credentials, ApiError> {
     body.map(|Json(c)| c).map_err(|e| {
-        ApiError::bad_request(
-            "invalid-body",
+        ApiError::new(
+            ErrorCode::InvalidBody,
             format!(
                 "send a JSON body {{\"email\", \"password\"}} ({})",
                 e.body_text()
@@ -62,18 +62,18 @@ pub async fn register(
         .map_err(rate_limited)?;
     let creds = parse_credentials(body)?;
     let email =
-        normalize_email(&creds.email).map_err(|e| ApiError::bad_request("invalid-email", e))?;
+        normalize_email(&creds.email).map_err(|e| ApiError::new(ErrorCode::InvalidEmail, e))?;
     if creds.password.chars().count() < MIN_PASSWORD_LEN || creds.password.len() > 1024 {
-        return Err(ApiError::bad_request(
-            "weak-password",
+        return Err(ApiError::new(
+            ErrorCode::WeakPassword,
             format!("choose a password of at least {MIN_PASSWORD_LEN} characters"),
         ));
     }
     let hash = hash_password(creds.password).await?;
     let user = accounts::create(&state.db, &email, &hash, false)
         .await?
-        .ok_or_else(|| ApiError::Conflict {
-            code: "email-taken",
+        .ok_or_else(|| ApiError::Refused {
+            code: ErrorCode::EmailTaken,
             detail: "an account with this email already exists: log in instead".to_owned(),
         })?;
     tracing::info!(user_id = user.id, "account registered");
@@ -92,7 +92,7 @@ pub async fn login(
         .check(caller.ip)
         .map_err(rate_limited)?;
     let creds = parse_credentials(body)?;
-    let invalid = || ApiError::unauthorized("invalid-credentials", "wrong email or password");
+    let invalid = || ApiError::new(ErrorCode::InvalidCredentials, "wrong email or password");
     let email = normalize_email(&creds.email).map_err(|_| invalid())?;
     let Some(user) = accounts::by_email(&state.db, &email).await? else {
         // Spend the same argon2 work as a real check, so timing does not reveal accounts.
@@ -103,8 +103,8 @@ pub async fn login(
         return Err(invalid());
     }
     if user.is_blocked {
-        return Err(ApiError::forbidden(
-            "user-blocked",
+        return Err(ApiError::new(
+            ErrorCode::UserBlocked,
             "this account is blocked: contact support",
         ));
     }
@@ -169,8 +169,8 @@ pub fn check_format(caller: &Caller, format: &OutputFormat) -> Result<(), ApiErr
     if allowed {
         Ok(())
     } else {
-        Err(ApiError::forbidden(
-            "format-not-allowed",
+        Err(ApiError::new(
+            ErrorCode::FormatNotAllowed,
             "this output format needs a paid plan (Pro or Studio); free masters are 16-bit WAV",
         ))
     }
@@ -181,8 +181,8 @@ pub fn quota_exhausted(e: &quota::Exhausted) -> ApiError {
     let retry_after = chrono::DateTime::parse_from_rfc3339(&e.reset_at)
         .map(|t| (t.timestamp() - shared::time::unix_now()).max(1) as u64)
         .unwrap_or(60);
-    ApiError::TooManyRequests {
-        code: "quota-exhausted",
+    ApiError::RetryLater {
+        code: ErrorCode::QuotaExhausted,
         detail: format!(
             "you have used all {} masters for today; the limit resets at {}",
             e.daily_limit, e.reset_at

@@ -4,7 +4,7 @@
 
 use crate::AppState;
 use crate::auth::AdminUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::routes::accounts::user_json;
 use apalis::prelude::TaskSink;
 use axum::Json;
@@ -127,8 +127,8 @@ pub struct UserPatch {
 }
 
 fn bad_body(e: axum::extract::rejection::JsonRejection) -> ApiError {
-    ApiError::bad_request(
-        "invalid-body",
+    ApiError::new(
+        ErrorCode::InvalidBody,
         format!("invalid JSON body: {}", e.body_text()),
     )
 }
@@ -142,8 +142,8 @@ pub async fn update_user(
 ) -> Result<Json<Value>, ApiError> {
     let Json(patch) = body.map_err(bad_body)?;
     if patch.tier.is_none() && patch.is_blocked.is_none() {
-        return Err(ApiError::bad_request(
-            "invalid-body",
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
             "send \"tier\" and/or \"is_blocked\"",
         ));
     }
@@ -151,7 +151,7 @@ pub async fn update_user(
         None => None,
         Some(t) => {
             let tier = Tier::parse(t).ok_or_else(|| {
-                ApiError::bad_request("invalid-tier", "tier must be free, pro or studio")
+                ApiError::new(ErrorCode::InvalidTier, "tier must be free, pro or studio")
             })?;
             let expires = match &patch.tier_expires_at {
                 None => None,
@@ -159,8 +159,8 @@ pub async fn update_user(
                     chrono::DateTime::parse_from_rfc3339(s)
                         .map(|t| shared::time::format(t.to_utc()))
                         .map_err(|_| {
-                            ApiError::bad_request(
-                                "invalid-parameter",
+                            ApiError::new(
+                                ErrorCode::InvalidParameter,
                                 "tier_expires_at must be an RFC 3339 time",
                             )
                         })?,
@@ -170,14 +170,14 @@ pub async fn update_user(
         }
     };
     if id == admin.id && patch.is_blocked == Some(true) {
-        return Err(ApiError::bad_request(
-            "invalid-parameter",
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameter,
             "you cannot block your own account",
         ));
     }
     let user = accounts::update(&state.db, id, tier, patch.is_blocked)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no user with id {id}")))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no user with id {id}")))?;
     audit(
         &state,
         &admin,
@@ -204,14 +204,14 @@ pub async fn grant_tokens(
 ) -> Result<Json<Value>, ApiError> {
     let Json(grant) = body.map_err(bad_body)?;
     if !(1..=100_000).contains(&grant.amount) {
-        return Err(ApiError::bad_request(
-            "invalid-parameter",
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameter,
             "amount must be between 1 and 100000",
         ));
     }
     let user = accounts::grant_tokens(&state.db, id, grant.amount)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no user with id {id}")))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no user with id {id}")))?;
     audit(
         &state,
         &admin,
@@ -231,17 +231,12 @@ pub async fn list_jobs(
 ) -> Result<Json<Value>, ApiError> {
     let status = match q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
-        Some("queued") => Some(JobStatus::Queued),
-        Some("running") => Some(JobStatus::Running),
-        Some("done") => Some(JobStatus::Done),
-        Some("failed") => Some(JobStatus::Failed),
-        Some("expired") => Some(JobStatus::Expired),
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid-parameter",
-                format!("unknown status '{other}'"),
-            ));
-        }
+        Some(name) => Some(JobStatus::from_name(name).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidParameter,
+                format!("unknown status '{name}'"),
+            )
+        })?),
     };
     let (rows, total) = jobs::list_with_owner(
         &state.db,
@@ -285,11 +280,14 @@ pub async fn retry_job(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     if !jobs::is_valid_job_id(&id) || jobs::get(&state.db, &id).await?.is_none() {
-        return Err(ApiError::NotFound(format!("no job with id '{id}'")));
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no job with id '{id}'"),
+        ));
     }
     if !jobs::requeue_failed(&state.db, &id).await? {
-        return Err(ApiError::Conflict {
-            code: "not-failed",
+        return Err(ApiError::Refused {
+            code: ErrorCode::NotFailed,
             detail: "only a failed job can be retried".to_owned(),
         });
     }
@@ -300,7 +298,9 @@ pub async fn retry_job(
     {
         let failed = "retry could not be queued";
         let _ = jobs::finish_failed(&state.db, &id, failed, jobs::Fault::Service).await;
-        return Err(ApiError::Unavailable(format!("queueing retry: {e}")));
+        return Err(ApiError::unavailable(
+            anyhow::Error::from(e).context("queueing retry"),
+        ));
     }
     audit(&state, &admin, "jobs.retry", Some(id.clone()), json!({})).await?;
     Ok(Json(json!({ "job_id": id, "status": "queued" })))
@@ -372,7 +372,7 @@ pub async fn backup(
         .join(format!("backup-{}.sqlite3", uuid::Uuid::new_v4().simple()));
     let snap = shared::backup::snapshot(&state.db, &temp)
         .await
-        .map_err(|e| ApiError::Unavailable(format!("backup: {e}")))?;
+        .map_err(|e| ApiError::unavailable(anyhow::Error::from(e).context("backup")))?;
     let file = tokio::fs::File::open(&snap.path).await;
     // The open handle keeps the data readable; the name goes now so nothing is left behind.
     let _ = tokio::fs::remove_file(&snap.path).await;

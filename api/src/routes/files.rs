@@ -3,7 +3,7 @@
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::routes::status::load_job;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -81,7 +81,8 @@ async fn stream_file(
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ApiError::Expired(
+            return Err(ApiError::new(
+                ErrorCode::Expired,
                 "the file is no longer available".to_owned(),
             ));
         }
@@ -110,21 +111,26 @@ fn mastered_file(job: &JobRow) -> Result<PathBuf, ApiError> {
         JobStatus::Done => job
             .result_path
             .clone()
-            .ok_or_else(|| ApiError::internal("done job without result path")),
-        JobStatus::Expired => Err(ApiError::Expired(format!(
-            "job '{}' has expired: its files were deleted after the retention period",
-            job.id
-        ))),
-        JobStatus::Failed => Err(ApiError::NotReady(format!(
-            "job '{}' failed and has no result: {}",
-            job.id,
-            job.error.as_deref().unwrap_or("unknown error")
-        ))),
-        JobStatus::Queued | JobStatus::Running => Err(ApiError::NotReady(format!(
-            "job '{}' is not done yet ({})",
-            job.id,
-            job.status.as_str()
-        ))),
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("done job without result path"))),
+        JobStatus::Expired => Err(ApiError::new(
+            ErrorCode::Expired,
+            format!(
+                "job '{}' has expired: its files were deleted after the retention period",
+                job.id
+            ),
+        )),
+        JobStatus::Failed => Err(ApiError::new(
+            ErrorCode::NotReady,
+            format!(
+                "job '{}' failed and has no result: {}",
+                job.id,
+                job.error.as_deref().unwrap_or("unknown error")
+            ),
+        )),
+        JobStatus::Queued | JobStatus::Running => Err(ApiError::new(
+            ErrorCode::NotReady,
+            format!("job '{}' is not done yet ({})", job.id, job.status.as_str()),
+        )),
     }
 }
 
@@ -174,7 +180,10 @@ pub async fn preview(
         }
         "original" => {
             if job.status == JobStatus::Expired {
-                return Err(ApiError::Expired(format!("job '{}' has expired", job.id)));
+                return Err(ApiError::new(
+                    ErrorCode::Expired,
+                    format!("job '{}' has expired", job.id),
+                ));
             }
             let ext = job
                 .input_path
@@ -190,8 +199,8 @@ pub async fn preview(
             )
             .await
         }
-        other => Err(ApiError::bad_request(
-            "invalid-parameter",
+        other => Err(ApiError::new(
+            ErrorCode::InvalidParameter,
             format!("src must be 'original' or 'mastered', got '{other}'"),
         )),
     }

@@ -14,6 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use deadpool_sqlite::rusqlite::{self, OpenFlags};
 use serde_json::{Value, json};
+use shared::jobs::JobStatus;
 use shared::stats::QueueStats;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,7 +53,7 @@ impl HealthReport {
 
     /// True when jobs wait and no worker is alive.
     pub fn no_workers_while_jobs_wait(&self) -> bool {
-        self.workers_alive == 0 && self.queue.count("queued") > 0
+        self.workers_alive == 0 && self.queue.count(JobStatus::Queued) > 0
     }
 
     /// The components that make the service degraded (empty: `ok`).
@@ -72,7 +73,7 @@ impl HealthReport {
         if self.no_workers_while_jobs_wait() {
             out.push(format!(
                 "workers: none alive while {} job(s) wait",
-                self.queue.count("queued")
+                self.queue.count(JobStatus::Queued)
             ));
         }
         out
@@ -238,7 +239,7 @@ pub async fn report(state: &AppState) -> HealthReport {
 /// The `/api/health` document of API.md.
 pub fn health_json(state: &AppState, r: &HealthReport) -> Value {
     let q = &r.queue;
-    let pending = q.count("queued");
+    let pending = q.count(JobStatus::Queued);
     let backlog = q.oldest_pending_sec > BACKLOG_OLDEST_SECONDS || pending > BACKLOG_PENDING;
     let disk_status = match r.disk_free_bytes {
         None => "unknown",
@@ -263,7 +264,7 @@ pub fn health_json(state: &AppState, r: &HealthReport) -> Value {
             "queue": {
                 "status": if backlog { "backlog" } else { "ok" },
                 "pending": pending,
-                "running": q.count("running"),
+                "running": q.count(JobStatus::Running),
                 "failed_last_hour": q.failed_last_hour,
                 "oldest_pending_sec": q.oldest_pending_sec.round() as u64,
             },
@@ -272,7 +273,7 @@ pub fn health_json(state: &AppState, r: &HealthReport) -> Value {
                 "alive": r.workers_alive,
             },
         },
-        "jobs": {"running": q.count("running"), "queued": pending, "total_cached": q.total()},
+        "jobs": {"running": q.count(JobStatus::Running), "queued": pending, "total_cached": q.total()},
     })
 }
 
@@ -329,10 +330,10 @@ pub async fn api_metrics(State(state): State<AppState>) -> Json<Value> {
         .unwrap_or(0);
     Json(json!({
         "uptime_seconds": uptime_seconds(&state),
-        "jobs_running": q.count("running"),
+        "jobs_running": q.count(JobStatus::Running),
         "jobs_total": q.total(),
-        "jobs_queued": q.count("queued"),
-        "jobs_failed": q.count("failed"),
+        "jobs_queued": q.count(JobStatus::Queued),
+        "jobs_failed": q.count(JobStatus::Failed),
         "workers_alive": alive,
         "version": shared::VERSION,
     }))

@@ -1,7 +1,7 @@
 //! `GET /api/styles`, `GET /api/openapi.json` and the 404 fallback (JSON under `/api/`, the
 //! HTML page elsewhere).
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use axum::Json;
 use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -39,6 +39,6 @@ pub async fn not_found(uri: Uri) -> Response {
     if crate::web::is_browser_path(uri.path()) {
         crate::web::not_found_page()
     } else {
-        ApiError::NotFound("no such route".to_owned()).into_response()
+        ApiError::new(ErrorCode::NotFound, "no such route".to_owned()).into_response()
     }
 }

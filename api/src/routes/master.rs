@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::routes::accounts;
 use crate::upload::{self, TempUpload, read_text_field, receive_file};
 use apalis::prelude::TaskSink;
@@ -62,8 +62,8 @@ pub async fn read_form(
             form.fields.contains_key(&name)
         };
         if seen {
-            return Err(ApiError::bad_request(
-                "duplicate-field",
+            return Err(ApiError::new(
+                ErrorCode::DuplicateField,
                 format!("send the field '{name}' once"),
             ));
         }
@@ -82,11 +82,14 @@ pub async fn read_form(
 /// Takes the uploaded file out of a form: 400 when missing or empty.
 pub fn require_file(form: &mut UploadForm) -> Result<(TempUpload, String), ApiError> {
     let (upload, name) = form.file.take().ok_or_else(|| {
-        ApiError::bad_request("missing-file", "the 'file' field with the audio is missing")
+        ApiError::new(
+            ErrorCode::MissingFile,
+            "the 'file' field with the audio is missing",
+        )
     })?;
     if upload.len == 0 {
-        return Err(ApiError::bad_request(
-            "empty-file",
+        return Err(ApiError::new(
+            ErrorCode::EmptyFile,
             "the uploaded file is empty",
         ));
     }
@@ -100,8 +103,8 @@ fn number<T: std::str::FromStr>(
     match fields.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => v.parse::<T>().map(Some).map_err(|_| {
-            ApiError::bad_request(
-                "invalid-parameter",
+            ApiError::new(
+                ErrorCode::InvalidParameter,
                 format!("{name} must be a number, got '{v}'"),
             )
         }),
@@ -111,7 +114,7 @@ fn number<T: std::str::FromStr>(
 /// Validates the form's parameters into [`MasterParams`].
 pub fn parse_params(fields: &HashMap<String, String>) -> Result<MasterParams, ApiError> {
     let invalid =
-        |e: mastering::params::ParamError| ApiError::bad_request("invalid-parameter", e.0);
+        |e: mastering::params::ParamError| ApiError::new(ErrorCode::InvalidParameter, e.0);
     let style = match fields
         .get("style")
         .map(|s| s.trim())
@@ -143,15 +146,18 @@ pub fn parse_params(fields: &HashMap<String, String>) -> Result<MasterParams, Ap
 /// Maps a probe/analysis failure of an uploaded file to a client error.
 pub fn media_error(e: MasterError) -> ApiError {
     match e {
-        MasterError::Unsupported(_) => ApiError::UnsupportedMedia(format!(
-            "the file is not audio we can read ({e}); send WAV, AIFF, FLAC, MP3, OGG/Vorbis or M4A"
-        )),
-        MasterError::Corrupt(_) => ApiError::bad_request("corrupt-audio", e.to_string()),
-        MasterError::TooShort(_) => ApiError::bad_request("too-short", e.to_string()),
-        MasterError::TooLong(_) => ApiError::TooLong(e.to_string()),
-        MasterError::Silent(_) => ApiError::bad_request("silent-audio", e.to_string()),
+        MasterError::Unsupported(_) => ApiError::new(
+            ErrorCode::UnsupportedMedia,
+            format!(
+                "the file is not audio we can read ({e}); send WAV, AIFF, FLAC, MP3, OGG/Vorbis or M4A"
+            ),
+        ),
+        MasterError::Corrupt(_) => ApiError::new(ErrorCode::CorruptAudio, e.to_string()),
+        MasterError::TooShort(_) => ApiError::new(ErrorCode::TooShort, e.to_string()),
+        MasterError::TooLong(_) => ApiError::new(ErrorCode::TooLong, e.to_string()),
+        MasterError::Silent(_) => ApiError::new(ErrorCode::SilentAudio, e.to_string()),
         MasterError::InvalidParameter(_) => {
-            ApiError::bad_request("invalid-parameter", e.to_string())
+            ApiError::new(ErrorCode::InvalidParameter, e.to_string())
         }
         MasterError::Encode(_) | MasterError::Io(_) | MasterError::Cancelled => {
             ApiError::internal(e)
@@ -217,7 +223,9 @@ pub async fn create_job(
     };
     if let Err(e) = upload.persist(&input_path).await {
         remove_upload();
-        return Err(ApiError::Unavailable(format!("storing upload: {e}")));
+        return Err(ApiError::unavailable(
+            anyhow::Error::from(e).context("storing upload"),
+        ));
     }
     let new_job = NewJob {
         id: id.clone(),
@@ -234,7 +242,9 @@ pub async fn create_job(
         }
         Err(e) => {
             remove_upload();
-            return Err(ApiError::Unavailable(format!("creating job row: {e}")));
+            return Err(ApiError::unavailable(
+                anyhow::Error::from(e).context("creating job row"),
+            ));
         }
     }
     let mut storage = queue::storage(&state.queue, state.heartbeat());
@@ -244,7 +254,9 @@ pub async fn create_job(
             jobs::finish_failed(&state.db, &id, "could not be queued", jobs::Fault::Service).await;
         let _ = jobs::delete(&state.db, &id).await;
         remove_upload();
-        return Err(ApiError::Unavailable(format!("queueing job: {e}")));
+        return Err(ApiError::unavailable(
+            anyhow::Error::from(e).context("queueing job"),
+        ));
     }
     tracing::info!(job_id = %id, "job queued");
     let mut body = json!({ "job_id": id, "status": "queued" });

@@ -9,10 +9,10 @@
 
 use crate::AppState;
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::security::{client_ip, ip_in};
 use crate::yookassa::{
-    Amount, Confirmation, CreatePayment, Mode, RemotePayment, YooKassa, YooKassaError,
+    Amount, Confirmation, CreatePayment, Mode, RemotePayment, RemoteStatus, YooKassa, YooKassaError,
 };
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, Request, State};
@@ -68,13 +68,13 @@ pub struct CreateBody {
     pub plan: String,
 }
 
-fn yookassa_error(e: &YooKassaError) -> ApiError {
+fn yookassa_error(e: YooKassaError) -> ApiError {
     match e {
         YooKassaError::Unreachable(_) | YooKassaError::ServerError { .. } => {
-            ApiError::Unavailable(e.to_string())
+            ApiError::unavailable(e)
         }
-        _ => ApiError::BadGateway {
-            code: "payment-provider-error",
+        _ => ApiError::Refused {
+            code: ErrorCode::PaymentProviderError,
             detail: "the payment provider refused to create the payment; try again later"
                 .to_owned(),
         },
@@ -88,8 +88,8 @@ pub async fn create(
     body: Result<Json<CreateBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(body) = body.map_err(|e| {
-        ApiError::bad_request(
-            "invalid-body",
+        ApiError::new(
+            ErrorCode::InvalidBody,
             format!(
                 "send a JSON body {{\"plan\": \"<plan id>\"}} ({})",
                 e.body_text()
@@ -97,8 +97,8 @@ pub async fn create(
         )
     })?;
     let Some(plan) = state.payments.plans.get(body.plan.trim()) else {
-        return Err(ApiError::bad_request(
-            "unknown-plan",
+        return Err(ApiError::new(
+            ErrorCode::UnknownPlan,
             format!(
                 "there is no plan {:?}; see GET /api/payments/plans",
                 body.plan.chars().take(64).collect::<String>()
@@ -108,8 +108,8 @@ pub async fn create(
     if let Some(payments::Grant::Tier { tier, .. }) = plan.grant() {
         let current = user.effective_tier();
         if tier < current {
-            return Err(ApiError::bad_request(
-                "plan-below-current-tier",
+            return Err(ApiError::new(
+                ErrorCode::PlanBelowCurrentTier,
                 format!(
                     "your {} plan is still running{}; a {} plan would replace it with less — \
                      buy it after {} ends, or buy tokens",
@@ -133,7 +133,7 @@ pub async fn create(
             payments::set_confirmation_url(&state.db, &id, &return_url).await?;
             let change = payments::credit(&state.db, &id)
                 .await?
-                .ok_or_else(|| ApiError::internal("demo payment row vanished"))?;
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("demo payment row vanished")))?;
             announce(&state, "credited", &change);
             change.payment
         }
@@ -190,7 +190,7 @@ async fn create_at_yookassa(
         Err(e) => {
             tracing::error!(payment_id = %id, error = %e, "YooKassa: creating the payment failed");
             payments::mark_failed(&state.db, id, &e.to_string()).await?;
-            return Err(yookassa_error(&e));
+            return Err(yookassa_error(e));
         }
     };
     let url = remote
@@ -199,12 +199,12 @@ async fn create_at_yookassa(
         .and_then(|c| c.confirmation_url.clone());
     let payment = payments::attach_provider(&state.db, id, &remote.id, url.as_deref())
         .await?
-        .ok_or_else(|| ApiError::internal("payment row vanished"))?;
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("payment row vanished")))?;
     if url.is_none() {
         let e = YooKassaError::Invalid("the created payment has no confirmation_url".to_owned());
         tracing::error!(payment_id = %id, provider_payment_id = %remote.id, error = %e, "YooKassa");
         payments::mark_failed(&state.db, id, &e.to_string()).await?;
-        return Err(yookassa_error(&e));
+        return Err(yookassa_error(e));
     }
     Ok(payment)
 }
@@ -227,7 +227,7 @@ pub async fn get(
     AuthUser(user, _): AuthUser,
     Path(payment_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no payment {payment_id:?}"));
+    let not_found = || ApiError::new(ErrorCode::NotFound, format!("no payment {payment_id:?}"));
     let mut payment = payments::get(&state.db, &payment_id)
         .await?
         .filter(|p| p.user_id == user.id)
@@ -289,25 +289,28 @@ pub async fn webhook(State(state): State<AppState>, req: Request) -> Result<Json
     let ip = client_ip(peer, req.headers(), &state.security.trusted_proxies);
     if !ip_in(&state.payments.webhook_whitelist, ip) {
         tracing::warn!(%ip, "payment webhook from an address outside the whitelist: refused");
-        return Err(ApiError::forbidden(
-            "webhook-forbidden",
+        return Err(ApiError::new(
+            ErrorCode::WebhookForbidden,
             "notifications are accepted only from the payment provider's addresses",
         ));
     }
     let bytes = axum::body::to_bytes(req.into_body(), WEBHOOK_BODY_LIMIT)
         .await
         .map_err(|_| {
-            ApiError::bad_request(
-                "invalid-body",
+            ApiError::new(
+                ErrorCode::InvalidBody,
                 "the notification body is too large or broken",
             )
         })?;
     let note: Notification = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request("invalid-body", format!("not a YooKassa notification: {e}"))
+        ApiError::new(
+            ErrorCode::InvalidBody,
+            format!("not a YooKassa notification: {e}"),
+        )
     })?;
     if note.kind != "notification" {
-        return Err(ApiError::bad_request(
-            "invalid-body",
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
             format!("expected \"type\": \"notification\", got {:?}", note.kind),
         ));
     }
@@ -334,7 +337,7 @@ pub async fn webhook(State(state): State<AppState>, req: Request) -> Result<Json
         Err(e) => {
             tracing::error!(event = %note.event, provider_payment_id = %provider_id, error = %e,
                 "payment webhook: cannot confirm with YooKassa; answering 503 so it retries");
-            return Err(ApiError::Unavailable(e.to_string()));
+            return Err(ApiError::unavailable(e));
         }
     };
     let Some(payment) = find_payment(&state, &remote).await? else {
@@ -391,7 +394,7 @@ pub async fn reconcile(
             "YooKassa's payment does not match ours (amount or metadata): nothing done");
         return Ok(None);
     }
-    if remote.status == "succeeded" && remote.paid {
+    if remote.status == RemoteStatus::Succeeded && remote.paid {
         let refunded = match refunded_kopecks(remote, payment) {
             Ok(refunded) => refunded,
             Err(why) => {
@@ -435,14 +438,14 @@ pub async fn reconcile(
         let change = payments::refund(&state.db, &payment.id, refunded).await?;
         return Ok(report(state, remote, cause, "refunded", change));
     }
-    let (change, what) = match remote.status.as_str() {
-        "canceled" => (payments::cancel(&state.db, &payment.id).await?, "canceled"),
-        "waiting_for_capture" => (
+    let (change, what) = match remote.status {
+        RemoteStatus::Canceled => (payments::cancel(&state.db, &payment.id).await?, "canceled"),
+        RemoteStatus::WaitingForCapture => (
             payments::mark_waiting(&state.db, &payment.id).await?,
             "waiting for capture",
         ),
-        other => {
-            tracing::info!(payment_id = %payment.id, status = other, cause,
+        open @ (RemoteStatus::Pending | RemoteStatus::Succeeded | RemoteStatus::Unknown) => {
+            tracing::info!(payment_id = %payment.id, status = ?open, paid = remote.paid, cause,
                 "YooKassa reports the payment still open: nothing to do");
             return Ok(Some(payment.clone()));
         }
@@ -558,7 +561,7 @@ mod tests {
     fn remote(refunded: Option<(&str, &str)>) -> RemotePayment {
         RemotePayment {
             id: "2f00".to_owned(),
-            status: "succeeded".to_owned(),
+            status: RemoteStatus::Succeeded,
             paid: true,
             amount: Amount {
                 value: "490.00".to_owned(),

@@ -2,15 +2,17 @@
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::limits::{ClientGate, GateSlot};
 use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use futures::Stream;
-use serde_json::{Value, json};
-use shared::jobs::{self, JobRow};
+use serde::Serialize;
+use shared::jobs::{self, JobRow, JobStatus};
+use shared::measurements::{InputMeasurements, LoudnessMeasurements};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,34 +29,68 @@ pub const STREAMS_MAX: usize = 512;
 /// `EventSource` reconnects by itself; a client that forgot it does not hold a place for ever).
 pub const STREAM_MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
-/// The status document of API.md.
-pub fn status_json(job: &JobRow) -> Value {
-    let lufs = |v: &Option<Value>| v.as_ref().and_then(|v| v.get("lufs")).cloned();
-    json!({
-        "job_id": job.id,
-        "status": job.status.as_str(),
-        "progress": job.progress,
-        "message": job.message,
-        "error": job.error,
-        "style": job.params.style.name(),
-        "target_lufs": job.params.target_lufs,
-        "true_peak_db": job.params.true_peak_db,
-        "out_format": job.params.format.name(),
-        "before_lufs": lufs(&job.before),
-        "after_lufs": lufs(&job.after),
-        "before": job.before,
-        "after": job.after,
-        "created_at": job.created_at,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
-        "attempts": job.attempts,
-    })
+/// The status document of API.md, as the progress stream sends it.
+#[derive(Debug, Serialize)]
+pub struct JobStatusBody<'a> {
+    pub job_id: &'a str,
+    pub status: JobStatus,
+    pub progress: u8,
+    pub message: &'a str,
+    pub error: Option<&'a str>,
+    pub style: &'static str,
+    pub target_lufs: f64,
+    pub true_peak_db: f64,
+    pub out_format: &'static str,
+    /// `before.lufs`, kept for older clients.
+    pub before_lufs: Option<f64>,
+    /// `after.lufs`, kept for older clients.
+    pub after_lufs: Option<f64>,
+    pub before: Option<&'a InputMeasurements>,
+    pub after: Option<&'a LoudnessMeasurements>,
+    pub created_at: &'a str,
+    pub started_at: Option<&'a str>,
+    pub finished_at: Option<&'a str>,
+    pub attempts: u32,
+}
+
+impl<'a> From<&'a JobRow> for JobStatusBody<'a> {
+    fn from(job: &'a JobRow) -> JobStatusBody<'a> {
+        let measured = job.measurements.as_ref();
+        JobStatusBody {
+            job_id: &job.id,
+            status: job.status,
+            progress: job.progress,
+            message: &job.message,
+            error: job.error.as_deref(),
+            style: job.params.style.name(),
+            target_lufs: job.params.target_lufs,
+            true_peak_db: job.params.true_peak_db,
+            out_format: job.params.format.name(),
+            before_lufs: measured.map(|m| m.before.lufs),
+            after_lufs: measured.map(|m| m.after.lufs),
+            before: measured.map(|m| &m.before),
+            after: measured.map(|m| &m.after),
+            created_at: &job.created_at,
+            started_at: job.started_at.as_deref(),
+            finished_at: job.finished_at.as_deref(),
+            attempts: job.attempts,
+        }
+    }
+}
+
+/// `GET /api/master/status/{id}`: the status document and when the result will be deleted.
+#[derive(Debug, Serialize)]
+pub struct StatusResponse<'a> {
+    #[serde(flatten)]
+    pub status: JobStatusBody<'a>,
+    /// `null` until the job is finished, and once it has expired.
+    pub expires_at: Option<String>,
 }
 
 /// Loads a job of `caller` or answers 404 — also for ids that cannot be job ids and for
 /// other people's jobs (their existence is not revealed).
 pub async fn load_job(state: &AppState, caller: &Caller, id: &str) -> Result<JobRow, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no job with id '{id}'"));
+    let not_found = || ApiError::new(ErrorCode::NotFound, format!("no job with id '{id}'"));
     if !jobs::is_valid_job_id(id) {
         return Err(not_found());
     }
@@ -70,14 +106,13 @@ pub async fn status(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let job = load_job(&state, &caller, &id).await?;
-    let mut body = status_json(&job);
-    body["expires_at"] = serde_json::json!(crate::routes::accounts::expires_at(
-        &job,
-        state.settings.jobs_done_ttl_seconds
-    ));
-    Ok(Json(body))
+    let body = StatusResponse {
+        status: JobStatusBody::from(&job),
+        expires_at: crate::routes::accounts::expires_at(&job, state.settings.jobs_done_ttl_seconds),
+    };
+    Ok(Json(body).into_response())
 }
 
 /// `GET /api/master/progress/{id}`: one `data:` event per change, closed after the job
@@ -117,7 +152,13 @@ pub async fn progress(
             }
             match jobs::get(&c.state.db, &c.id).await {
                 Ok(Some(job)) => {
-                    let text = status_json(&job).to_string();
+                    let text = match serde_json::to_string(&JobStatusBody::from(&job)) {
+                        Ok(text) => text,
+                        Err(e) => {
+                            tracing::error!(error = %e, "progress stream: status not serialisable");
+                            return None;
+                        }
+                    };
                     if c.last.as_deref() != Some(text.as_str()) {
                         c.finished = job.status.is_final();
                         c.last = Some(text.clone());
@@ -131,4 +172,97 @@ pub async fn progress(
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mastering::{MasterParams, OutputFormat, Style};
+    use serde_json::json;
+    use shared::measurements::JobMeasurements;
+
+    fn done_job() -> JobRow {
+        JobRow {
+            id: "0123456789abcdef0123456789abcdef".to_owned(),
+            status: JobStatus::Done,
+            progress: 100,
+            message: "Done".to_owned(),
+            error: None,
+            params: MasterParams::new(
+                Style::Standard,
+                None,
+                None,
+                OutputFormat::Wav { bit_depth: 16 },
+            )
+            .unwrap(),
+            original_name: "mix.wav".to_owned(),
+            input_path: "/data/uploads/x/original.wav".into(),
+            result_path: Some("/data/results/x/result.wav".into()),
+            measurements: Some(JobMeasurements {
+                before: InputMeasurements {
+                    lufs: -20.5,
+                    true_peak_db: -4.0,
+                    sample_peak_db: -4.5,
+                    lra: 7.5,
+                    duration_sec: 6.0,
+                    sample_rate: 44_100,
+                    channels: 2,
+                },
+                after: LoudnessMeasurements {
+                    lufs: -14.0,
+                    true_peak_db: -1.0,
+                    sample_peak_db: -1.5,
+                    lra: 6.5,
+                },
+            }),
+            created_at: "2026-12-07T20:00:00Z".to_owned(),
+            started_at: Some("2026-12-07T20:00:01Z".to_owned()),
+            finished_at: Some("2026-12-07T20:00:03Z".to_owned()),
+            attempts: 1,
+            completions: 1,
+            worker: Some("w1".to_owned()),
+            user_id: None,
+            guest_key: None,
+        }
+    }
+
+    /// The document clients read (API.md, `api/openapi.json`'s `JobStatus`), field by field.
+    #[test]
+    fn a_done_jobs_status_document_keeps_its_format() {
+        let job = done_job();
+        let body = serde_json::to_value(JobStatusBody::from(&job)).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "job_id": job.id, "status": "done", "progress": 100, "message": "Done",
+                "error": null, "style": "standard", "target_lufs": job.params.target_lufs,
+                "true_peak_db": -1.0, "out_format": "wav",
+                "before_lufs": -20.5, "after_lufs": -14.0,
+                "before": {
+                    "lufs": -20.5, "true_peak_db": -4.0, "sample_peak_db": -4.5, "lra": 7.5,
+                    "duration_sec": 6.0, "sample_rate": 44_100, "channels": 2,
+                },
+                "after": { "lufs": -14.0, "true_peak_db": -1.0, "sample_peak_db": -1.5, "lra": 6.5 },
+                "created_at": "2026-12-07T20:00:00Z", "started_at": "2026-12-07T20:00:01Z",
+                "finished_at": "2026-12-07T20:00:03Z", "attempts": 1,
+            })
+        );
+    }
+
+    #[test]
+    fn a_job_not_done_has_null_measurements_and_the_route_adds_expires_at() {
+        let mut job = done_job();
+        job.status = JobStatus::Running;
+        job.measurements = None;
+        job.finished_at = None;
+        let body = serde_json::to_value(StatusResponse {
+            status: JobStatusBody::from(&job),
+            expires_at: None,
+        })
+        .unwrap();
+        assert_eq!(body["status"], "running");
+        for key in ["before", "after", "before_lufs", "after_lufs", "expires_at"] {
+            assert!(body[key].is_null(), "{key}: {body}");
+        }
+    }
 }

@@ -255,11 +255,11 @@ export function friendlyError(err) {
     else if (s >= 500) key = 'err.500';
   }
   let title;
-  if (key === 'err.429') {
+  if (key === 'err.429' || key === 'err.rateLimited') {
     let reset = '';
     if (err.resetAt) reset = t('err.429reset', { t: fmtDate(err.resetAt) });
     else if (err.retryAfter && /^\d+$/.test(err.retryAfter)) reset = t('err.429reset', { t: fmtDate(new Date(Date.now() + Number(err.retryAfter) * 1000).toISOString()) });
-    title = t('err.429', { reset }).trim();
+    title = t(key, { reset }).trim();
   } else if (key === 'err.400' && err.detail) {
     // A 400's detail usually names the exact field problem: show it as the message itself.
     title = err.detail;

@@ -14,7 +14,7 @@ let catalog = null, loadErr = null, me = null, busy = false;
 /** Errors of the create call in the payer's words (the payment service is YooKassa). */
 function payError(err) {
   if (err instanceof ApiError && (err.status === 502 || err.status === 503 || err.status === 504) && !err.code?.startsWith('rate')) {
-    return new ApiError(err.status, 'payment-provider', err.detail);
+    return new ApiError(err.status, 'payment-provider-error', err.detail);
   }
   return err;
 }
@@ -77,7 +77,7 @@ async function buy(plan, btn) {
   showMessage(msg, t('pricing.creating'), 'info');
   try {
     const res = await api('/api/payments/create', { body: { plan: plan.id } });
-    if (!res?.payment_id) throw new ApiError(502, 'payment-provider', 'no payment id in the answer');
+    if (!res?.payment_id) throw new ApiError(502, 'payment-provider-error', 'no payment id in the answer');
     localStorage.setItem('mm_last_payment', res.payment_id);
     const url = res.confirmation_url || `/payment/return?payment_id=${encodeURIComponent(res.payment_id)}`;
     showMessage(msg, t(res.demo ? 'pricing.demoRedirecting' : 'pricing.redirecting'), 'info');

@@ -202,9 +202,22 @@ pub(crate) struct ScanScratch {
     block_w: Vec<f32>,
 }
 
+impl ScanScratch {
+    /// After [`ExactPeak::scan`] of `buf`: per block of `TILE` samples of `buf` (block `b`
+    /// is `buf[TILE·b..TILE·(b + 1)]`), the largest |Δ²x| of the second differences
+    /// starting in it (`x[k] − 2x[k+1] + x[k+2]`, reaching up to two samples into the
+    /// next block) and the largest |x|. [`TruePeakMeter`]'s ebur128-style reading bounds
+    /// its segments with them (not computing them twice), so they must keep that meaning.
+    pub(crate) fn block_maxima(&self) -> (&[f32], &[f32]) {
+        (&self.block_d, &self.block_w)
+    }
+}
+
 /// Blocks of `TILE` samples under one tile's window.
 const WINDOW_BLOCKS: usize = WINDOW / TILE;
 const _: () = assert!(WINDOW.is_multiple_of(TILE));
+// The ebur128-style reading's history (at most 23 samples) is the exact reading's.
+const _: () = assert!(TOTAL_TAPS / 2 <= CONTEXT);
 
 /// The exact true-peak detector shared by the limiter ([`crate::dsp::limiter`]) and the
 /// meter ([`TruePeakMeter`]).
@@ -493,7 +506,6 @@ impl TruePeakMeter {
     /// Both share one copy of each channel's history. The result does not depend on the
     /// block size.
     pub fn add_block<S: AsRef<[f32]>>(&mut self, block: &[S]) {
-        let keep = self.ebur128.keep();
         for (ch, plane) in block.iter().enumerate().take(self.peak.len()) {
             let x = plane.as_ref();
             if x.is_empty() {
@@ -518,8 +530,12 @@ impl TruePeakMeter {
                 &mut self.scratch,
             );
             let threshold = fast_max(self.exact_peak(), self.ebur128.peak());
-            self.ebur128
-                .add_channel(ch, &self.work[CONTEXT - keep..CONTEXT + n], threshold);
+            self.ebur128.add_channel(
+                ch,
+                (&self.work, CONTEXT, n),
+                self.scratch.block_maxima(),
+                threshold,
+            );
             let hist = &mut self.history[ch];
             if n >= CONTEXT {
                 hist.copy_from_slice(&x[n - CONTEXT..]);
@@ -548,9 +564,9 @@ impl TruePeakMeter {
     }
 }
 
-/// Samples per segment of the true-peak detector's skip test (see
-/// [`Ebur128Peak::add_block`]); at least the filter's length.
-pub const TP_SEGMENT: usize = 256;
+/// Outputs per segment of the ebur128-style reading's skip test (see
+/// [`Ebur128Peak::add_channel`]).
+pub const TP_SEGMENT: usize = 64;
 
 /// Largest magnitude of `x` (0 for an empty slice); eight lanes so it vectorises.
 fn max_abs(x: &[f32]) -> f32 {
@@ -775,31 +791,48 @@ impl Ebur128Peak {
         self.taps - 1
     }
 
-    /// Adds one channel's block: `ext` holds the [`Self::keep`] samples before the block
-    /// (zeros before the signal's start), then the block. Only segments of [`TP_SEGMENT`]
-    /// outputs whose bound (see [`Self::bound_constants`]) exceeds `threshold` (a reading
-    /// the meter already has: nothing under it can raise the meter's maximum) are
-    /// interpolated; `threshold` rises with what they read. Every interpolated value is
-    /// computed exactly as over the whole signal, so the meter's reading does not depend on
-    /// the block or segment boundaries.
-    fn add_channel(&mut self, ch: usize, ext: &[f32], mut threshold: f32) {
+    /// Adds one channel's block of `n` samples, which sits at `work[base..]` after the
+    /// channel's history (zeros before the signal's start; at least [`Self::keep`]
+    /// samples). `maxima` are the exact scan's per-`TILE`-block maxima of `work` (see
+    /// [`ScanScratch::block_maxima`]): a segment's bound takes them over the blocks its
+    /// window touches (a superset of the window: only looser). Only segments of
+    /// [`TP_SEGMENT`] outputs whose bound (see [`Self::bound_constants`]) exceeds
+    /// `threshold` (a reading the meter already has: nothing under it can raise the
+    /// meter's maximum) are interpolated; `threshold` rises with what they read. Every
+    /// interpolated value is computed exactly as over the whole signal, so the meter's
+    /// reading does not depend on the block or segment boundaries.
+    fn add_channel(
+        &mut self,
+        ch: usize,
+        (work, base, n): (&[f32], usize, usize),
+        (block_d, block_w): (&[f32], &[f32]),
+        mut threshold: f32,
+    ) {
         let keep = self.keep();
-        let n = ext.len().saturating_sub(keep);
+        let blocks_max = |m: &[f32], first: usize, last: usize| {
+            m[first / TILE..=last / TILE]
+                .iter()
+                .copied()
+                .fold(0.0f32, fast_max)
+        };
         let mut start = 0;
         while start < n {
             let len = TP_SEGMENT.min(n - start);
-            let window = &ext[start..start + keep + len];
-            // Output i's centre samples are window[i + centre] and window[i + centre + 1].
-            let near = max_abs(&window[self.centre..self.centre + len + 1]);
-            let bound = EBUR128_BOUND_SLACK
-                * (near
-                    + self.curvature_gain * max_second_difference(window)
-                    + self.remainder * max_abs(window));
+            // The segment's window is work[lo..lo + keep + len]; output i's centre samples
+            // are work[lo + i + centre] and the one after.
+            let lo = base - keep + start;
+            let near = blocks_max(block_w, lo + self.centre, lo + self.centre + len);
+            let whole = blocks_max(block_w, lo, lo + keep + len - 1);
+            // Second differences starting from lo to the window's third-last sample.
+            let d = blocks_max(block_d, lo, lo + keep + len - 3);
+            let bound =
+                EBUR128_BOUND_SLACK * (near + self.curvature_gain * d + self.remainder * whole);
             if bound > threshold {
                 #[cfg(test)]
                 {
                     self.interpolated += len as u64;
                 }
+                let window = &work[lo..lo + keep + len];
                 let peak = interpolated_peak(&self.folded, window, len);
                 self.peak[ch] = self.peak[ch].max(peak);
                 threshold = threshold.max(peak);
@@ -812,71 +845,6 @@ impl Ebur128Peak {
     /// [`TruePeakMeter::ebur128_peak`]).
     fn peak(&self) -> f32 {
         self.peak.iter().copied().fold(0.0, f32::max)
-    }
-}
-
-/// The largest |x[k] − 2x[k+1] + x[k+2]| over `x` (0 when shorter than 3); eight lanes so
-/// it vectorises.
-fn max_second_difference(x: &[f32]) -> f32 {
-    if x.len() < 3 {
-        return 0.0;
-    }
-    let (a, b, c) = (&x[..x.len() - 2], &x[1..x.len() - 1], &x[2..]);
-    let mut lanes = [0.0f32; 8];
-    let whole = a.len() - a.len() % 8;
-    for i in (0..whole).step_by(8) {
-        for j in 0..8 {
-            lanes[j] = fast_max(lanes[j], (a[i + j] - 2.0 * b[i + j] + c[i + j]).abs());
-        }
-    }
-    let mut tail = 0.0f32;
-    for i in whole..a.len() {
-        tail = fast_max(tail, (a[i] - 2.0 * b[i] + c[i]).abs());
-    }
-    lanes.iter().copied().fold(tail, fast_max)
-}
-
-#[cfg(test)]
-mod folded_tests {
-    use super::*;
-
-    /// The folded evaluation equals evaluating every phase directly (to f32 rounding), at
-    /// 4× (pair + middle phase) and 2× (middle phase only), over whole lanes and tails.
-    #[test]
-    fn folded_phases_match_direct_evaluation() {
-        let mut state = 0x1234_5678_9ABC_DEF1u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        };
-        for rate in [44_100, 96_000] {
-            let meter = Ebur128Peak::new(1, rate);
-            let taps = meter.taps;
-            // The unfolded phases `new` folds.
-            let (_, phases) = interpolation_phases(rate);
-            for len in [1usize, 7, 8, 37, 256] {
-                let work: Vec<f32> = (0..len + taps - 1).map(|_| next()).collect();
-                let direct = phases
-                    .iter()
-                    .flat_map(|ph| {
-                        (0..len).map(|i| {
-                            ph.iter()
-                                .zip(&work[i..i + taps])
-                                .map(|(c, v)| f64::from(*c) * f64::from(*v))
-                                .sum::<f64>()
-                                .abs()
-                        })
-                    })
-                    .fold(0.0f64, f64::max);
-                let folded = f64::from(interpolated_peak(&meter.folded, &work, len));
-                assert!(
-                    (folded - direct).abs() <= 1e-5 * direct.max(1e-3),
-                    "{rate} Hz, {len} outputs: folded {folded}, direct {direct}"
-                );
-            }
-        }
     }
 }
 

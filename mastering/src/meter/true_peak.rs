@@ -920,7 +920,10 @@ mod skip_tests {
                 ),
                 (
                     "noise",
-                    vec![pink_noise(0.9, n, 5), crate::testutil::white_noise(0.5, n, 6)],
+                    vec![
+                        pink_noise(0.9, n, 5),
+                        crate::testutil::white_noise(0.5, n, 6),
+                    ],
                 ),
                 ("burst after silence", vec![burst.clone(), burst]),
             ];
@@ -948,7 +951,10 @@ mod skip_tests {
             let planes = vec![pink_noise(0.9, n, 11), pink_noise(0.8, n, 12)];
             let (_, interpolated) = metered(&planes, rate, 4096);
             let fraction = interpolated as f64 / (2 * n) as f64;
-            eprintln!("{rate} Hz: {:.2} % of outputs interpolated", 100.0 * fraction);
+            eprintln!(
+                "{rate} Hz: {:.2} % of outputs interpolated",
+                100.0 * fraction
+            );
             assert!(
                 fraction <= 0.10,
                 "{rate} Hz: {:.1} % of outputs interpolated",

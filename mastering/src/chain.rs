@@ -73,8 +73,16 @@ pub const MAX_CORRECTIONS: usize = 3;
 /// fewer). Near the target the loudness is almost linear in the gain, so the predicted
 /// gain lands within a few hundredths of a LU.
 pub const SPECULATE_LU: f64 = 0.1;
-/// Extra margin under the ceiling per corrective attempt when the encoder overshot it, dB.
+/// Extra margin under the ceiling per corrective attempt when the encoder overshot it, dB:
+/// sized for MP3, whose overshoot varies from encode to encode.
 pub const OVERSHOOT_MARGIN_STEP_DB: f64 = 0.2;
+/// The same for WAV and FLAC, dB. Their encoding adds nothing but the dither: at most
+/// 1.5 LSB a sample (TPDF ±1 LSB plus rounding), which moves an interpolated peak by at
+/// most the interpolator's L1 norm (1.86 for the ebur128-style phases, the larger) times
+/// that: 8.5e-5 of full scale at 16 bits, under 0.001 dB at -1 dBFS. What a correction
+/// must absorb is the limiter's output at the lowered ceiling reading a little differently;
+/// this keeps the margin a lossless master keeps anyway ([`encoder_margin_db`]).
+pub const LOSSLESS_OVERSHOOT_STEP_DB: f64 = 0.02;
 /// Most re-encodes turned down after the limiter when corrections left the true peak over
 /// the ceiling.
 pub const MAX_TRIMS: usize = 3;
@@ -337,6 +345,11 @@ fn run_chain(
     );
     let (mut gain_db, mut float_lufs, mut saturated) =
         find_gain_driven(&mut run, factory, &pre_limiter, target, lossless, rep)?;
+    let overshoot_step_db = if lossless {
+        LOSSLESS_OVERSHOOT_STEP_DB
+    } else {
+        OVERSHOOT_MARGIN_STEP_DB
+    };
 
     // Encode, then measure what was written. The encoder may change the level (MP3 drops
     // the top octave: about -0.1 LU) and the peaks (MP3 reconstruction overshoots): both are
@@ -369,7 +382,7 @@ fn run_chain(
         if over > 0.0 {
             // MP3 overshoot varies from encode to encode (about ±0.4 dB at 128 kb/s on
             // dense material): each attempt keeps a wider margin.
-            run.ceiling -= over + OVERSHOOT_MARGIN_STEP_DB * (attempt + 1) as f64;
+            run.ceiling -= over + overshoot_step_db * (attempt + 1) as f64;
             run.rebuild_limiter(factory)?;
         }
         let encoder_loss = match run.modelled {
@@ -400,7 +413,7 @@ fn run_chain(
         if over <= 0.0 {
             break;
         }
-        run.trim_db -= over + OVERSHOOT_MARGIN_STEP_DB;
+        run.trim_db -= over + overshoot_step_db;
         after = measure_written(&mut run, gain_db, rep)?;
     }
     Ok((before, after))
@@ -883,6 +896,8 @@ fn encode_pass(
     Ok(monitored)
 }
 
+#[cfg(test)]
+mod correction_tests;
 #[cfg(test)]
 mod quality_tests;
 #[cfg(test)]

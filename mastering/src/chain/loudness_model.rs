@@ -110,6 +110,9 @@ pub struct LoudnessModel {
     detector: PeakDetector,
     /// Peaks under this level may be reported low (see [`PeakDetector::detect`]).
     report_above: f32,
+    /// Predictions are answered where the peaks that matter reach this level (at least
+    /// `report_above`; see [`Self::answer_up_to`]).
+    answer_above: f32,
     /// The chain's meter: K-weights the track, hands back each tile's energy and measures
     /// its integrated loudness.
     meter: FastMeter,
@@ -156,6 +159,7 @@ impl LoudnessModel {
             tiles: TrackStore::new(dir, 2, expected_tiles, MODEL_BUDGET_BYTES)?,
             detector,
             report_above: (f64::from(lowest_threshold) * 10f64.powf(-max_gain_db / 20.0)) as f32,
+            answer_above: (f64::from(lowest_threshold) * 10f64.powf(-max_gain_db / 20.0)) as f32,
             meter: FastMeter::new(channels, rate, MeterMode::INTEGRATED)?,
             channels,
             peak: vec![0.0; CHUNK],
@@ -316,9 +320,17 @@ impl LoudnessModel {
         })
     }
 
+    /// Limits the predictions to where `lowest_threshold` is reached at up to
+    /// `max_gain_db` (as if the model had been built with these): a model built before
+    /// the level was known detects more than the search should explore.
+    pub fn answer_up_to(&mut self, lowest_threshold: f32, max_gain_db: f64) {
+        let level = (f64::from(lowest_threshold) * 10f64.powf(-max_gain_db / 20.0)) as f32;
+        self.answer_above = level.max(self.report_above);
+    }
+
     /// The highest gain, dB, at which [`Self::predict`] answers for `limiter`.
     pub fn max_gain_db(&self, limiter: &LimiterModel) -> f64 {
-        20.0 * (f64::from(limiter.threshold()) / f64::from(self.report_above)).log10()
+        20.0 * (f64::from(limiter.threshold()) / f64::from(self.answer_above)).log10()
     }
 
     /// Predicted integrated loudness, LUFS, of `limiter`'s output at pre-gain `gain_db`;
@@ -332,7 +344,7 @@ impl LoudnessModel {
         let g = 10f64.powf(gain_db / 20.0);
         let threshold = limiter.gains.threshold();
         // (Written so that a NaN gain is refused too.)
-        let detected = f64::from(threshold) / g >= f64::from(self.report_above);
+        let detected = f64::from(threshold) / g >= f64::from(self.answer_above);
         if !detected {
             return Ok(None);
         }

@@ -3,12 +3,27 @@
 //!
 //! The limiter's detection is linear in the gain: the per-frame peak of `g·x` is `g` times
 //! that of `x`. So the track is detected **once**, at unity gain, with the limiter's own
-//! [`PeakDetector`] (during the processing pass, which reads the track anyway), and stored
+//! [`PeakDetector`] (during the processing pass, which writes the track anyway), and stored
 //! compactly per tile of 8–16 frames (the largest divisor of the 100 ms sub-block in that
 //! range: tiles never straddle a sub-block):
 //!
 //! - the tile's largest peak,
-//! - the K-weighted, channel-weighted energy of the unlimited signal over the tile.
+//! - the K-weighted, channel-weighted energy of the unlimited signal over the tile, summed
+//!   by the chain's meter ([`FastMeter::add_frames`], its K-weighting loops), which also
+//!   gives the track's integrated loudness and, with the largest peak, its true peak
+//!   ([`LoudnessModel::loudness`]): the processing pass meters nothing else.
+//!
+//! Peaks are exact wherever they reach `report_above`, chosen before the processing pass
+//! (the chain allows for the level the stages can take away); where a gain needs lower,
+//! predictions are refused and the chain rebuilds the model.
+//!
+//! The limiter of the final pass runs on the stored peaks too ([`LoudnessModel::peaks`],
+//! `TruePeakLimiter::process_with_peaks`): every frame of a tile gets the tile's largest
+//! peak times `g` — never lower than the frame's own peak, wider by less than a tile — at
+//! the positions the detector reports them, and after the track the detector's reading of
+//! the silence that flushes the limiter. So the ceiling holds as with its own detector
+//! (the gain is never higher), and the model predicts exactly the detection the limiter
+//! uses.
 //!
 //! For a candidate gain, [`LoudnessModel::predict`] runs the limiter's own gain computer
 //! (built by [`TruePeakLimiter::parts`], decimated to one value per tile by
@@ -26,11 +41,13 @@
 //! [`MODEL_BUDGET_BYTES`] (about 22 minutes of 44.1 kHz audio) and on disk beyond, so
 //! memory stays bounded whatever the length.
 
-use super::store::TrackStore;
+use super::store::{TrackReader, TrackStore};
 use crate::dsp::DspError;
 use crate::dsp::limiter::{CHUNK, GainComputer, LimiterSettings, PeakDetector, TruePeakLimiter};
 use crate::error::MasterError;
-use crate::meter::fast::{channel_weight, integrated_from_subs, k_weighting_coefficients};
+use crate::meter::fast::integrated_from_subs;
+use crate::meter::{FastMeter, MeterMode, amp_to_db};
+use crate::report::Loudness;
 use std::path::Path;
 
 /// Bytes of tiles (8 per tile) kept in memory before the model's store spills to disk.
@@ -49,6 +66,8 @@ const TILE_BLOCK: usize = 4096;
 pub struct LimiterModel {
     gains: GainComputer,
     delay: usize,
+    format: (u32, usize),
+    settings: LimiterSettings,
 }
 
 impl LimiterModel {
@@ -59,33 +78,23 @@ impl LimiterModel {
         settings: &LimiterSettings,
     ) -> Result<LimiterModel, DspError> {
         let (_, gains, delay) = TruePeakLimiter::parts(sample_rate, channels, settings)?;
-        Ok(LimiterModel { gains, delay })
+        Ok(LimiterModel {
+            gains,
+            delay,
+            format: (sample_rate, channels),
+            settings: *settings,
+        })
+    }
+
+    /// The limiter modelled, to run on the stored peaks
+    /// ([`TruePeakLimiter::process_with_peaks`] with [`LoudnessModel::peaks`]).
+    pub fn limiter(&self) -> Result<TruePeakLimiter, DspError> {
+        TruePeakLimiter::new(self.format.0, self.format.1, &self.settings)
     }
 
     /// The linear level the limiter holds peaks under.
     pub fn threshold(&self) -> f32 {
         self.gains.threshold()
-    }
-}
-
-/// One K-weighting section, direct form I in `f64` (as the meter's).
-#[derive(Debug, Clone, Copy, Default)]
-struct Biquad {
-    b: [f64; 3],
-    a: [f64; 2],
-    x: [f64; 2],
-    y: [f64; 2],
-}
-
-impl Biquad {
-    #[inline(always)]
-    fn run(&mut self, x: f64) -> f64 {
-        let ahead =
-            self.b[0] * x + self.b[1] * self.x[0] + self.b[2] * self.x[1] - self.a[1] * self.y[1];
-        let y = ahead - self.a[0] * self.y[0];
-        self.x = [x, self.x[0]];
-        self.y = [y, self.y[0]];
-        y
     }
 }
 
@@ -101,10 +110,19 @@ pub struct LoudnessModel {
     detector: PeakDetector,
     /// Peaks under this level may be reported low (see [`PeakDetector::detect`]).
     report_above: f32,
-    filters: Vec<[Biquad; 2]>,
-    weights: Vec<f64>,
+    /// Predictions are answered where the peaks that matter reach this level (at least
+    /// `report_above`; see [`Self::answer_up_to`]).
+    answer_above: f32,
+    /// The chain's meter: K-weights the track, hands back each tile's energy and measures
+    /// its integrated loudness.
+    meter: FastMeter,
+    channels: usize,
     peak: Vec<f32>,
-    energy: Vec<f64>,
+    /// The largest peak reported.
+    max_peak: f32,
+    /// Per-frame peaks the detector reports over the silence after the track (its
+    /// support): what a limiter flushed with silence detects there.
+    tail: Vec<f32>,
     tile_peak: f32,
     tile_energy: f64,
     tile_fill: usize,
@@ -133,12 +151,6 @@ impl LoudnessModel {
             .min(sub_len);
         let tiles_per_sub = sub_len.div_ceil(tile);
         let expected_tiles = (expected_frames / sub_len as u64 + 1) * tiles_per_sub as u64;
-        let coefficients = k_weighting_coefficients(f64::from(rate));
-        let biquads = coefficients.map(|(b, a)| Biquad {
-            b,
-            a,
-            ..Biquad::default()
-        });
         Ok(LoudnessModel {
             tile,
             sub_len,
@@ -147,10 +159,12 @@ impl LoudnessModel {
             tiles: TrackStore::new(dir, 2, expected_tiles, MODEL_BUDGET_BYTES)?,
             detector,
             report_above: (f64::from(lowest_threshold) * 10f64.powf(-max_gain_db / 20.0)) as f32,
-            filters: vec![biquads; channels],
-            weights: (0..channels).map(|c| channel_weight(channels, c)).collect(),
+            answer_above: (f64::from(lowest_threshold) * 10f64.powf(-max_gain_db / 20.0)) as f32,
+            meter: FastMeter::new(channels, rate, MeterMode::INTEGRATED)?,
+            channels,
             peak: vec![0.0; CHUNK],
-            energy: vec![0.0; CHUNK],
+            max_peak: 0.0,
+            tail: Vec::new(),
             tile_peak: 0.0,
             tile_energy: 0.0,
             tile_fill: 0,
@@ -167,7 +181,7 @@ impl LoudnessModel {
     /// Adds the next planar block of the (pre-gain, pre-limiter) track.
     pub fn add_block(&mut self, block: &[Vec<f32>]) -> Result<(), MasterError> {
         let n = block.first().map_or(0, Vec::len);
-        if block.len() != self.filters.len() || block.iter().any(|p| p.len() != n) {
+        if block.len() != self.channels || block.iter().any(|p| p.len() != n) {
             return Err(MasterError::InvalidParameter(
                 "loudness model: block has the wrong shape".into(),
             ));
@@ -177,38 +191,19 @@ impl LoudnessModel {
             let m = (n - offset).min(CHUNK);
             self.detector
                 .detect(block, offset, m, &mut self.peak, self.report_above);
-            let energy = &mut self.energy[..m];
-            if let ([l, r], [lf, rf], &[wl, wr]) =
-                (block, self.filters.as_mut_slice(), self.weights.as_slice())
-            {
-                // Two independent filter chains in one loop run in parallel on the CPU
-                // (each alone is bound by its recursion's latency), as in the meter.
-                let ([l1, l2], [r1, r2]) = (lf, rf);
-                let frames = l[offset..offset + m].iter().zip(&r[offset..offset + m]);
-                for (e, (&a, &b)) in energy.iter_mut().zip(frames) {
-                    let ya = l2.run(l1.run(f64::from(a)));
-                    let yb = r2.run(r1.run(f64::from(b)));
-                    *e = wl * ya * ya + wr * yb * yb;
-                }
-            } else {
-                energy.fill(0.0);
-                for ((plane, filters), &w) in block.iter().zip(&mut self.filters).zip(&self.weights)
-                {
-                    if w == 0.0 {
-                        continue;
-                    }
-                    let [f1, f2] = filters;
-                    for (e, &x) in energy.iter_mut().zip(&plane[offset..offset + m]) {
-                        let y = f2.run(f1.run(f64::from(x)));
-                        *e += w * y * y;
-                    }
-                }
-            }
-            for i in 0..m {
-                self.tile_peak = self.tile_peak.max(self.peak[i]);
-                self.tile_energy += self.energy[i];
-                self.tile_fill += 1;
-                self.sub_fill += 1;
+            // Tile by tile (a tile may straddle two chunks): its peak, and its energy by
+            // the meter, which also sums it into the 100 ms sub-blocks.
+            let mut i = 0;
+            while i < m {
+                let len = (self.tile - self.tile_fill)
+                    .min(self.sub_len - self.sub_fill)
+                    .min(m - i);
+                let peak = self.peak[i..i + len].iter().fold(0.0f32, |a, &p| a.max(p));
+                self.tile_peak = self.tile_peak.max(peak);
+                self.tile_energy += self.meter.add_frames(block, offset + i, len);
+                self.tile_fill += len;
+                self.sub_fill += len;
+                i += len;
                 if self.sub_fill == self.sub_len {
                     self.sub_fill = 0;
                     self.push_tile()?;
@@ -223,6 +218,7 @@ impl LoudnessModel {
     }
 
     fn push_tile(&mut self) -> Result<(), MasterError> {
+        self.max_peak = self.max_peak.max(self.tile_peak);
         self.pending[0].push(self.tile_peak);
         self.pending[1].push(self.tile_energy as f32);
         self.tile_peak = 0.0;
@@ -249,12 +245,92 @@ impl LoudnessModel {
         if self.tile_fill > 0 {
             self.push_tile()?;
         }
+        // What the detector reports over the silence a limiter is flushed with: the last
+        // frames' peaks come out up to its support later (see `PeakDetector::support`).
+        let support = self.detector.support();
+        let silence = vec![vec![0.0f32; support]; self.channels];
+        self.tail = vec![0.0; support];
+        let mut offset = 0;
+        while offset < support {
+            let m = (support - offset).min(CHUNK);
+            self.detector
+                .detect(&silence, offset, m, &mut self.peak, self.report_above);
+            self.tail[offset..offset + m].copy_from_slice(&self.peak[..m]);
+            offset += m;
+        }
+        self.max_peak = self.tail.iter().fold(self.max_peak, |a, &p| a.max(p));
         self.write_pending()
+    }
+
+    /// The track's integrated loudness (the meter's own, [`FastMeter::integrated`]), its
+    /// sample peak and a true peak that is exact wherever it reaches the level detected
+    /// exactly ([`Self::report_above`]) and that level otherwise (an upper bound); LRA is
+    /// not measured (0).
+    pub fn loudness(&self) -> Loudness {
+        let peak = if self.max_peak >= self.report_above {
+            self.max_peak
+        } else {
+            self.report_above
+        };
+        let sample_peak_db = self.meter.sample_peak_db();
+        Loudness {
+            lufs: self.meter.integrated(),
+            true_peak_db: amp_to_db(f64::from(peak)).max(sample_peak_db),
+            sample_peak_db,
+            lra: 0.0,
+        }
+    }
+
+    /// Channels of the track.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Peaks at or above this linear level are detected exactly; lower ones may read low.
+    pub fn report_above(&self) -> f32 {
+        self.report_above
+    }
+
+    /// True when the stored peaks times `gain_db` are exact wherever they could reach the
+    /// threshold of `limiter`: the limiter may then run on them ([`Self::peaks`]).
+    pub fn covers(&self, limiter: &LimiterModel, gain_db: f64) -> bool {
+        let g = 10f64.powf(gain_db / 20.0);
+        f64::from(limiter.threshold()) / g >= f64::from(self.report_above)
+    }
+
+    /// The stored peaks, frame by frame: every frame of a tile gets the tile's largest
+    /// peak (never lower than the frame's own, reaching at most one tile further), with
+    /// the positions of [`PeakDetector::detect`]'s output; after the track, the detector's
+    /// reading of the silence that flushes a limiter, then zeros.
+    pub fn peaks(&mut self) -> Result<TilePeaks<'_>, MasterError> {
+        Ok(TilePeaks {
+            reader: self.tiles.reader(TILE_BLOCK)?,
+            block: Vec::new(),
+            next: 0,
+            have: 0,
+            left_in_tile: 0,
+            value: 0.0,
+            tile_index: 0,
+            frame: 0,
+            frames: self.frames,
+            tile: self.tile,
+            sub_len: self.sub_len,
+            tiles_per_sub: self.tiles_per_sub,
+            tail: &self.tail,
+        })
+    }
+
+    /// Limits the predictions to where `lowest_threshold` is reached at up to
+    /// `max_gain_db` (as if the model had been built with these): a model built before
+    /// the level was known detects more than the search should explore.
+    pub fn answer_up_to(&mut self, lowest_threshold: f32, max_gain_db: f64) {
+        let level = (f64::from(lowest_threshold) * 10f64.powf(-max_gain_db / 20.0)) as f32;
+        self.answer_above = level.max(self.report_above);
     }
 
     /// The highest gain, dB, at which [`Self::predict`] answers for `limiter`.
     pub fn max_gain_db(&self, limiter: &LimiterModel) -> f64 {
-        20.0 * (f64::from(limiter.threshold()) / f64::from(self.report_above)).log10()
+        20.0 * (f64::from(limiter.threshold()) / f64::from(self.answer_above)).log10()
     }
 
     /// Predicted integrated loudness, LUFS, of `limiter`'s output at pre-gain `gain_db`;
@@ -268,7 +344,7 @@ impl LoudnessModel {
         let g = 10f64.powf(gain_db / 20.0);
         let threshold = limiter.gains.threshold();
         // (Written so that a NaN gain is refused too.)
-        let detected = f64::from(threshold) / g >= f64::from(self.report_above);
+        let detected = f64::from(threshold) / g >= f64::from(self.answer_above);
         if !detected {
             return Ok(None);
         }
@@ -332,6 +408,77 @@ impl LoudnessModel {
             *s *= scale;
         }
         Ok(Some(integrated_from_subs(&subs)))
+    }
+}
+
+/// A stream of per-frame peaks from a model's tiles (see [`LoudnessModel::peaks`]).
+pub struct TilePeaks<'a> {
+    reader: TrackReader<'a>,
+    block: Vec<Vec<f32>>,
+    /// Next tile in `block`, and tiles in it.
+    next: usize,
+    have: usize,
+    /// Frames of the current tile still to hand out, and its peak.
+    left_in_tile: usize,
+    value: f32,
+    tile_index: u64,
+    frame: u64,
+    frames: u64,
+    tile: usize,
+    sub_len: usize,
+    tiles_per_sub: usize,
+    tail: &'a [f32],
+}
+
+impl TilePeaks<'_> {
+    /// Frames in tile `t`: `tile`, but the last of a sub-block holds what is left of it,
+    /// and the track's last tile what is left of the track.
+    fn tile_len(&self, t: u64) -> usize {
+        let k = (t % self.tiles_per_sub as u64) as usize;
+        let len = if k + 1 == self.tiles_per_sub {
+            self.sub_len - k * self.tile
+        } else {
+            self.tile
+        };
+        len.min((self.frames - self.frame) as usize)
+    }
+
+    /// Writes the next `out.len()` frames' peaks times `gain` into `out`.
+    pub fn fill(&mut self, out: &mut [f32], gain: f32) -> Result<(), MasterError> {
+        let mut i = 0;
+        while i < out.len() {
+            if self.frame >= self.frames {
+                // After the track: the detector's tail, then silence.
+                let at = (self.frame - self.frames) as usize;
+                let rest = out.len() - i;
+                for (k, o) in out[i..].iter_mut().enumerate() {
+                    *o = self.tail.get(at + k).map_or(0.0, |&p| p * gain);
+                }
+                self.frame += rest as u64;
+                return Ok(());
+            }
+            if self.left_in_tile == 0 {
+                if self.next == self.have {
+                    self.have = self.reader.read_block(&mut self.block)?;
+                    self.next = 0;
+                    if self.have == 0 {
+                        return Err(MasterError::InvalidParameter(
+                            "loudness model: fewer tiles than frames".into(),
+                        ));
+                    }
+                }
+                self.value = self.block[0][self.next];
+                self.next += 1;
+                self.left_in_tile = self.tile_len(self.tile_index);
+                self.tile_index += 1;
+            }
+            let n = self.left_in_tile.min(out.len() - i);
+            out[i..i + n].fill(self.value * gain);
+            self.left_in_tile -= n;
+            self.frame += n as u64;
+            i += n;
+        }
+        Ok(())
     }
 }
 
@@ -453,5 +600,243 @@ mod tests {
         assert!(model.predict(&lim, 20.0).unwrap().is_none());
         let low = LimiterModel::of(44_100, 2, &LimiterSettings::with_ceiling(-12.0)).unwrap();
         assert!(model.predict(&low, 6.0).unwrap().is_none());
+    }
+
+    fn model_of(
+        x: &[Vec<f32>],
+        rate: u32,
+        dir: &Path,
+        lowest: f32,
+        max_gain_db: f64,
+    ) -> LoudnessModel {
+        let mut model = LoudnessModel::new(dir, (rate, x.len()), 0, lowest, max_gain_db).unwrap();
+        // Odd block lengths: tiles straddle blocks and chunks.
+        let n = x.first().map_or(0, Vec::len);
+        let mut at = 0;
+        while at < n {
+            let m = (n - at).min(1000);
+            let block: Vec<Vec<f32>> = x.iter().map(|p| p[at..at + m].to_vec()).collect();
+            model.add_block(&block).unwrap();
+            at += m;
+        }
+        model.finish().unwrap();
+        model
+    }
+
+    /// The model's integrated loudness is the meter's (pass B no longer meters the track
+    /// apart from modelling it): within 0.001 LU on music-like and edge signals (silence,
+    /// shorter than one gating block, mono, 48 kHz), and its true peak is the meter's
+    /// wherever it reaches the level detected exactly, an upper bound below it.
+    #[test]
+    fn model_loudness_is_the_meters() {
+        use crate::dsp::test_signals::music_like;
+        let dir = tempfile::tempdir().unwrap();
+        let cases: Vec<(&str, Vec<Vec<f32>>, u32)> = vec![
+            ("dense", dense(44_100, 8.0), 44_100),
+            (
+                "music-like 48 kHz",
+                music_like(5, 48_000, 6 * 48_000, 2, 0.9),
+                48_000,
+            ),
+            ("mono", vec![dense(44_100, 5.0).remove(0)], 44_100),
+            ("silence", vec![vec![0.0; 3 * 44_100]; 2], 44_100),
+            ("0.3 s", dense(44_100, 0.3), 44_100),
+            ("0.55 s 48 kHz", dense(48_000, 0.55), 48_000),
+            ("quiet", music_like(6, 44_100, 4 * 44_100, 2, 0.01), 44_100),
+        ];
+        for (name, x, rate) in &cases {
+            let model = model_of(x, *rate, dir.path(), 0.8, 12.0);
+            let mut meter =
+                FastMeter::new(x.len(), *rate, MeterMode::INTEGRATED_TRUE_PEAK).unwrap();
+            meter.add_block(x).unwrap();
+            let (got, want) = (model.loudness(), meter.loudness());
+            eprintln!(
+                "model loudness {name}: {:.4} LUFS {:.4} dBTP, meter {:.4} LUFS {:.4} dBTP",
+                got.lufs, got.true_peak_db, want.lufs, want.true_peak_db
+            );
+            assert!(
+                (got.lufs - want.lufs).abs() <= 0.001,
+                "{name}: {} vs {} LUFS",
+                got.lufs,
+                want.lufs
+            );
+            assert!(
+                got.true_peak_db >= want.true_peak_db - 1e-4,
+                "{name}: true peak {} under the meter's {}",
+                got.true_peak_db,
+                want.true_peak_db
+            );
+            let exact_from = crate::meter::amp_to_db(f64::from(model.report_above()));
+            if want.true_peak_db >= exact_from {
+                assert!(
+                    (got.true_peak_db - want.true_peak_db).abs() <= 0.001,
+                    "{name}: true peak {} vs {}",
+                    got.true_peak_db,
+                    want.true_peak_db
+                );
+            } else {
+                assert!(got.true_peak_db <= exact_from.max(want.true_peak_db) + 1e-4);
+            }
+        }
+    }
+
+    /// Runs `limiter` over `x` at `gain_db`, detecting itself or fed by `model`'s peaks;
+    /// returns its output, aligned with the input.
+    fn run_limiter(
+        x: &[Vec<f32>],
+        mut limiter: TruePeakLimiter,
+        gain_db: f64,
+        model: Option<&mut LoudnessModel>,
+    ) -> Vec<Vec<f32>> {
+        let g = 10f32.powf(gain_db as f32 / 20.0);
+        let lat = limiter.latency();
+        let mut y: Vec<Vec<f32>> = x
+            .iter()
+            .map(|p| {
+                let mut p: Vec<f32> = p.iter().map(|v| v * g).collect();
+                p.extend(std::iter::repeat_n(0.0, lat));
+                p
+            })
+            .collect();
+        let mut peaks = model.map(|m| m.peaks().unwrap());
+        let n = y[0].len();
+        let mut at = 0;
+        while at < n {
+            let m = (n - at).min(4096);
+            let mut block: Vec<Vec<f32>> = y.iter().map(|p| p[at..at + m].to_vec()).collect();
+            match &mut peaks {
+                Some(peaks) => {
+                    let mut pk = vec![0.0; m];
+                    peaks.fill(&mut pk, g).unwrap();
+                    limiter.process_with_peaks(&mut block, &pk);
+                }
+                None => limiter.process(&mut block),
+            }
+            for (p, b) in y.iter_mut().zip(&block) {
+                p[at..at + m].copy_from_slice(b);
+            }
+            at += m;
+        }
+        y.iter().map(|p| p[lat..].to_vec()).collect()
+    }
+
+    /// The limiter fed by the model's stored tile peaks (times the gain) instead of its
+    /// own detector: the same positions (a stored peak too late would let the output pass
+    /// its own limiter's), so its gain is never above the detecting limiter's (the tile's
+    /// largest peak is never below a frame's own) and close to its lowest a tile away;
+    /// both outputs stay under the ceiling by the reference meter and their loudness
+    /// differs by at most 0.01 LU (0.08 LU at the fastest drive level's short hold). At 44.1 and 48 kHz, at the style's default
+    /// settings and the fastest drive level, up to 9 dB of limiting; the tail after the
+    /// track (the detector's support) included.
+    #[test]
+    fn stored_peaks_drive_the_limiter_like_its_own_detector() {
+        use crate::dsp::test_signals::music_like;
+        use crate::testutil::reference_peak::reference_true_peak;
+        let dir = tempfile::tempdir().unwrap();
+        let fast = LimiterSettings {
+            lookahead_ms: 1.0,
+            hold_ms: 0.0,
+            release_ms: 10.0,
+            ..LimiterSettings::with_ceiling(-1.0)
+        };
+        let mut worst_gap = 0.0f64;
+        for rate in [44_100, 48_000] {
+            let signals = [
+                dense(rate, 6.0),
+                music_like(8, rate, 6 * rate as usize, 2, 0.95),
+            ];
+            for x in &signals {
+                let lowest = LimiterModel::of(rate, 2, &LimiterSettings::with_ceiling(-2.5))
+                    .unwrap()
+                    .threshold();
+                let mut model = model_of(x, rate, dir.path(), lowest, 12.0);
+                for settings in [LimiterSettings::with_ceiling(-1.0), fast] {
+                    let lim = LimiterModel::of(rate, 2, &settings).unwrap();
+                    for gain_db in [0.0, 3.0, 9.0] {
+                        assert!(model.covers(&lim, gain_db));
+                        let g = 10f64.powf(gain_db / 20.0);
+                        let own = run_limiter(x, lim.limiter().unwrap(), gain_db, None);
+                        let stored =
+                            run_limiter(x, lim.limiter().unwrap(), gain_db, Some(&mut model));
+                        let what = format!("{rate} Hz {:?} {gain_db:+} dB", settings.lookahead_ms);
+                        for y in [&own, &stored] {
+                            let tp = reference_true_peak(y).dbtp();
+                            assert!(tp <= -1.0, "{what}: reference true peak {tp:.4}");
+                        }
+                        // Per-frame gain of each, dB, where the input is not tiny.
+                        let gains = |y: &[Vec<f32>]| -> Vec<f64> {
+                            (0..x[0].len())
+                                .map(|i| {
+                                    let xi = f64::from(x[0][i]) * g;
+                                    if xi.abs() < 1e-3 {
+                                        f64::NAN
+                                    } else {
+                                        20.0 * (f64::from(y[0][i]) / xi).log10()
+                                    }
+                                })
+                                .collect()
+                        };
+                        let (ga, gb) = (gains(&own), gains(&stored));
+                        let tile = model.tile_frames();
+                        let (mut above, mut gap, mut sum, mut count) = (0.0f64, 0.0f64, 0.0, 0);
+                        let mut shifted = 0.0f64;
+                        for i in 0..ga.len() {
+                            if ga[i].is_nan() {
+                                continue;
+                            }
+                            let d = gb[i] - ga[i];
+                            above = above.max(d);
+                            gap = gap.min(d);
+                            sum += d.abs();
+                            count += 1;
+                            // About never under the detecting limiter's gain a tile earlier
+                            // or later: the stored peaks widen each peak by less than a
+                            // tile, so before the smoothing the envelope is never under the
+                            // lower of the detecting one shifted a tile either way; the
+                            // moving averages of that lower envelope can dip a little
+                            // under both shifted gains where the two cross (measured
+                            // -0.016 dB at most, printed).
+                            let near = ga[i.saturating_sub(tile)..(i + tile + 1).min(ga.len())]
+                                .iter()
+                                .filter(|v| !v.is_nan())
+                                .fold(f64::INFINITY, |a, &v| a.min(v));
+                            shifted = shifted.min(gb[i] - near);
+                        }
+                        let mean = sum / f64::from(count.max(1));
+                        let (la, _) = crate::dsp::test_signals::loudness_and_true_peak(&own, rate);
+                        let (lb, _) =
+                            crate::dsp::test_signals::loudness_and_true_peak(&stored, rate);
+                        eprintln!(
+                            "stored peaks {what}: gain at most {above:+.5} dB over the \
+                             detecting limiter's, {gap:+.3} dB under ({shifted:+.4} dB under \
+                             its lowest within a tile), mean |diff| {mean:.4} dB, \
+                             loudness {:+.4} LU",
+                            lb - la
+                        );
+                        assert!(above <= 1e-4, "{what}: gain {above} dB over");
+                        // A tile is a small part of a 25 ms hold (1100+ frames): the gains
+                        // agree closely; at the fastest drive level (hold = look-ahead +
+                        // support, about 160 frames) it widens each hold by up to 10 %:
+                        // the stored-peak limiter is up to 0.2 dB lower a tile away, 0.06 dB
+                        // lower on average and 0.05 LU quieter at 9 dB of limiting
+                        // (measured; the loudness model, which runs on the same tile
+                        // peaks, predicts what it does, and the ceiling holds either way).
+                        let (dip, mean_db, lu) = if settings.hold_ms >= 25.0 {
+                            (0.05, 0.02, 0.01)
+                        } else {
+                            (0.5, 0.1, 0.08)
+                        };
+                        assert!(shifted >= -dip, "{what}: gain {shifted} dB under");
+                        assert!(mean <= mean_db, "{what}: mean gain difference {mean} dB");
+                        assert!((lb - la).abs() <= lu, "{what}: loudness {} LU", lb - la);
+                        worst_gap = worst_gap.min(shifted);
+                    }
+                }
+            }
+        }
+        eprintln!(
+            "stored peaks: at most {worst_gap:.4} dB under the detecting limiter's lowest \
+             gain within a tile"
+        );
     }
 }

@@ -238,6 +238,39 @@ impl FastMeter {
         Ok(())
     }
 
+    /// Adds frames `start..start + len` of a planar block (shape as in [`Self::add_block`],
+    /// which the caller checks) and returns their weighted sum of K-weighted squares. The
+    /// chain's loudness model reads its per-tile energies here, so its loudness is this
+    /// meter's. No true peak (the model detects peaks itself).
+    pub(crate) fn add_frames<S: AsRef<[f32]>>(
+        &mut self,
+        block: &[S],
+        start: usize,
+        len: usize,
+    ) -> f64 {
+        let mut total = 0.0;
+        let (mut start, end) = (start, start + len);
+        while start < end {
+            let take = (self.sub_len - self.filled).min(end - start);
+            let sum = if block.len() == 2 {
+                self.stereo_run(block[0].as_ref(), block[1].as_ref(), start, take)
+            } else {
+                self.generic_run(block, start, take)
+            };
+            total += sum;
+            self.acc += sum;
+            self.filled += take;
+            start += take;
+            if self.filled == self.sub_len {
+                self.subs.push(self.acc / self.sub_len as f64);
+                self.acc = 0.0;
+                self.filled = 0;
+            }
+        }
+        self.frames += len as u64;
+        total
+    }
+
     /// Weighted sum of K-weighted squares of `len` frames from `start`, any channel count.
     fn generic_run<S: AsRef<[f32]>>(&mut self, block: &[S], start: usize, len: usize) -> f64 {
         let mut sum = 0.0;

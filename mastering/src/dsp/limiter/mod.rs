@@ -11,7 +11,10 @@
 //!    plus a bound from their second differences) skip the interpolation. Each frame's
 //!    peak is never less than ebur128's own 4× reading of it (`ebur128_style`): that
 //!    interpolator, the one ffmpeg's `ebur128` meter uses, can read *above* the exact peak
-//!    (below), and the users check us with it.
+//!    (below), and the users check us with it. A caller that already knows the peaks
+//!    (the chain's loudness model stores them per tile when it writes the track) passes
+//!    them to [`TruePeakLimiter::process_with_peaks`] instead: no detection at all, the
+//!    guarantee intact as long as no given peak is below the detector's reading.
 //! 2. **Required gain** `r = min(1, ceiling / peak)` per frame.
 //! 3. **Hold.** A sliding minimum of `r` over a hold window (≥ look-ahead, default 25 ms),
 //!    computed with a monotonic deque (O(1) amortised per frame). Holding for longer than a
@@ -173,6 +176,35 @@ impl TruePeakLimiter {
         let threshold = self.gains.threshold();
         self.detector
             .detect(block, offset, n, &mut self.peak, threshold);
+        self.apply_chunk(block, offset, n);
+    }
+
+    /// [`BlockProcessor::process`] with the per-frame peaks given instead of detected:
+    /// `peaks[i]` stands for what the detector would report for `block`'s frame `i` (the
+    /// same positions, see `PeakDetector::detect`). The guarantee holds wherever no peak
+    /// is lower than the detector's reading. The chain passes the loudness model's stored
+    /// tile peaks times the gain (`chain::loudness_model`), so the track is detected once.
+    /// Shorter `peaks` than the block process only as many frames.
+    pub fn process_with_peaks(&mut self, block: &mut [Vec<f32>], peaks: &[f32]) {
+        let len = block
+            .iter()
+            .map(Vec::len)
+            .min()
+            .unwrap_or(0)
+            .min(peaks.len());
+        let mut offset = 0;
+        while offset < len {
+            let n = (len - offset).min(CHUNK);
+            self.peak[..n].copy_from_slice(&peaks[offset..offset + n]);
+            self.apply_chunk(block, offset, n);
+            offset += n;
+        }
+    }
+
+    /// Computes gains from `self.peak[..n]` and applies them to the delayed audio of the
+    /// chunk of `n` frames at `offset`.
+    fn apply_chunk(&mut self, block: &mut [Vec<f32>], offset: usize, n: usize) {
+        let threshold = self.gains.threshold();
         let chunk_over = self.peak[..n].iter().any(|&p| p > threshold);
         let idle = !chunk_over && self.gains.is_idle();
         if idle {

@@ -20,6 +20,7 @@ pub mod params;
 pub mod progress;
 pub mod report;
 pub mod run;
+pub mod simd;
 pub mod stage;
 
 /// Test signals, file writers and the reference true-peak meter: test builds, and the

@@ -2,6 +2,8 @@
 //! (test builds, and the `testutil` feature for examples and benches).
 #![allow(dead_code)] // each test module uses a different subset
 
+#[cfg(feature = "testutil")]
+pub mod kernels;
 pub mod reference_peak;
 
 use std::f64::consts::PI;

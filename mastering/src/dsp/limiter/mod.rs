@@ -53,7 +53,7 @@
 //! `process` never allocates; all buffers are sized in `new`.
 
 mod detector;
-mod ebur128_style;
+pub(crate) mod ebur128_style;
 mod gain;
 
 use super::{DspError, check_format, check_range, db_to_lin};

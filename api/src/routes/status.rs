@@ -27,7 +27,7 @@ pub const STREAMS_MAX: usize = 512;
 /// `EventSource` reconnects by itself; a client that forgot it does not hold a place for ever).
 pub const STREAM_MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
-/// The status document of API.md.
+/// The status document of docs/API.md.
 pub fn status_json(job: &JobRow) -> Value {
     let lufs = |v: &Option<Value>| v.as_ref().and_then(|v| v.get("lufs")).cloned();
     json!({

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's whole test suite: the one command the README gives and CI runs.
-#   1. fetches the real-music test files (Debian's frozen-bubble-data, never committed);
+#   1. fetches the real-music test files (Debian's frozen-bubble-data, never committed), and
+#      checks the documentation's links (scripts/check-docs.sh);
 #   2. runs every Rust test in release mode (DSP tests process real-length signals), every test
 #      binary even when an earlier one fails;
 #   3. checks the deployment files (systemd units, Prometheus rules, backup/restore);
@@ -42,6 +43,19 @@ limited() {
   return "$rc"
 }
 
+# Documentation: links inside the repository name existing files and nothing points outside
+# it; the self-test first proves that the checker catches each kind of broken link.
+docs_passed=0
+docs_failed=0
+for docs_check in --self-test --check; do
+  if bash scripts/check-docs.sh "$docs_check"; then
+    docs_passed=$((docs_passed + 1))
+  else
+    docs_failed=$((docs_failed + 1))
+    status=1
+  fi
+done
+
 limited 2100 cargo test --workspace --release --no-fail-fast 2>&1 | tee "$log_dir/cargo.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
@@ -55,8 +69,8 @@ if [ -f e2e/run.sh ]; then
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 fi
 
-passed=0
-failed=0
+passed=$docs_passed
+failed=$docs_failed
 while read -r p f; do
   passed=$((passed + p)); failed=$((failed + f))
 done < <(sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$log_dir/cargo.log")

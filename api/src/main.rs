@@ -1,13 +1,17 @@
-//! `magic-master-api`: loads settings, binds the listener and calls [`magic_master_api::run`].
-//!
-//! `magic-master-api backup OUT` instead writes a consistent snapshot of the database
-//! (`MAGIC_MASTER_DB_PATH`) to OUT while the service may keep running, and prints its path.
+//! `magic-master-api`: parses the command line ([`cli::Cli`]), then serves HTTP (the default,
+//! or `serve`) or writes a database snapshot (`backup OUT`).
+
+mod cli;
 
 use anyhow::Context;
+use clap::Parser;
+use cli::{Cli, Command};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match start().await {
+    // Usage errors, `--help` and `--version` print and exit here (usage errors with code 2).
+    let cli = Cli::parse();
+    match start(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -16,30 +20,15 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-const USAGE: &str =
-    "usage: magic-master-api            serve HTTP (configured by MAGIC_MASTER_* variables)
-       magic-master-api backup OUT  write a consistent snapshot of the database to OUT";
-
-async fn start() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        [] => {}
-        ["backup", out] => return backup(std::path::Path::new(out)).await,
-        ["-h" | "--help" | "help"] => {
-            println!("{USAGE}");
-            return Ok(());
-        }
-        ["-V" | "--version"] => {
-            println!("magic-master-api {}", shared::VERSION);
-            return Ok(());
-        }
-        _ => anyhow::bail!("unexpected arguments {args:?}\n{USAGE}"),
+async fn start(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Backup { out } => backup(&out).await,
     }
+}
+
+/// `magic-master-api [serve]`: binds the listener and calls [`magic_master_api::run`].
+async fn serve() -> anyhow::Result<()> {
     let settings = shared::Settings::load()?;
     magic_master_worker::init_tracing(settings.log_format);
     let address = std::net::SocketAddr::new(settings.host, settings.port);
@@ -54,7 +43,8 @@ async fn start() -> anyhow::Result<()> {
     .await
 }
 
-/// `magic-master-api backup OUT`.
+/// `magic-master-api backup OUT`: a consistent snapshot of the database
+/// (`MAGIC_MASTER_DB_PATH`) written to OUT while the service may keep running.
 async fn backup(out: &std::path::Path) -> anyhow::Result<()> {
     let settings = shared::Settings::load()?;
     let snap = shared::backup::snapshot_file(&settings.db_path, out)

@@ -1,5 +1,5 @@
 // DEVELOPMENT ONLY: serves web/ with the same URL map as the real API (see web/README.md) and
-// answers /api/* with canned data shaped like ../shared/API.md, so pages can be looked at before
+// answers /api/* with canned data shaped like docs/API.md, so pages can be looked at before
 // the backend has the routes. The e2e tests never use it: they start the real API binary.
 //   node e2e/dev/mock-api.mjs [port]        (MOCK_ADMIN=0 / MOCK_MISSING=accounts to vary)
 //   MOCK_UPSTREAM=http://127.0.0.1:8000 …   forwards /api/* to a real API instead of the canned answers

@@ -115,7 +115,7 @@ test('a guest uploads a WAV, masters it, sees progress and meters, and downloads
 
 test('a file that is not audio gets a plain-words error', async () => {
   const junk = Buffer.from('this is a text file, not audio at all. '.repeat(40));
-  // What the API answers (API.md: 415 or 400 with a clear detail, checked before queueing) …
+  // What the API answers (docs/API.md: 415 or 400 with a clear detail, checked before queueing) …
   const form = new FormData();
   form.append('file', new Blob([junk], { type: 'audio/wav' }), 'notes.wav');
   const direct = await fetch(`${api.base}/api/v2/master`, { method: 'POST', body: form });

@@ -29,7 +29,7 @@
 //!
 //! The input is decoded once into a [`TrackStore`]: in memory (one `f32` copy, rewritten in
 //! place by pass B) when it fits [`MEMORY_BUDGET_BYTES`], otherwise in disk-backed spill
-//! files, so memory stays bounded whatever the length (QUALITY.md §4). The stages come from
+//! files, so memory stays bounded whatever the length (docs/QUALITY.md §4). The stages come from
 //! a [`stages::StageFactory`]: see that module for where the dsp stages plug in.
 
 mod loudness_model;
@@ -71,7 +71,7 @@ pub const LOOP_TOLERANCE_LU: f64 = 0.02;
 /// 0.04 LU apart on the same file (pyloudnorm reads 0.04 LU under ffmpeg's ebur128 and ours
 /// on music at 44.1 kHz), so the file must be close for every one of them to agree.
 pub const ACCEPT_TOLERANCE_LU: f64 = 0.03;
-/// What the delivered file must meet (QUALITY.md §2), LU.
+/// What the delivered file must meet (docs/QUALITY.md §2), LU.
 pub const DELIVERY_TOLERANCE_LU: f64 = 0.1;
 /// Most passes of the loudness-correction loop.
 pub const MAX_LOOP_PASSES: usize = 6;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Shortest input the chain masters, seconds: gated integrated loudness needs one 400 ms
-/// block, so a 0.5 s clip has a loudness to bring to a target (QUALITY.md §2).
+/// block, so a 0.5 s clip has a loudness to bring to a target (docs/QUALITY.md §2).
 pub const MIN_DURATION_SEC: f64 = 0.5;
 /// Inputs quieter than this integrated loudness are treated as silent, LUFS.
 pub const SILENCE_LUFS: f64 = -70.0;

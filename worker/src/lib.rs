@@ -47,12 +47,16 @@ pub async fn open_stores(settings: &Settings) -> anyhow::Result<Stores> {
     Ok(Stores { db, queue })
 }
 
-/// Installs the tracing subscriber (`RUST_LOG` filter, default `info`).
+/// Installs the tracing subscriber (`RUST_LOG` filter, default `info`) writing to stderr.
+/// Text logs are coloured only when stderr is a terminal: a log file or the journal gets
+/// no ANSI escape codes.
 pub fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -236,7 +236,7 @@ pub async fn report(state: &AppState) -> HealthReport {
     }
 }
 
-/// The `/api/health` document of API.md.
+/// The `/api/health` document of docs/API.md.
 pub fn health_json(state: &AppState, r: &HealthReport) -> Value {
     let q = &r.queue;
     let pending = q.count(JobStatus::Queued);
@@ -320,7 +320,7 @@ pub fn uptime_seconds(state: &AppState) -> i64 {
         .max(0)
 }
 
-/// `GET /api/metrics`: the flat JSON of API.md.
+/// `GET /api/metrics`: the flat JSON of docs/API.md.
 pub async fn api_metrics(State(state): State<AppState>) -> Json<Value> {
     let q = shared::stats::queue_stats(&state.db)
         .await

@@ -29,7 +29,7 @@ pub const STREAMS_MAX: usize = 512;
 /// `EventSource` reconnects by itself; a client that forgot it does not hold a place for ever).
 pub const STREAM_MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
-/// The status document of API.md, as the progress stream sends it.
+/// The status document of docs/API.md, as the progress stream sends it.
 #[derive(Debug, Serialize)]
 pub struct JobStatusBody<'a> {
     pub job_id: &'a str,

@@ -1,4 +1,4 @@
-//! Chain-level quality proofs (QUALITY.md §2) through [`crate::master_file`], each measured
+//! Chain-level quality proofs (docs/QUALITY.md §2) through [`crate::master_file`], each measured
 //! on the decoded output file: loudness and true peak by the reference meter
 //! ([`crate::meter::LoudnessMeter`], ebur128 crate), THD+N by the validated least-squares
 //! meter, spectrum by the crate's one [`OctaveAnalyzer`].

@@ -1,7 +1,7 @@
 //! Where the chain keeps the track between passes: in memory when its planar `f32` copy
 //! fits [`MEMORY_BUDGET_BYTES`], otherwise in a disk-backed [`SpillBuffer`].
 //!
-//! QUALITY.md §4 allows one full `f32` copy of the track plus bounded buffers, and a
+//! docs/QUALITY.md §4 allows one full `f32` copy of the track plus bounded buffers, and a
 //! 60-minute stereo input must master in under 512 MB: a track up to the budget (about
 //! 12 minutes of 44.1 kHz stereo) stays in RAM, where the passes cost a `memcpy` instead of
 //! a disk round trip; a longer one (or one whose length the header does not tell and that

@@ -874,7 +874,7 @@ fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// QUALITY.md §4: a 60-minute stereo input masters under 512 MB peak RSS. Heavy (writes a
+/// docs/QUALITY.md §4: a 60-minute stereo input masters under 512 MB peak RSS. Heavy (writes a
 /// 635 MB WAV and masters it): run alone with
 /// `cargo test -p mastering --release -- --ignored sixty_minutes --nocapture`.
 #[test]
@@ -950,7 +950,7 @@ fn ffmpeg_ebur128(path: &Path) -> (f64, f64) {
     (value("I:"), value("Peak:"))
 }
 
-/// Real recordings (QUALITY.md §5): Debian's frozen-bubble-data, fetched by the top-level
+/// Real recordings (docs/QUALITY.md §5): Debian's frozen-bubble-data, fetched by the top-level
 /// `scripts/fetch-test-music.sh` (run by `scripts/test.sh`, which sets
 /// `MAGIC_MASTER_TEST_MUSIC_DIR`). Every style on each long track, the output formats
 /// rotated, each output checked with the ebur128 crate and with ffmpeg's

@@ -11,7 +11,7 @@
 //! no state carried from one sample to the next, so a whole block is dithered in one
 //! branch-free loop the compiler vectorises, and any block split (or a planar rather than
 //! an interleaved walk) gives the same values. The same input and seed always give the same
-//! output, byte for byte (QUALITY.md: determinism).
+//! output, byte for byte (docs/QUALITY.md: determinism).
 
 use super::DspError;
 

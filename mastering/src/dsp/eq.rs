@@ -49,7 +49,7 @@ use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use std::f64::consts::PI;
 use std::sync::Arc;
 
-/// Largest correction in any band, dB (QUALITY.md: never more than ±6 dB).
+/// Largest correction in any band, dB (docs/QUALITY.md: never more than ±6 dB).
 pub const MAX_CORRECTION_DB: f64 = 6.0;
 
 /// Bands measured this far below the 1 kHz band are treated as empty: never boosted.
@@ -134,7 +134,7 @@ pub fn design_correction(
 }
 
 /// Largest L/R correlation change the EQ may cause, as predicted from per-band stereo
-/// statistics (QUALITY.md allows 0.05 for the whole chain; 0.01 is left for the rest).
+/// statistics (docs/QUALITY.md allows 0.05 for the whole chain; 0.01 is left for the rest).
 pub const MAX_CORRELATION_CHANGE: f64 = 0.04;
 
 /// Predicted L/R correlation after applying `correction` scaled by `scale`.
@@ -218,7 +218,7 @@ fn gain_curve_db(bands: &[(f64, f64)], hz: f64) -> f64 {
 /// Largest realised octave-band gain of the EQ, dB, both absolute and relative to the
 /// realised 1 kHz band. It is [`MAX_CORRECTION_DB`] less 0.2 dB left for the programme-
 /// dependent stages after the EQ (compressor, width) so the whole chain stays within the
-/// ±6 dB tonal-balance bound of QUALITY.md.
+/// ±6 dB tonal-balance bound of docs/QUALITY.md.
 pub const REALISED_BAND_LIMIT_DB: f64 = MAX_CORRECTION_DB - 0.2;
 
 /// Designs the taps for `bands` and, where the realised octave-band gain of the filter

@@ -5,7 +5,7 @@
 //! its parameters and allocates everything it needs in its constructor (errors are
 //! [`DspError`]); `process` never allocates.
 //!
-//! Chain order (see `/work/shared/QUALITY.md` §3): [`dc`] → [`eq`] → [`dynamics`] →
+//! Chain order (see `docs/QUALITY.md` §3): [`dc`] → [`eq`] → [`dynamics`] →
 //! [`width`] → gain to target → [`limiter`] → [`dither`]. [`build_stages`] builds the
 //! pre-limiter part for a [`Style`]; the caller builds the
 //! [`TruePeakLimiter`](limiter::TruePeakLimiter) itself because it runs inside the

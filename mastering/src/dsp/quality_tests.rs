@@ -1,4 +1,4 @@
-//! End-to-end quality tests of the processing chain (QUALITY.md §2), on generated signals:
+//! End-to-end quality tests of the processing chain (docs/QUALITY.md §2), on generated signals:
 //! DC → EQ → dynamics → width → gain → true-peak limiter.
 
 use super::eq::{LinearPhaseEq, design_correction};

@@ -1,5 +1,5 @@
 //! A reference true-peak meter: the judge of the chain's ceiling in tests, benches and
-//! examples (QUALITY.md §2, issue 11). Never used by production code.
+//! examples (docs/QUALITY.md §2, issue 11). Never used by production code.
 //!
 //! **What it computes.** Every channel is oversampled [`OVERSAMPLING`]× (8×) by a polyphase
 //! Kaiser-windowed sinc, [`TAPS_PER_PHASE`] (128) taps per phase, β = [`KAISER_BETA`], in

@@ -226,7 +226,7 @@ mod tests {
         }
     }
 
-    /// The document clients read (API.md, `api/openapi.json`'s `JobStatus`), field by field.
+    /// The document clients read (docs/API.md, `api/openapi.json`'s `JobStatus`), field by field.
     #[test]
     fn a_done_jobs_status_document_keeps_its_format() {
         let job = done_job();

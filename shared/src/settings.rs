@@ -4,6 +4,7 @@
 //! with a message naming the variable, e.g.
 //! `MAGIC_MASTER_PORT: expected a port number, got "abc"`.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -184,7 +185,21 @@ impl Settings {
 
     /// Builds settings from a map of full variable names to values (missing → default).
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Settings, SettingsError> {
-        let r = Reader { vars };
+        Settings::read(&Reader::new(vars))
+    }
+
+    /// The full name of every variable the settings read (`MAGIC_MASTER_HOST`, …), in the
+    /// order they are read.
+    pub fn variable_names() -> Vec<String> {
+        let none = HashMap::new();
+        let reader = Reader::new(&none);
+        // With no variable set every default applies, so reading cannot fail; every
+        // variable is asked for whatever the outcome.
+        let _ = Settings::read(&reader);
+        reader.asked.into_inner()
+    }
+
+    fn read(r: &Reader<'_>) -> Result<Settings, SettingsError> {
         let data_dir: PathBuf = r
             .path("DATA_DIR")?
             .unwrap_or_else(|| PathBuf::from("./data"));
@@ -302,21 +317,29 @@ impl Settings {
 
 struct Reader<'a> {
     vars: &'a HashMap<String, String>,
+    /// Every variable asked for, in order: the list of settings [`Settings::variable_names`]
+    /// gives to the test that keeps the README and `.env.example` complete.
+    asked: RefCell<Vec<String>>,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    fn new(vars: &'a HashMap<String, String>) -> Self {
+        Reader {
+            vars,
+            asked: RefCell::default(),
+        }
+    }
+
     fn text(&self, name: &str) -> Option<String> {
-        self.vars
-            .get(&format!("{ENV_PREFIX}{name}"))
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
+        self.set(name).filter(|v| !v.is_empty())
     }
 
     /// The trimmed value whenever the variable is present, even empty.
     fn set(&self, name: &str) -> Option<String> {
-        self.vars
-            .get(&format!("{ENV_PREFIX}{name}"))
-            .map(|v| v.trim().to_owned())
+        let variable = format!("{ENV_PREFIX}{name}");
+        let value = self.vars.get(&variable).map(|v| v.trim().to_owned());
+        self.asked.borrow_mut().push(variable);
+        value
     }
 
     fn error(&self, name: &str, expected: &str, got: &str) -> SettingsError {
@@ -380,6 +403,41 @@ mod tests {
             .iter()
             .map(|(k, v)| (format!("{ENV_PREFIX}{k}"), (*v).to_owned()))
             .collect()
+    }
+
+    /// Every variable the settings read has a row in the README's configuration table and a
+    /// line in `.env.example`, and neither names a variable the settings never read: the two
+    /// documents an operator configures from cannot drift from the code.
+    #[test]
+    fn readme_and_env_example_list_exactly_the_variables_read() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let names = Settings::variable_names();
+        assert!(names.len() > 30, "only {} variables read", names.len());
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let table: String = readme
+            .lines()
+            .filter(|l| l.starts_with("| `MAGIC_MASTER_"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let example = std::fs::read_to_string(root.join(".env.example")).unwrap();
+        for name in &names {
+            assert!(
+                table.contains(&format!("`{name}`")),
+                "{name} has no row in the README's configuration table"
+            );
+            assert!(
+                example.contains(&format!("{name}=")),
+                "{name} is missing from .env.example"
+            );
+        }
+        for (document, text) in [("README table", &table), (".env.example", &example)] {
+            for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                assert!(
+                    !word.starts_with(ENV_PREFIX) || names.iter().any(|n| n == word),
+                    "{document} documents {word}, which the settings never read"
+                );
+            }
+        }
     }
 
     #[test]

@@ -543,13 +543,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for rate in [44_100, 48_000] {
             let x = dense(rate, 12.0);
-            let mut model = LoudnessModel::new(dir.path(), (rate, 2), 0, 0.5, 30.0).unwrap();
-            for block in x[0].chunks(4096).zip(x[1].chunks(4096)) {
-                model
-                    .add_block(&[block.0.to_vec(), block.1.to_vec()])
-                    .unwrap();
-            }
-            model.finish().unwrap();
+            let mut model = model_of(&x, rate, dir.path(), 0.5, 30.0);
             for settings in [
                 LimiterSettings::with_ceiling(-1.0),
                 LimiterSettings {
@@ -592,9 +586,7 @@ mod tests {
     fn predictions_beyond_the_detected_range_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let x = dense(44_100, 2.0);
-        let mut model = LoudnessModel::new(dir.path(), (44_100, 2), 0, 0.8, 10.0).unwrap();
-        model.add_block(&x).unwrap();
-        model.finish().unwrap();
+        let mut model = model_of(&x, 44_100, dir.path(), 0.8, 10.0);
         let lim = LimiterModel::of(44_100, 2, &LimiterSettings::with_ceiling(-1.0)).unwrap();
         assert!(model.predict(&lim, 6.0).unwrap().is_some());
         assert!(model.predict(&lim, 20.0).unwrap().is_none());
@@ -602,6 +594,7 @@ mod tests {
         assert!(model.predict(&low, 6.0).unwrap().is_none());
     }
 
+    /// The model of `x` (planar), fed in blocks of 1000 frames, finished.
     fn model_of(
         x: &[Vec<f32>],
         rate: u32,

@@ -217,31 +217,15 @@ impl FastMeter {
         if let Some(tp) = &mut self.true_peak {
             tp.add_block(block);
         }
-        let mut start = 0;
-        while start < n {
-            let take = (self.sub_len - self.filled).min(n - start);
-            let sum = if block.len() == 2 {
-                self.stereo_run(block[0].as_ref(), block[1].as_ref(), start, take)
-            } else {
-                self.generic_run(block, start, take)
-            };
-            self.acc += sum;
-            self.filled += take;
-            start += take;
-            if self.filled == self.sub_len {
-                self.subs.push(self.acc / self.sub_len as f64);
-                self.acc = 0.0;
-                self.filled = 0;
-            }
-        }
-        self.frames += n as u64;
+        self.add_frames(block, 0, n);
         Ok(())
     }
 
     /// Adds frames `start..start + len` of a planar block (shape as in [`Self::add_block`],
     /// which the caller checks) and returns their weighted sum of K-weighted squares. The
     /// chain's loudness model reads its per-tile energies here, so its loudness is this
-    /// meter's. No true peak (the model detects peaks itself).
+    /// meter's; [`Self::add_block`] adds its blocks here too. No true peak (the model
+    /// detects peaks itself).
     pub(crate) fn add_frames<S: AsRef<[f32]>>(
         &mut self,
         block: &[S],

@@ -8,7 +8,7 @@
 #   4. runs the browser tests (headless Chromium against the release API binary).
 # It ends with one line "N passed, M failed" summing all of them, and exits non-zero on any failure.
 # Each step has a time limit (a hang fails its step with a message instead of stalling CI);
-# the multi-process API tests also have a watchdog of their own that reports what hung.
+# the API tests that start processes also have a watchdog of their own that reports what hung.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)

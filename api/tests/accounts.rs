@@ -1,5 +1,5 @@
-//! Accounts, ownership and quotas against the real API binary (and a real worker process
-//! for the refund): JWT tampering, DB-side blocking and demotion, cross-user access,
+//! Accounts, ownership and quotas against the service run in this test process (and a
+//! worker started in process for the refund): JWT tampering, DB-side blocking and demotion, cross-user access,
 //! token refund on failure, quota and rate limits.
 
 mod common;
@@ -53,7 +53,7 @@ fn b64(bytes: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn forged_tampered_and_expired_tokens_are_rejected() {
     let env = Env::new(&[("EMBEDDED_WORKERS", "0"), ("JWT_SECRET", SECRET)]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let token = register_free(&base, "alice@example.com").await;
     let (status, me) = get_auth(&base, "/api/auth/me", &token).await;
@@ -151,7 +151,7 @@ async fn blocked_or_demoted_in_the_database_loses_access_at_once() {
         ("ADMIN_EMAIL", "root@example.com"),
         ("ADMIN_PASSWORD", "admin password 1"),
     ]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let (status, body) = login(&base, "root@example.com", "admin password 1").await;
     assert_eq!(status, 200, "{body}");
@@ -197,7 +197,7 @@ async fn blocked_or_demoted_in_the_database_loses_access_at_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn other_users_and_guests_cannot_see_a_job() {
     let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let a = register_free(&base, "a@example.com").await;
     let b = register_free(&base, "b@example.com").await;
@@ -301,7 +301,7 @@ async fn other_users_and_guests_cannot_see_a_job() {
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_job_refunds_its_token_and_exhausted_quota_is_429() {
     let env = Env::new(&[("EMBEDDED_WORKERS", "0"), ("JOB_MAX_ATTEMPTS", "1")]);
-    let api = env.start_api().await;
+    let api = env.spawn_app().await;
     let base = env.base_url();
     let token = register_free(&base, "dave@example.com").await;
     let (_, limits) = get_auth(&base, "/api/limits", &token).await;
@@ -366,7 +366,7 @@ async fn failed_job_refunds_its_token_and_exhausted_quota_is_429() {
     // The job's input disappears: the worker fails it for good (1 attempt) and refunds.
     let row = job_row(&env, &job).await;
     std::fs::remove_file(&row.input_path).unwrap();
-    let _worker = env.start_worker("refund-worker");
+    let _worker = env.spawn_worker("refund-worker").await;
     wait_for(
         Duration::from_secs(60),
         Duration::from_millis(200),
@@ -399,7 +399,7 @@ async fn guest_daily_limit_per_ip() {
         ("GUEST_DAILY_LIMIT", "2"),
         ("AUTH_RATE_LIMIT", "3"),
     ]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let (status, body, _) = upload_as(&base, None, guest_token(), &[("bit_depth", "24")]).await;
     assert_eq!(
@@ -460,7 +460,7 @@ async fn admin_api_and_backup_route() {
         ("YOOKASSA_SHOP_ID", "506751"),
         ("YOOKASSA_SECRET_KEY", "live_supersecret"),
     ]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let user = register_free(&base, "erin@example.com").await;
     let (_, body) = login(&base, "root@example.com", "admin password 1").await;

@@ -1,6 +1,7 @@
-//! Hostile clients against the release API binary over loopback (issue 10, items 2 and 3):
-//! unfinished request heads, stalled and trickling bodies, too many uploads at once, and
-//! multipart bodies built to exhaust memory. Each case has a deadline on every wait, and
+//! Hostile clients over loopback (issue 10, items 2 and 3) against the service run in this
+//! test process: unfinished request heads, stalled and trickling bodies, too many uploads at
+//! once; and against the release API binary, whose resident memory is measured: multipart
+//! bodies built to exhaust memory. Each case has a deadline on every wait, and
 //! honest requests beside them still succeed.
 
 mod common;
@@ -234,7 +235,7 @@ async fn unfinished_request_heads_are_closed_after_the_header_timeout() {
         ("EMBEDDED_WORKERS", "0"),
         ("HEADER_TIMEOUT_SECONDS", &TIMEOUT_S.to_string()),
     ]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let port = env.port;
     let (closed_after, honest) = tokio::task::spawn_blocking(move || {
         let start = Instant::now();
@@ -322,7 +323,7 @@ async fn stalled_and_trickling_uploads_are_cut_off_and_leave_no_temp_file() {
         ("BODY_IDLE_TIMEOUT_SECONDS", "2"),
         ("BODY_MIN_RATE_KIB", "4"),
     ]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     for (trickle, code, limit) in [(false, "body-timeout", 4.5), (true, "body-too-slow", 5.5)] {
         let mut req =
             RawRequest::multipart(env.port, "/api/v2/master", &[], Framing::Length(1 << 20));
@@ -359,7 +360,7 @@ async fn concurrent_uploads_are_capped_per_client_and_in_total() {
         ("UPLOADS_MAX", "3"),
         ("TRUSTED_PROXIES", "127.0.0.1"),
     ]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let (a, b, c) = ("203.0.113.1", "203.0.113.2", "203.0.113.3");
     let stalled = |ip: &str| {
@@ -404,6 +405,7 @@ async fn concurrent_uploads_are_capped_per_client_and_in_total() {
 /// and a `code`, before the client has sent them all, and the API's memory stays flat.
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_bodies_are_refused_early_with_flat_memory() {
+    // Process-level: measures the API process's resident memory.
     let env = Env::new(&[("EMBEDDED_WORKERS", "0"), ("MAX_UPLOAD_MB", "8")]);
     let api = env.start_api().await;
     let base = env.base_url();
@@ -571,7 +573,7 @@ async fn hostile_bodies_are_refused_early_with_flat_memory() {
 async fn progress_streams_are_capped_per_client() {
     // No worker: the job stays queued, so its streams stay open.
     let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let id = submit(&base, "queued.wav", wav_bytes(3.0)).await;
     let url = format!("{base}/api/master/progress/{id}");

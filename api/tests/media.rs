@@ -1,4 +1,5 @@
-//! What the service accepts as audio, end to end against the release binaries: the
+//! What the service accepts as audio, end to end against the service run in this test
+//! process (its embedded worker masters for real): the
 //! duration cap at upload and while decoding, the shortest clips, file names of any length
 //! and script, the analyze route's own limits.
 
@@ -46,7 +47,7 @@ async fn masters_counted(env: &Env) -> i64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn audio_over_the_duration_cap_is_refused() {
     let env = Env::new(&[("MAX_DURATION_SECONDS", "20")]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let declared = tone_flac(env.dir.path(), 30, false);
     let unknown = tone_flac(env.dir.path(), 30, true);
@@ -92,7 +93,7 @@ async fn audio_over_the_duration_cap_is_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn clips_from_half_a_second_master_and_shorter_ones_are_refused_at_upload() {
     let env = Env::new(&[]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
 
     let (status, body) = upload(
@@ -125,7 +126,7 @@ async fn clips_from_half_a_second_master_and_shorter_ones_are_refused_at_upload(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_non_ascii_file_name_masters_and_downloads() {
     let env = Env::new(&[("JOB_MAX_ATTEMPTS", "1")]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let base_name = "音".repeat(90);
     let id = submit(&base, &format!("{base_name}.wav"), wav_bytes(3.0)).await;
@@ -170,7 +171,7 @@ async fn analyze_has_its_own_rate_limit_and_the_duration_cap() {
         ("ANALYZE_RATE_LIMIT", "3"),
         ("MAX_DURATION_SECONDS", "20"),
     ]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     for (name, bytes) in [
         ("declared.flac", tone_flac(env.dir.path(), 30, false)),

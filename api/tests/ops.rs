@@ -1,6 +1,9 @@
-//! Operations against the real binaries: health and its degraded rules triggered for real,
-//! metrics with two workers and with none, a Telegram alert at a mock Bot API, backups
-//! under load and a restore round trip, and a real Prometheus scraping the API.
+//! Operations: health and its degraded rules triggered for real, a Telegram alert at a mock
+//! Bot API, a real Prometheus scraping the API, answers without file-system paths (the
+//! service run in this test process); and against the real binaries where the process
+//! matters: metrics with two worker processes and with none, `magic-master-api backup`
+//! under load and a restore round trip, memory and metric labels under random methods, and
+//! process-wide counters (the Prometheus recorder is one per process).
 
 mod common;
 
@@ -34,6 +37,8 @@ async fn wait_health(base: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Val
 /// No worker while a job waits → degraded; two workers → ok, job done, metrics right.
 #[tokio::test(flavor = "multi_thread")]
 async fn workers_rule_and_metrics_with_none_and_two_workers() {
+    // Process-level: two worker processes SIGTERMed, and the API's Prometheus gauges, which are
+    // one per process (an in-process service shares them with this binary's other tests).
     let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
     let _api = env.start_api().await;
     let base = env.base_url();
@@ -152,7 +157,7 @@ async fn workers_rule_and_metrics_with_none_and_two_workers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn disk_threshold_above_free_space_degrades() {
     let env = Env::new(&[("EMBEDDED_WORKERS", "0"), ("DISK_LOW_MB", "1000000000")]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let h = get_json_ok(format!("{}/api/health", env.base_url())).await;
     assert_eq!(h["components"]["disk"]["status"], "low", "{h}");
     assert_eq!(h["status"], "degraded", "{h}");
@@ -163,7 +168,7 @@ async fn disk_threshold_above_free_space_degrades() {
 #[tokio::test(flavor = "multi_thread")]
 async fn garbage_database_file_degrades() {
     let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     assert_eq!(
         get_json_ok(format!("{base}/api/health")).await["status"],
@@ -202,11 +207,11 @@ async fn final_job_failure_sends_exactly_one_telegram_message() {
     ];
     vars.extend(bot.settings());
     let env = Env::new(&vars);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let id = submit(&base, "Lost Mix.wav", wav_bytes(2.0)).await;
     shared::paths::remove_dir_if_exists(&shared::paths::upload_dir(&env.data_dir(), &id)).unwrap();
-    let _w = env.start_worker("worker-1");
+    let _w = env.spawn_worker("worker-1").await;
     let s = wait_final(&base, &id, Duration::from_secs(60)).await;
     assert_eq!(s["status"], "failed", "{s}");
     let error = s["error"].as_str().unwrap();
@@ -242,6 +247,8 @@ async fn final_job_failure_sends_exactly_one_telegram_message() {
 /// `PRAGMA integrity_check`; one restored into a new data dir serves its jobs.
 #[tokio::test(flavor = "multi_thread")]
 async fn backups_under_load_and_restore_round_trip() {
+    // Process-level: `magic-master-api backup` (the CLI) beside a running API, which is then
+    // SIGTERMed.
     let env = Env::new(&[]);
     let mut api = env.start_api().await;
     let base = env.base_url();
@@ -327,13 +334,14 @@ async fn real_prometheus_scrapes_the_api() {
         return;
     }
     let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/prometheus_smoke.sh");
+    let port = env.port;
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("bash")
             .arg(script)
-            .arg(format!("127.0.0.1:{}", env.port))
+            .arg(format!("127.0.0.1:{port}"))
             .arg("magic_master_queue_jobs")
             .output()
             .unwrap()
@@ -471,6 +479,7 @@ async fn get_capped(url: String, cap: usize) -> (usize, String) {
 /// less than 16 MB and one `/metrics` scrape stays under 256 KB.
 #[tokio::test(flavor = "multi_thread")]
 async fn random_methods_do_not_grow_metric_labels_or_memory() {
+    // Process-level: the API process's resident memory and its process-wide metric labels.
     use rand::Rng;
     let env = Env::new(&[("EMBEDDED_WORKERS", "0"), ("GLOBAL_RATE_LIMIT", "600")]);
     let api = env.start_api().await;
@@ -546,6 +555,8 @@ async fn health_checks(base: &str) -> f64 {
 /// (the counter counts the checks, whoever asks: callers and the monitor).
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_health_calls_share_one_check_per_window() {
+    // Process-level: counts a process-wide Prometheus counter, which other in-process services
+    // of this binary would move.
     let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
     let _api = env.start_api().await;
     let base = env.base_url();
@@ -603,7 +614,7 @@ async fn public_answers_show_no_file_system_paths() {
     let spool = env.dir.path().join("spool");
     env.vars
         .insert("MAGIC_MASTER_TEMP_DIR".into(), spool.display().to_string());
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let h = get_json_ok(format!("{base}/api/health")).await;
     assert_eq!(h["components"]["disk"]["status"], "low", "{h}");

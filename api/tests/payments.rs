@@ -1,4 +1,5 @@
-//! Payments against the real API binary and a mock YooKassa (axum, in this process) that
+//! Payments against the service run in this test process (the real API binary for the one
+//! test that reads its log) and a mock YooKassa (axum, in this process too) that
 //! speaks YooKassa's API v3 JSON, checks Basic auth and the Idempotence-Key header and
 //! records every request: creation, the webhook's IP whitelist and trusted proxies, forged,
 //! replayed and concurrent notifications, cancel, refund (full, partial, repeated, in the
@@ -357,10 +358,10 @@ async fn row(env: &Env, payment_id: &str) -> shared::payments::Payment {
 }
 
 /// The API in live mode against a fresh mock YooKassa: the mock, the service's settings and
-/// data dir, the API process, its base URL.
-async fn start_live() -> (MockYooKassa, Env, Proc, String) {
+/// data dir, the API (in process), its base URL.
+async fn start_live() -> (MockYooKassa, Env, App, String) {
     let (mock, env) = live_env(&[]).await;
-    let api = env.start_api().await;
+    let api = env.spawn_app().await;
     let base = env.base_url();
     (mock, env, api, base)
 }
@@ -394,7 +395,7 @@ async fn demo_mode_credits_at_once_and_payments_are_private() {
     let mut vars = vec![("EMBEDDED_WORKERS", "0")];
     vars.extend(bot.settings());
     let env = Env::new(&vars);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
 
     let r = fetch(format!("{base}/api/payments/plans")).await;
@@ -794,7 +795,7 @@ async fn settled_texts(bot: &MockBot, n: usize) -> Vec<String> {
 async fn partial_refunds_take_back_tokens_in_proportion_exactly_once() {
     let bot = MockBot::start().await;
     let (mock, env) = live_env(&bot.settings()).await;
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let (token, user_id) = register_user(&base, "hana@example.com").await;
     let pool = env.db();
@@ -959,6 +960,7 @@ async fn partial_refunds_shorten_the_paid_period_in_proportion() {
 /// refund reported on a payment YooKassa still holds as pending changes nothing either.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refund_in_another_currency_changes_nothing_and_is_logged() {
+    // Process-level: reads the API process's log.
     let bot = MockBot::start().await;
     let (mock, env) = live_env(&bot.settings()).await;
     let api = env.start_api().await;
@@ -1103,7 +1105,7 @@ async fn yookassa_down_is_503_and_credits_nothing() {
         ("YOOKASSA_SECRET_KEY", SECRET_KEY),
         ("YOOKASSA_API_URL", &dead),
     ]);
-    let _api2 = env2.start_api().await;
+    let _api2 = env2.spawn_app().await;
     let (token, _) = register_user(&env2.base_url(), "gina@example.com").await;
     let (status, body) = create_payment(&env2.base_url(), &token, "pro_month").await;
     assert_eq!(status, 503, "{body}");
@@ -1121,7 +1123,7 @@ async fn cors_allows_listed_origins_only() {
             "https://master.example.com, https://www.master.example.com",
         ),
     ]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let get = |origin: &'static str| {
         client()
@@ -1190,7 +1192,7 @@ async fn cors_allows_listed_origins_only() {
 
     // Unset: any origin.
     let open = Env::new(&[("EMBEDDED_WORKERS", "0")]);
-    let _api2 = open.start_api().await;
+    let _api2 = open.spawn_app().await;
     let r = client()
         .get(format!("{}/api/styles", open.base_url()))
         .header("origin", "https://anything.example.org")
@@ -1205,7 +1207,7 @@ async fn cors_allows_listed_origins_only() {
 #[tokio::test(flavor = "multi_thread")]
 async fn global_rate_limit_answers_429_with_retry_after() {
     let env = Env::new(&[("EMBEDDED_WORKERS", "0"), ("GLOBAL_RATE_LIMIT", "5")]);
-    let _api = env.start_api().await; // its health polls are exempt
+    let _api = env.spawn_app().await; // its health polls are exempt
     let base = env.base_url();
     let from = |ip: &str| {
         reqwest::Client::builder()

@@ -1,5 +1,7 @@
-//! End-to-end tests against the release binaries: the API and worker processes on a
-//! temporary data directory, real HTTP, real SQLite, SIGKILLs.
+//! End-to-end tests on a temporary data directory, real HTTP, real SQLite: the API run in
+//! this test process, and the release binaries where the process matters (worker
+//! processes SIGKILLed, SIGTERMed or several at once, an API restart, resident memory,
+//! start-up refusal).
 
 mod common;
 
@@ -10,7 +12,7 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread")]
 async fn upload_master_and_download_twice() {
     let env = Env::new(&[]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let id = submit(&base, "My Song.wav", wav_bytes(8.0)).await;
 
@@ -90,6 +92,7 @@ type BadCase = (
 /// Bad input: 4xx with `detail`, nothing queued, no file left behind.
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_is_rejected_and_leaves_nothing() {
+    // Process-level: measures the API process's resident memory.
     let env = Env::new(&[("EMBEDDED_WORKERS", "0"), ("MAX_UPLOAD_MB", "2")]);
     let api = env.start_api().await;
     let base = env.base_url();
@@ -175,7 +178,7 @@ async fn bad_input_is_rejected_and_leaves_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn truncated_wav_is_rejected_at_upload() {
     let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let whole = wav_bytes(5.0);
     for keep in [60, whole.len() * 6 / 10] {
         let truncated = whole[..keep].to_vec();
@@ -274,7 +277,7 @@ fn oversized_upload(port: u16, total: usize, framing: Framing) -> (u16, serde_js
 #[tokio::test(flavor = "multi_thread")]
 async fn unmasterable_file_fails_once_with_a_message() {
     let env = Env::new(&[]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     // Four seconds of digital silence: decodes fine, but there is no loudness to bring to
     // a target (found only by decoding the whole file, so after queueing).
@@ -331,8 +334,9 @@ async fn wait_running(env: &Env, id: &str, worker: &str) {
 /// and restart it under the same name: it reclaims its orphan. Each job completes once.
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_worker_job_is_finished_exactly_once() {
+    // Worker processes: SIGKILLed mid-job and restarted under the same name.
     let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let long = wav_bytes(LONG_SECONDS);
 
@@ -375,6 +379,7 @@ const LONG_SECONDS: f64 = 90.0;
 /// are intact, and a job interrupted by the kill is finished after the restart.
 #[tokio::test(flavor = "multi_thread")]
 async fn api_restart_keeps_jobs_and_results() {
+    // Process-level: the API process is SIGKILLed and started again.
     let env = Env::new(&[]);
     let base = env.base_url();
     let mut api = env.start_api().await;
@@ -409,8 +414,9 @@ async fn api_restart_keeps_jobs_and_results() {
 /// once, no request error, no "database is locked".
 #[tokio::test(flavor = "multi_thread")]
 async fn two_workers_twenty_jobs_fifty_pollers() {
+    // Worker processes: two of them compete for the queue.
     let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let _w1 = env.start_worker("worker-1");
     let _w2 = env.start_worker("worker-2");
@@ -485,7 +491,7 @@ async fn finished_jobs_expire() {
         ("JOBS_DONE_TTL_SECONDS", "2"),
         ("SWEEP_INTERVAL_SECONDS", "1"),
     ]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let id = submit(&base, "soon-gone.wav", wav_bytes(4.0)).await;
     let s = wait_final(&base, &id, Duration::from_secs(60)).await;
@@ -514,6 +520,7 @@ async fn finished_jobs_expire() {
 /// An invalid setting stops start-up with a message naming the variable.
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_setting_stops_startup() {
+    // Process-level: start-up refusal is an exit status and a message on stderr.
     let env = Env::new(&[]);
     for (bin, var, value) in [
         (api_binary(), "MAGIC_MASTER_PORT", "abc"),
@@ -540,7 +547,7 @@ async fn invalid_setting_stops_startup() {
 #[tokio::test(flavor = "multi_thread")]
 async fn styles_health_and_openapi() {
     let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let styles: serde_json::Value = get_json(format!("{base}/api/styles")).await;
     let list = styles["styles"].as_array().unwrap();
@@ -574,7 +581,7 @@ async fn styles_health_and_openapi() {
 #[tokio::test(flavor = "multi_thread")]
 async fn analyze_route_measures_the_upload() {
     let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let bytes = wav_bytes(6.0);
     let (status, body) = upload(
         &env.base_url(),
@@ -650,8 +657,9 @@ fn json_close(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 /// SIGTERM while a job runs: the worker finishes the job, then exits cleanly.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_the_running_job_finish() {
+    // A worker process: SIGTERM and its exit are what is tested.
     let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let mut worker = env.start_worker("worker-t");
     let id = submit(&base, "graceful.wav", wav_bytes(LONG_SECONDS)).await;

@@ -1,6 +1,7 @@
-//! Trust at start-up and per client, against the real API binary: weak JWT secrets and
-//! placeholder admin passwords stop start-up, an account squatting `ADMIN_EMAIL` is never
-//! promoted, clients rotating inside one IPv6 /64 share their rate limits and guest quota,
+//! Trust at start-up, against the real API binary (its exit status and message): weak JWT
+//! secrets and placeholder admin passwords stop start-up, an account squatting
+//! `ADMIN_EMAIL` is never promoted. Trust per client, against the service run in this test
+//! process: clients rotating inside one IPv6 /64 share their rate limits and guest quota,
 //! and a CORS origin configured with an IDN host matches the punycode form browsers send.
 
 mod common;
@@ -8,7 +9,6 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,16 +23,7 @@ enum Start {
 /// Runs the API binary with `env`'s variables until it exits or logs that it listens
 /// (killed then), at most 20 s.
 fn start_outcome(env: &Env) -> Start {
-    let mut child = Command::new(api_binary())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(&env.vars)
-        .current_dir(env.dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn api");
+    let mut child = env.api_command().spawn().expect("spawn api");
     let text = Arc::new(Mutex::new(String::new()));
     let stderr = child.stderr.take().expect("stderr");
     let sink = text.clone();
@@ -92,6 +83,7 @@ fn random_hex_secret() -> String {
 /// echoing the secret); a random one starts. A placeholder admin password stops it too.
 #[tokio::test(flavor = "multi_thread")]
 async fn weak_jwt_secrets_and_placeholder_admin_passwords_refuse_to_start() {
+    // Process-level: start-up refusal is an exit status and a message on stderr.
     let random = random_hex_secret();
     let weak = [
         "CHANGE_ME",
@@ -143,6 +135,7 @@ async fn weak_jwt_secrets_and_placeholder_admin_passwords_refuse_to_start() {
 /// (same password) is promoted; a fresh database gets the admin created.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_account_squatting_the_admin_email_is_not_promoted() {
+    // Process-level: start-up refusal (exit status, stderr) and restarts on one database.
     let secret = random_hex_secret();
     let mut env = Env::new(&[("EMBEDDED_WORKERS", "0"), ("JWT_SECRET", &secret)]);
     let api = env.start_api().await;
@@ -226,7 +219,7 @@ async fn ipv6_clients_are_limited_per_64() {
         ("AUTH_RATE_LIMIT", "2"),
         ("GUEST_DAILY_LIMIT", "1"),
     ]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let get = reqwest::Method::GET;
 
@@ -332,7 +325,7 @@ async fn idn_cors_origins_match_their_punycode_form() {
             "https://ваш-домен.com, https://Master.Example.com:443, http://localhost:8080",
         ),
     ]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     // Punycode of "ваш-домен" by Python's `"ваш-домен.com".encode("idna")`.
     for origin in [

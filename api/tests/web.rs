@@ -1,4 +1,4 @@
-//! The embedded web app served by the real API binary: the URL map, content types,
+//! The embedded web app served by the API (run in this test process): the URL map, content types,
 //! caching and security headers of `web/README.md`.
 
 mod common;
@@ -8,7 +8,7 @@ use common::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn pages_and_assets_are_served_with_their_headers() {
     let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let c = client();
     let pages = [
@@ -85,7 +85,7 @@ async fn pages_and_assets_are_served_with_their_headers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_pages_get_the_html_404_page_and_api_keeps_json() {
     let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
-    let _api = env.start_api().await;
+    let _api = env.spawn_app().await;
     let base = env.base_url();
     let c = client();
     let page =

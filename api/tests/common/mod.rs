@@ -1,11 +1,15 @@
-//! Helpers for the multi-process tests: generated WAVs, the API and worker binaries started
-//! as real processes on a temporary data directory, an HTTP client, database inspection.
+//! Helpers for the API's integration tests: generated WAVs, a temporary service environment
+//! ([`Env`]: data directory, reserved port, settings), the two ways to run the service on it
+//! — in this test process ([`in_process`], the default) or as the release binaries
+//! ([`process`], only where the process matters) — an HTTP client, database inspection.
 
 #![allow(dead_code)]
 
 pub mod auth;
 pub mod encoding;
+pub mod in_process;
 pub mod mock_telegram;
+pub mod process;
 pub mod watchdog;
 
 // Each test binary uses a part of these.
@@ -14,15 +18,18 @@ pub use auth::*;
 #[allow(unused_imports)]
 pub use encoding::*;
 #[allow(unused_imports)]
+pub use in_process::App;
+#[allow(unused_imports)]
 pub use mock_telegram::MockBot;
+#[allow(unused_imports)]
+pub use process::{Proc, api_binary, worker_binary};
 pub use watchdog::Logs;
 
 use deadpool_sqlite::rusqlite::types::FromSql;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The bytes of a [`write_wav`] file of `seconds` length at 44.1 kHz.
@@ -61,25 +68,7 @@ pub fn write_wav(path: &Path, seconds: f64, sample_rate: u32) {
     w.finalize().expect("finalize wav");
 }
 
-/// Path of a release binary of this workspace.
-pub fn api_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_magic-master-api"))
-}
-
-/// The worker binary, expected next to the API binary (cargo builds it for the worker
-/// crate's own integration tests, so `cargo test --workspace` provides it).
-pub fn worker_binary() -> PathBuf {
-    let path = api_binary().with_file_name("magic-master-worker");
-    assert!(
-        path.is_file(),
-        "worker binary not found at {}: run `cargo test --workspace --release` \
-         (or `cargo build --release -p magic-master-worker` first)",
-        path.display()
-    );
-    path
-}
-
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1 (nothing listens on it once this returns).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -87,83 +76,29 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// A child process killed (SIGKILL) when dropped.
-pub struct Proc {
-    pub child: Child,
-    pub name: String,
-    /// Everything it has written to stderr so far.
-    pub logs: Logs,
-}
-
-impl Proc {
-    /// SIGKILL, then reap (waiting at most 30 s: a process stuck in the kernel must not
-    /// hang the test; the watchdog reports such a state).
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(30) {
-            if !matches!(self.child.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let _ = writeln!(
-            std::io::stderr(),
-            "{} (pid {}) still not reaped 30 s after SIGKILL",
-            self.name,
-            self.child.id()
-        );
-    }
-
-    /// SIGTERM (graceful), then wait up to `timeout` for the exit.
-    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        // The shell's built-in `kill`: no procps needed.
-        let _ = Command::new("sh")
-            .arg("-c")
-            .arg(format!("kill -TERM {}", self.child.id()))
-            .status();
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-
-    /// Resident memory in KiB (Linux).
-    pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A temporary service: data dir, port, settings shared by the API and its workers.
+/// A temporary service: data dir, port, settings shared by the API and its workers (in
+/// process or as processes).
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// The port of 127.0.0.1 the service answers on.
     pub port: u16,
+    /// The settings, as `MAGIC_MASTER_*` variables (the processes' environment, or
+    /// [`shared::Settings::from_vars`] in process).
     pub vars: HashMap<String, String>,
-    /// Aborts the test binary with a report if this test hangs.
-    watchdog: watchdog::Watchdog,
+    /// [`Env::port`], bound from the start so no other test can take it before an
+    /// in-process service serves on it; a process started here gets it released.
+    listener: Mutex<Option<std::net::TcpListener>>,
+    /// Aborts the test binary with a report if this test hangs; started with the first
+    /// process (see [`process`]).
+    watchdog: OnceLock<watchdog::Watchdog>,
 }
 
 impl Env {
     /// A fresh data dir and port; `extra` are `MAGIC_MASTER_*` suffixes and values.
     pub fn new(extra: &[(&str, &str)]) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let port = listener.local_addr().expect("bound address").port();
         let mut vars = HashMap::new();
         vars.insert(
             "MAGIC_MASTER_DATA_DIR".into(),
@@ -180,13 +115,36 @@ impl Env {
         for (k, v) in extra {
             vars.insert(format!("MAGIC_MASTER_{k}"), (*v).to_owned());
         }
-        let watchdog = watchdog::Watchdog::start(dir.path().join("data").join("magic_master.db"));
         Env {
             dir,
             port,
             vars,
-            watchdog,
+            listener: Mutex::new(Some(listener)),
+            watchdog: OnceLock::new(),
         }
+    }
+
+    /// The reserved listener of [`Env::port`]; panics if it was already used or released.
+    fn take_listener(&self) -> std::net::TcpListener {
+        self.listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .expect("the port was already used: one in-process service per Env")
+    }
+
+    /// Closes the reserved listener (a process binds the port itself).
+    fn release_port(&self) {
+        self.listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+    }
+
+    /// The watchdog of this test, started on first use.
+    fn watchdog(&self) -> &watchdog::Watchdog {
+        self.watchdog
+            .get_or_init(|| watchdog::Watchdog::start(self.data_dir().join("magic_master.db")))
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -195,61 +153,6 @@ impl Env {
 
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn command(&self, bin: &Path) -> Command {
-        let mut cmd = Command::new(bin);
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(&self.vars)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        cmd
-    }
-
-    /// Starts the API and waits until `/api/health` answers.
-    pub async fn start_api(&self) -> Proc {
-        let mut child = self.command(&api_binary()).spawn().expect("spawn api");
-        let logs = self.forward_stderr(&mut child, "api");
-        let proc = Proc {
-            child,
-            name: "api".into(),
-            logs,
-        };
-        let address = format!("127.0.0.1:{}", self.port);
-        let client = client();
-        let health = format!("{}/api/health", self.base_url());
-        wait_for(
-            Duration::from_secs(30),
-            Duration::from_millis(50),
-            // Healthy, and the one answering is ours: another test's API could answer on
-            // this port if it was taken between choosing it and binding it.
-            async || match client.get(&health).send().await {
-                Ok(r)
-                    if r.status().is_success() && proc.logs.contains(&["listening", &address]) =>
-                {
-                    Ok(())
-                }
-                _ => Err(format!("API did not become healthy on {address}")),
-            },
-        )
-        .await;
-        proc
-    }
-
-    /// Starts a worker process with a stable name.
-    pub fn start_worker(&self, name: &str) -> Proc {
-        let mut cmd = self.command(&worker_binary());
-        cmd.args(["run", "--name", name]);
-        let mut child = cmd.spawn().expect("spawn worker");
-        let logs = self.forward_stderr(&mut child, name);
-        Proc {
-            child,
-            name: name.into(),
-            logs,
-        }
     }
 
     /// The app database (for assertions only).
@@ -275,25 +178,6 @@ impl Env {
             }
         }
         out
-    }
-}
-
-impl Env {
-    /// Copies the child's stderr to the test's stderr, prefixed (visible with --nocapture),
-    /// and keeps its lines (for the test and the watchdog's report).
-    fn forward_stderr(&self, child: &mut Child, label: &str) -> Logs {
-        let logs = Logs::default();
-        self.watchdog.watch(label, child.id(), logs.clone());
-        if let Some(err) = child.stderr.take() {
-            let (label, lines) = (label.to_owned(), logs.clone());
-            std::thread::spawn(move || {
-                for line in BufReader::new(err).lines().map_while(Result::ok) {
-                    lines.push(&line);
-                    eprintln!("[{label}] {line}");
-                }
-            });
-        }
-        logs
     }
 }
 

@@ -774,7 +774,30 @@ fn limited_pass(
     }
     let limiter_before = run.limiter.total_seconds();
     run.limiter.reset();
-    let mut reader = run.spill.reader(BLOCK_FRAMES)?;
+    let limiter = &mut run.limiter;
+    gained_pass(&mut run.spill, (gain, span), rep, |block| {
+        if !use_limiter || limiter.process(block) > 0 {
+            sink(block)?;
+        }
+        Ok(())
+    })?;
+    if use_limiter {
+        run.limiter
+            .flush(run.channels, BLOCK_FRAMES, |tail| sink(&mut tail.to_vec()))?;
+    }
+    rep.add_inner("limiter", run.limiter.total_seconds() - limiter_before);
+    Ok(())
+}
+
+/// The loop both limiter passes share: every block of the track, times `gain`, handed to
+/// `step` (which limits it and passes it on), with progress inside `span`.
+fn gained_pass(
+    spill: &mut TrackStore,
+    (gain, span): (f32, Span),
+    rep: &mut Reporter<'_>,
+    mut step: impl FnMut(&mut Vec<Vec<f32>>) -> Result<(), MasterError>,
+) -> Result<(), MasterError> {
+    let mut reader = spill.reader(BLOCK_FRAMES)?;
     let mut block = Vec::new();
     let mut done = 0u64;
     loop {
@@ -784,16 +807,9 @@ fn limited_pass(
         }
         done += n as u64;
         run::apply_gain(&mut block, gain);
-        if !use_limiter || run.limiter.process(&mut block) > 0 {
-            sink(&mut block)?;
-        }
+        step(&mut block)?;
         rep.advance(span.at(done))?;
     }
-    if use_limiter {
-        run.limiter
-            .flush(run.channels, BLOCK_FRAMES, |tail| sink(&mut tail.to_vec()))?;
-    }
-    rep.add_inner("limiter", run.limiter.total_seconds() - limiter_before);
     Ok(())
 }
 
@@ -843,19 +859,7 @@ fn stored_peak_pass(
             }
             Ok(())
         };
-    let mut reader = spill.reader(BLOCK_FRAMES)?;
-    let mut block = Vec::new();
-    let mut done = 0u64;
-    loop {
-        let n = reader.read_block(&mut block)?;
-        if n == 0 {
-            break;
-        }
-        done += n as u64;
-        run::apply_gain(&mut block, gain);
-        limit(&mut block, &mut sink)?;
-        rep.advance(span.at(done))?;
-    }
+    gained_pass(spill, (gain, span), rep, |block| limit(block, &mut sink))?;
     let mut left = latency;
     while left > 0 {
         let n = left.min(BLOCK_FRAMES);

@@ -1,6 +1,9 @@
 //! Runtime CPU dispatch of the hot DSP kernels: the exact true-peak scan
 //! (`meter::true_peak::ExactPeak::scan`), the meter's ebur128-style interpolation and the
-//! limiter's ebur128-style reading (`dsp::limiter::ebur128_style`).
+//! limiter's ebur128-style reading (`dsp::limiter::ebur128_style`); also two integer or
+//! multiply-then-add loops that the baseline vectorises poorly and whose results are the
+//! same bit for bit: the dither's hash-and-quantise loop (`dsp::dither`) and the FLAC
+//! coder's fixed-predictor sums (`encode::flac_frame`).
 //!
 //! The release build targets baseline x86-64 (SSE2: 4 f32 lanes, no FMA). [`dispatch`]
 //! runs a kernel compiled again with the best instruction set the CPU has (`pulp`: on

@@ -39,25 +39,9 @@ impl StageFactory for Overshooting {
     }
 }
 
-/// Loud stereo noise with a beat, 8 s at 44.1 kHz: the limiter works all the time.
+/// Loud stereo noise with a beat, 8 s: the limiter works all the time.
 fn loud(rate: u32) -> Vec<Vec<f32>> {
-    let n = 8 * rate as usize;
-    let (a, b) = (pink_noise(0.9, n, 31), pink_noise(0.9, n, 32));
-    [(0.8, 0.2), (0.2, 0.8)]
-        .into_iter()
-        .map(|(wa, wb)| {
-            a.iter()
-                .zip(&b)
-                .enumerate()
-                .map(|(i, (x, y))| {
-                    let t = i as f64 / f64::from(rate);
-                    let kick = (-((t * 2.0).fract()) * 30.0).exp()
-                        * (2.0 * std::f64::consts::PI * 55.0 * t).sin();
-                    (wa * f64::from(*x) + wb * f64::from(*y) + 0.5 * kick) as f32
-                })
-                .collect()
-        })
-        .collect()
+    super::tests::pink_noise_and_kick(rate, 8.0, 2, 0.9, (31, 32))
 }
 
 /// A limiter that overshoots the ceiling by about 0.25 dB: the corrected WAV/FLAC file is

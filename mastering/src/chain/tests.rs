@@ -71,9 +71,22 @@ pub(super) fn independent_planes(planes: &[Vec<f32>], rate: u32) -> (Loudness, u
 
 /// Dense, loud, partly correlated noise with a beat: the limiter has work to do.
 fn loud_music(rate: u32, secs: f64, channels: usize) -> Vec<Vec<f32>> {
+    pink_noise_and_kick(rate, secs, channels, 0.7, (21, 22))
+}
+
+/// Two pink noises of peak `level` (seeds `seeds`) mixed 0.8/0.2 into the even channels and
+/// 0.2/0.8 into the odd ones, plus a 55 Hz kick twice a second at 0.5: loud, dense,
+/// partly correlated material with a beat.
+pub(super) fn pink_noise_and_kick(
+    rate: u32,
+    secs: f64,
+    channels: usize,
+    level: f64,
+    seeds: (u64, u64),
+) -> Vec<Vec<f32>> {
     let n = (f64::from(rate) * secs) as usize;
-    let a = pink_noise(0.7, n, 21);
-    let b = pink_noise(0.7, n, 22);
+    let a = pink_noise(level, n, seeds.0);
+    let b = pink_noise(level, n, seeds.1);
     (0..channels)
         .map(|c| {
             let (wa, wb) = if c % 2 == 0 { (0.8, 0.2) } else { (0.2, 0.8) };

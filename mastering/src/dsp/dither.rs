@@ -110,14 +110,15 @@ impl Ditherer {
             }
             return;
         }
-        let key = self.epoch_key(first >> 32);
-        let (start, step) = (first as u32, stride as u32);
-        let (scale, range) = (self.scale, self.range);
-        // One flat, branch-free loop: hash, dither, clamp, round (vectorised).
-        for (n, (d, &v)) in out.iter_mut().zip(x).enumerate() {
-            let i = start.wrapping_add(step.wrapping_mul(n as u32));
-            *d = quantize(v, lowbias32(i ^ key), scale, range);
-        }
+        crate::simd::dispatch(Quantize {
+            x,
+            out,
+            start: first as u32,
+            step: stride as u32,
+            key: self.epoch_key(first >> 32),
+            scale: self.scale,
+            range: self.range,
+        });
     }
 
     /// Quantises a planar block into `out`, one plane per channel (resized to the block;
@@ -133,6 +134,46 @@ impl Ditherer {
             self.quantize_strided(&plane[..frames], dst, self.next + c as u64, channels);
         }
         self.next += frames as u64 * channels;
+    }
+}
+
+/// [`Ditherer::quantize_strided`]'s loop within one epoch: hash, dither, clamp, round, one
+/// flat branch-free loop, run by [`crate::simd::dispatch`] so that it vectorises 8 lanes
+/// wide (AVX2) where the CPU has it: the baseline (SSE2) has no 32-bit lane multiply for
+/// the hash. Bit for bit the baseline's result (no fused multiply-add is used). Measured
+/// on the dense 322 s track (standard → wav16, one core of the shared 2-core machine,
+/// perf): `quantize_planar` took 3.4 % of 2.03 s before (0.069 s); dispatched, about
+/// 0.04 s (the growth of the dispatched kernels' share); the WAV written is byte for byte
+/// the same.
+struct Quantize<'a> {
+    x: &'a [f32],
+    out: &'a mut [i32],
+    /// Stream index (low 32 bits) of `x[0]`, and between consecutive samples.
+    start: u32,
+    step: u32,
+    key: u32,
+    scale: f64,
+    range: (f64, f64),
+}
+
+impl crate::simd::Kernel for Quantize<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let Quantize {
+            x,
+            out,
+            start,
+            step,
+            key,
+            scale,
+            range,
+        } = self;
+        for (n, (d, &v)) in out.iter_mut().zip(x).enumerate() {
+            let i = start.wrapping_add(step.wrapping_mul(n as u32));
+            *d = quantize(v, lowbias32(i ^ key), scale, range);
+        }
     }
 }
 

@@ -205,6 +205,7 @@ fn crc16(data: &[u8]) -> u16 {
 /// Sum of the magnitudes of `r`, whose values are below 2^28 in magnitude (residuals of
 /// at most 25-bit samples: the order-4 weights sum to 16). Eight 32-bit lanes over runs
 /// of 64 values (8 terms a lane: below 2^31), then 64-bit sums; vectorised.
+#[inline(always)]
 fn sum_abs(r: &[i32]) -> u64 {
     let mut total = 0u64;
     let mut runs = r.chunks_exact(64);
@@ -225,28 +226,56 @@ fn sum_abs(r: &[i32]) -> u64 {
             .sum::<u64>()
 }
 
+/// `dst` = the first difference of `src` (one value shorter).
+#[inline(always)]
+fn difference(src: &[i32], dst: &mut Vec<i32>) {
+    dst.resize(src.len().saturating_sub(1), 0);
+    for ((d, &p), &q) in dst.iter_mut().zip(src).zip(src.get(1..).unwrap_or(&[])) {
+        *d = q - p;
+    }
+}
+
 /// Sums of residual magnitudes of the fixed predictors of order 0–4, over samples 4.. of
 /// `x` (the same range for every order, so they compare). `x.len() > 4`. The order-k
 /// residual is the k-th difference of the signal: each order is one pass over the
-/// previous one's (in `scratch`).
+/// previous one's (in `scratch`). Run by [`crate::simd::dispatch`]: the baseline (SSE2)
+/// has no 32-bit lane absolute value, AVX2 does, and has 8 lanes; integer sums, so the
+/// same result bit for bit. Measured on the dense 322 s track (standard → flac16, perf,
+/// one core of the shared 2-core machine): `sum_abs` + `estimate` 4.0 % of 2.21 s before
+/// (0.09 s); dispatched they fold into the dispatched kernels' share (not separable), the
+/// file written byte for byte the same.
 fn fixed_sums(x: &[i32], scratch: &mut [Vec<i32>; 2]) -> [u64; MAX_FIXED_ORDER + 1] {
-    let mut sums = [0u64; MAX_FIXED_ORDER + 1];
-    sums[0] = sum_abs(&x[MAX_FIXED_ORDER..]);
-    let [a, b] = scratch;
-    a.clear();
-    a.extend(x.windows(2).map(|w| w[1] - w[0]));
-    sums[1] = sum_abs(&a[MAX_FIXED_ORDER - 1..]);
-    for (k, sum) in sums.iter_mut().enumerate().skip(2) {
-        let (src, dst) = if k % 2 == 0 {
-            (&*a, &mut *b)
-        } else {
-            (&*b, &mut *a)
-        };
-        dst.clear();
-        dst.extend(src.windows(2).map(|w| w[1] - w[0]));
-        *sum = sum_abs(&dst[MAX_FIXED_ORDER - k..]);
+    crate::simd::dispatch(FixedSums { x, scratch })
+}
+
+/// [`fixed_sums`] as a dispatched kernel.
+struct FixedSums<'a> {
+    x: &'a [i32],
+    scratch: &'a mut [Vec<i32>; 2],
+}
+
+impl crate::simd::Kernel for FixedSums<'_> {
+    type Output = [u64; MAX_FIXED_ORDER + 1];
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) -> Self::Output {
+        let FixedSums { x, scratch } = self;
+        let mut sums = [0u64; MAX_FIXED_ORDER + 1];
+        sums[0] = sum_abs(&x[MAX_FIXED_ORDER..]);
+        let [a, b] = scratch;
+        difference(x, a);
+        sums[1] = sum_abs(&a[MAX_FIXED_ORDER - 1..]);
+        for (k, sum) in sums.iter_mut().enumerate().skip(2) {
+            let (src, dst) = if k % 2 == 0 {
+                (&*a, &mut *b)
+            } else {
+                (&*b, &mut *a)
+            };
+            difference(src, dst);
+            *sum = sum_abs(&dst[MAX_FIXED_ORDER - k..]);
+        }
+        sums
     }
-    sums
 }
 
 /// Bits of `n` Rice codes whose zigzagged values sum to `sum`, with parameter `k`: an
@@ -619,5 +648,43 @@ impl FrameCoder {
             }
         }
         best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dispatched [`fixed_sums`] equals the k-th differences summed one value at a
+    /// time (64-bit, no lanes), on noise at 16 and 24 bits and lengths around the 64-value
+    /// runs, so the predictor chosen never depends on the instruction set.
+    #[test]
+    fn fixed_sums_match_plain_sums() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut scratch = [Vec::new(), Vec::new()];
+        for bits in [16u32, 24] {
+            for len in [5usize, 63, 64, 69, 200, 4096] {
+                let half = 1i64 << (bits - 1);
+                let signal: Vec<i32> = (0..len)
+                    .map(|_| ((next() >> 11) as i64 % (2 * half) - half) as i32)
+                    .collect();
+                let got = fixed_sums(&signal, &mut scratch);
+                let mut d: Vec<i64> = signal.iter().map(|&v| i64::from(v)).collect();
+                for (order, &sum) in got.iter().enumerate() {
+                    let want: u64 = d[MAX_FIXED_ORDER - order..]
+                        .iter()
+                        .map(|v| v.unsigned_abs())
+                        .sum();
+                    assert_eq!(sum, want, "{bits} bits, {len} samples, order {order}");
+                    d = d.windows(2).map(|w| w[1] - w[0]).collect();
+                }
+            }
+        }
     }
 }

@@ -149,7 +149,12 @@ pub(crate) struct GainComputer {
     smooth2: MovingAverage,
     position: u64,
     min_gain: f32,
+    /// `release_coef^(k + 1)` for `k < RUN`: the release over a run of frames in closed form.
+    release_powers: Vec<f64>,
 }
+
+/// Frames [`GainComputer::compute`] works on at a time (its scratch lives on the stack).
+const RUN: usize = 256;
 
 impl GainComputer {
     /// `threshold` linear; `hold_len`, `w1`, `w2` in frames; `release_coef` per frame.
@@ -168,6 +173,7 @@ impl GainComputer {
             smooth2: MovingAverage::new(w2),
             position: 0,
             min_gain: 1.0,
+            release_powers: (1..=RUN as i32).map(|k| release_coef.powi(k)).collect(),
         }
     }
 
@@ -226,30 +232,166 @@ impl GainComputer {
 
     /// Gains for the frames whose peaks are `peak`, into `gain` (same length): required
     /// gain → hold (sliding min) → release → two moving averages.
+    ///
+    /// Three loops per run of up to [`RUN`] frames instead of one per frame: the held gain
+    /// of every frame, then the envelope, then the smoothing. The envelope's release
+    /// `e ← h + (e − h)·c` was the per-frame loop's critical path (a subtract, a multiply
+    /// and an add in series, every frame); over a stretch of equal held values `h` it is
+    /// `h + (e₀ − h)·c^(k+1)`, computed for all frames at once from a table of powers.
+    /// The held value changes at most once per new peak or expiry, so the stretches are
+    /// long. The same gains to rounding (`tests::runs_match_the_per_frame_recursion`).
+    /// Measured on the dense 322 s track, standard → wav16 (perf, one core of the shared
+    /// 2-core machine): `compute` (the final pass and the loudness model's predictions)
+    /// 8.6 % of 2.03 s (0.17 s) per frame, 7.6 % of 2.01 s (0.15 s) in runs, 6.1 % of
+    /// 1.91 s (0.12 s) with the held gains skipped; the WAV written byte for byte the same.
+    /// What is left is mostly the two moving averages (a ring each, serial sums).
     pub(crate) fn compute(&mut self, peak: &[f32], gain: &mut [f32]) {
-        for (&p, g_out) in peak.iter().zip(gain.iter_mut()) {
-            if p > self.threshold {
-                self.hold.push(self.position, self.threshold / p);
+        for (p, g) in peak.chunks(RUN).zip(gain.chunks_mut(RUN)) {
+            self.compute_run(p, g);
+        }
+    }
+
+    /// [`Self::compute`] on at most [`RUN`] frames.
+    fn compute_run(&mut self, peak: &[f32], gain: &mut [f32]) {
+        let n = peak.len().min(gain.len()).min(RUN);
+        let mut env = [1.0f64; RUN];
+        // The held gain of each frame: 1 throughout when the hold window is empty and no
+        // peak passes the threshold (a release after the hold, most of a dense track).
+        let threshold = self.threshold;
+        if self.hold.min_at(self.position) < 1.0 || peak[..n].iter().any(|&p| p > threshold) {
+            for (k, (&p, e)) in peak[..n].iter().zip(&mut env[..n]).enumerate() {
+                let at = self.position + k as u64;
+                if p > threshold {
+                    self.hold.push(at, threshold / p);
+                }
+                *e = f64::from(self.hold.min_at(at));
             }
-            let held = f64::from(self.hold.min_at(self.position));
-            self.position += 1;
-            self.envelope = if held < self.envelope {
+        }
+        self.position += n as u64;
+        // The envelope, stretch by stretch of equal held values.
+        let mut e = self.envelope;
+        let mut a = 0;
+        while a < n {
+            let h = env[a];
+            let b = a + 1 + env[a + 1..n].iter().take_while(|&&v| v == h).count();
+            if h < e {
+                // Attack: the envelope drops to the held value and stays on it (`env`
+                // already holds it).
+                e = h;
+            } else {
+                let d = e - h;
+                for (v, &ck) in env[a..b].iter_mut().zip(&self.release_powers) {
+                    *v = h + d * ck;
+                }
+                if h == 1.0 {
+                    // Snap the last 1e-7 of a full release to exact unity (an idle state):
+                    // the release rises monotonically, so from the first frame past it on.
+                    if let Some(k) = env[a..b].iter().position(|&v| v > 1.0 - 1e-7) {
+                        env[a + k..b].fill(1.0);
+                    }
+                }
+                e = env[b - 1];
+            }
+            a = b;
+        }
+        self.envelope = e;
+        // The two moving averages.
+        let mut min_gain = self.min_gain;
+        for (&v, g_out) in env[..n].iter().zip(gain.iter_mut()) {
+            let g = self.smooth2.push(self.smooth1.push(v)) as f32;
+            min_gain = min_gain.min(g);
+            *g_out = g;
+        }
+        self.min_gain = min_gain;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The gain computer as it was, one frame at a time: the reference.
+    fn per_frame(gc: &mut GainComputer, peak: &[f32]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(peak.len());
+        for &p in peak {
+            if p > gc.threshold {
+                gc.hold.push(gc.position, gc.threshold / p);
+            }
+            let held = f64::from(gc.hold.min_at(gc.position));
+            gc.position += 1;
+            gc.envelope = if held < gc.envelope {
                 held
             } else {
-                let released = held + (self.envelope - held) * self.release_coef;
-                // Snap the last 1e-7 of a full release to exact unity (an idle state).
+                let released = held + (gc.envelope - held) * gc.release_coef;
                 if held == 1.0 && released > 1.0 - 1e-7 {
                     1.0
                 } else {
                     released
                 }
             };
-            let smooth = self.smooth2.push(self.smooth1.push(self.envelope));
-            let g = smooth as f32;
-            if g < self.min_gain {
-                self.min_gain = g;
+            let g = gc.smooth2.push(gc.smooth1.push(gc.envelope)) as f32;
+            gc.min_gain = gc.min_gain.min(g);
+            out.push(g);
+        }
+        out
+    }
+
+    /// Peaks of bursts over the threshold between quiet stretches long enough for full
+    /// releases, fed in pieces of every length around [`RUN`]: every gain within 1e-6 of
+    /// the per-frame recursion, the same frames at exactly 1.0 (idle) but for frames the
+    /// snap to unity reaches one frame apart (rounding), and the same deepest gain.
+    #[test]
+    fn runs_match_the_per_frame_recursion() {
+        let rate = 44_100.0f64;
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut uniform = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut peak = Vec::new();
+        for _ in 0..40 {
+            let burst = (uniform() * 3000.0) as usize;
+            let quiet = (uniform() * 30_000.0) as usize;
+            let level = 0.5 + 1.5 * uniform();
+            for k in 0..burst {
+                // Tile-like steps: constant over 64 frames, as stored peaks are.
+                let step = ((k / 64) as f64 * 0.37).sin().abs();
+                peak.push((level * (0.6 + 0.4 * step)) as f32);
             }
-            *g_out = g;
+            peak.extend((0..quiet).map(|_| (0.3 * uniform()) as f32));
+        }
+        let make = || GainComputer::new(0.89, 1103, (-1.0 / (0.15 * rate)).exp(), (59, 58));
+        let mut reference = make();
+        let want = per_frame(&mut reference, &peak);
+        for piece in [1, 7, 255, 256, 257, 1000, 4096] {
+            let mut gc = make();
+            let mut got = vec![0.0f32; peak.len()];
+            for (p, g) in peak.chunks(piece).zip(got.chunks_mut(piece)) {
+                gc.compute(p, g);
+            }
+            let mut unity_mismatch = 0;
+            for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - w).abs() <= 1e-6,
+                    "pieces of {piece}: frame {i}: {g} against {w}"
+                );
+                if (g == 1.0) != (w == 1.0) {
+                    unity_mismatch += 1;
+                }
+            }
+            assert!(
+                unity_mismatch <= 40,
+                "pieces of {piece}: {unity_mismatch} frames idle in one and not the other"
+            );
+            assert!(
+                (gc.min_gain() - reference.min_gain()).abs() <= 1e-6,
+                "pieces of {piece}: deepest gain {} against {}",
+                gc.min_gain(),
+                reference.min_gain()
+            );
+            assert!(reference.min_gain() < 0.6, "the bursts must be limited");
         }
     }
 }

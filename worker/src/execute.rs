@@ -38,6 +38,28 @@ pub struct JobContext {
     pub alerts: shared::alerts::Alerts,
 }
 
+impl JobContext {
+    /// The context worker `name` runs jobs with: the limits of `settings`, the app database
+    /// `db`, failures reported to `alerts`.
+    pub fn from_settings(
+        settings: &shared::Settings,
+        db: Pool,
+        alerts: &shared::alerts::Alerts,
+        name: &str,
+    ) -> JobContext {
+        JobContext {
+            db,
+            data_dir: settings.data_dir.clone(),
+            max_attempts: settings.job_max_attempts,
+            max_duration_sec: settings.max_duration_seconds as f64,
+            job_timeout: Duration::from_secs(settings.job_timeout_seconds),
+            worker_name: name.to_owned(),
+            cancel: Arc::new(AtomicBool::new(false)),
+            alerts: alerts.clone(),
+        }
+    }
+}
+
 impl std::fmt::Debug for JobContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JobContext")

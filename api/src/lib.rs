@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
             "/api/master/progress/{job_id}",
             get(status::progress).layer(axum::Extension(streams)),
         )
+        .route("/api/master/cancel/{job_id}", post(routes::cancel::cancel))
         .route("/api/master/result/{job_id}", get(files::result))
         .route("/api/master/preview/{job_id}", get(files::preview))
         .route("/api/styles", get(info::styles))
@@ -147,8 +148,7 @@ pub async fn run(
     auth::bootstrap_admin(&settings, &stores.db).await?;
     let token = CancellationToken::new();
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-    let mut tasks =
-        WorkerSet::embedded(&settings, port).spawn(&settings, &stores, &alerts, &token);
+    let mut tasks = WorkerSet::embedded(&settings, port).spawn(&settings, &stores, &alerts, &token);
     tasks.push(tokio::spawn(sweeper::run(state.clone(), token.clone())));
     tasks.push(tokio::spawn(monitor::run(
         state.clone(),

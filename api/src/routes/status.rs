@@ -37,6 +37,8 @@ pub struct JobStatusBody<'a> {
     pub progress: u8,
     pub message: &'a str,
     pub error: Option<&'a str>,
+    /// `cancelled` for a job its owner cancelled (status `failed`); `null` otherwise.
+    pub error_code: Option<ErrorCode>,
     pub style: &'static str,
     pub target_lufs: f64,
     pub true_peak_db: f64,
@@ -62,6 +64,7 @@ impl<'a> From<&'a JobRow> for JobStatusBody<'a> {
             progress: job.progress,
             message: &job.message,
             error: job.error.as_deref(),
+            error_code: job.is_cancelled().then_some(ErrorCode::Cancelled),
             style: job.params.style.name(),
             target_lufs: job.params.target_lufs,
             true_peak_db: job.params.true_peak_db,
@@ -223,6 +226,7 @@ mod tests {
             worker: Some("w1".to_owned()),
             user_id: None,
             guest_key: None,
+            cancel_requested_at: None,
         }
     }
 
@@ -235,7 +239,7 @@ mod tests {
             body,
             json!({
                 "job_id": job.id, "status": "done", "progress": 100, "message": "Done",
-                "error": null, "style": "standard", "target_lufs": job.params.target_lufs,
+                "error": null, "error_code": null, "style": "standard", "target_lufs": job.params.target_lufs,
                 "true_peak_db": -1.0, "out_format": "wav",
                 "before_lufs": -20.5, "after_lufs": -14.0,
                 "before": {
@@ -247,6 +251,28 @@ mod tests {
                 "finished_at": "2026-12-07T20:00:03Z", "attempts": 1,
             })
         );
+    }
+
+    #[test]
+    fn a_cancelled_job_reads_failed_with_the_code_cancelled() {
+        let mut job = done_job();
+        job.status = JobStatus::Failed;
+        job.measurements = None;
+        job.error = Some(shared::jobs::CANCELLED_ERROR.to_owned());
+        job.cancel_requested_at = Some("2026-12-07T20:00:02Z".to_owned());
+        let body = serde_json::to_value(JobStatusBody::from(&job)).unwrap();
+        assert_eq!(
+            (&body["status"], &body["error_code"], &body["error"]),
+            (
+                &json!("failed"),
+                &json!("cancelled"),
+                &json!(shared::jobs::CANCELLED_ERROR)
+            )
+        );
+        // Asked while running, but the job finished first: it is done, not cancelled.
+        job.status = JobStatus::Done;
+        let body = serde_json::to_value(JobStatusBody::from(&job)).unwrap();
+        assert!(body["error_code"].is_null(), "{body}");
     }
 
     #[test]

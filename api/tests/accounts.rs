@@ -397,6 +397,10 @@ async fn failed_job_refunds_its_token_and_exhausted_quota_is_429() {
     let (_, limits) = get_auth(&base, "/api/limits", &token).await;
     assert_eq!(limits["tier"], "free");
     assert_eq!(limits["used_today"], 0);
+    assert_eq!(
+        (&limits["formats"], &limits["bit_depths"]),
+        (&json!(["wav"]), &json!([16]))
+    );
     let daily = limits["daily_limit"].as_u64().unwrap();
     assert_eq!(limits["remaining"].as_u64(), Some(daily));
     chrono::DateTime::parse_from_rfc3339(limits["reset_at"].as_str().unwrap()).unwrap();
@@ -512,6 +516,10 @@ async fn guest_daily_limit_per_ip() {
     let limits = get_json(format!("{base}/api/limits")).await;
     assert_eq!(limits["tier"], "guest");
     assert_eq!(
+        (&limits["formats"], &limits["bit_depths"]),
+        (&json!(["wav"]), &json!([16]))
+    );
+    assert_eq!(
         (limits["used_today"].as_u64(), limits["remaining"].as_u64()),
         (Some(2), Some(0))
     );
@@ -618,7 +626,15 @@ async fn admin_api_and_backup_route() {
     };
     let (status, u) = patch(json!({"tier": "pro"})).await;
     assert_eq!((status, u["tier"].as_str()), (200, Some("pro")), "{u}");
-    assert_eq!(get_auth(&base, "/api/limits", &user).await.1["tier"], "pro");
+    let (_, limits) = get_auth(&base, "/api/limits", &user).await;
+    assert_eq!(
+        (&limits["tier"], &limits["formats"], &limits["bit_depths"]),
+        (
+            &json!("pro"),
+            &json!(["wav", "flac", "mp3"]),
+            &json!([16, 24])
+        )
+    );
     let (status, _) = patch(json!({"tier": "platinum"})).await;
     assert_eq!(status, 400);
     let (status, u) = post_auth(

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use mastering::OutputFormat;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use shared::accounts::{self, Tier, User};
+use shared::accounts::{self, FormatRules, User};
 use shared::quota::{self, Subject};
 
 /// Shortest accepted password.
@@ -160,13 +160,14 @@ pub fn allowance(state: &AppState, caller: &Caller) -> Allowance {
     }
 }
 
+/// The output formats the caller may ask for (a guest's are a free user's).
+pub fn format_rules(caller: &Caller) -> FormatRules {
+    FormatRules::of(caller.user.as_ref().map(|u| u.effective_tier()))
+}
+
 /// Whether the caller may ask for `format`: 403 `format-not-allowed` otherwise.
 pub fn check_format(caller: &Caller, format: &OutputFormat) -> Result<(), ApiError> {
-    let allowed = match &caller.user {
-        Some(user) => user.effective_tier().allows(format),
-        None => shared::accounts::guest_allows(format),
-    };
-    if allowed {
+    if format_rules(caller).allows(format) {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -205,10 +206,7 @@ pub async fn limits(
 ) -> Result<Json<Value>, ApiError> {
     let a = allowance(&state, &caller);
     let used = used_today(&state, a.subject.clone()).await?;
-    let formats: Vec<&str> = match &caller.user {
-        Some(u) if u.effective_tier() != Tier::Free => vec!["wav", "flac", "mp3"],
-        _ => vec!["wav"],
-    };
+    let rules = format_rules(&caller);
     Ok(Json(json!({
         "tier": a.tier,
         "used_today": used,
@@ -216,8 +214,8 @@ pub async fn limits(
         "remaining": a.daily_limit.saturating_sub(used),
         "reset_at": shared::time::format(quota::reset_at(chrono::Utc::now())),
         "tokens": a.tokens,
-        "formats": formats,
-        "bit_depths": if formats.len() > 1 { vec![16, 24] } else { vec![16] },
+        "formats": rules.formats,
+        "bit_depths": rules.bit_depths,
     })))
 }
 

@@ -6,6 +6,8 @@
 
 use crate::db::{DbError, with_conn};
 use crate::measurements::JobMeasurements;
+use crate::time::{column as time_column, optional_column as optional_time};
+use chrono::{DateTime, Utc};
 use deadpool_sqlite::Pool;
 use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, params};
 use mastering::MasterParams;
@@ -102,9 +104,9 @@ pub struct JobRow {
     pub result_path: Option<PathBuf>,
     /// What the worker measured on the upload and the master, once done.
     pub measurements: Option<JobMeasurements>,
-    pub created_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
     /// How many times a worker started this job.
     pub attempts: u32,
     /// How many times it was completed successfully (1 at most, by construction).
@@ -116,7 +118,7 @@ pub struct JobRow {
     /// SHA-256 (hex) of the guest token that made it (`None` for users).
     pub guest_key: Option<String>,
     /// When its owner asked to cancel it ([`cancel`]), if they did.
-    pub cancel_requested_at: Option<String>,
+    pub cancel_requested_at: Option<DateTime<Utc>>,
 }
 
 impl JobRow {
@@ -190,15 +192,15 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
             (Some(before), Some(after)) => Some(JobMeasurements { before, after }),
             _ => None,
         },
-        created_at: row.get(11)?,
-        started_at: row.get(12)?,
-        finished_at: row.get(13)?,
+        created_at: time_column(row, 11)?,
+        started_at: optional_time(row, 12)?,
+        finished_at: optional_time(row, 13)?,
         attempts: row.get(14)?,
         completions: row.get(15)?,
         worker: row.get(16)?,
         user_id: row.get(17)?,
         guest_key: row.get(18)?,
-        cancel_requested_at: row.get(19)?,
+        cancel_requested_at: optional_time(row, 19)?,
     })
 }
 
@@ -737,6 +739,39 @@ mod tests {
         })
         .await
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn job_times_are_stored_as_millisecond_utc_text_and_read_as_times() {
+        let (_dir, pool) = pool().await;
+        let job = new_job();
+        let id = job.id.clone();
+        let before = chrono::Utc::now();
+        create(&pool, job).await.unwrap();
+        claim(&pool, &id, "w").await.unwrap();
+        let row = get(&pool, &id).await.unwrap().unwrap();
+        let id2 = id.clone();
+        let stored: (String, String) = with_conn(&pool, move |c| {
+            c.query_row(
+                "SELECT created_at, started_at FROM master_jobs WHERE id = ?1",
+                [id2],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+        .await
+        .unwrap();
+        for text in [&stored.0, &stored.1] {
+            assert_eq!(text.len(), "2026-12-07T20:00:00.000Z".len(), "{text}");
+            assert!(text.ends_with('Z') && text.as_bytes()[19] == b'.', "{text}");
+        }
+        assert_eq!(crate::time::format(row.created_at), stored.0);
+        assert_eq!(row.started_at.map(crate::time::format), Some(stored.1));
+        let lag = row.created_at - before;
+        assert!(
+            lag >= -chrono::Duration::milliseconds(1) && lag < chrono::Duration::seconds(5),
+            "{lag}"
+        );
+        assert_eq!((row.finished_at, row.cancel_requested_at), (None, None));
     }
 
     #[tokio::test]

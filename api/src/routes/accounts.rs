@@ -179,17 +179,16 @@ pub fn check_format(caller: &Caller, format: &OutputFormat) -> Result<(), ApiErr
 
 /// The 429 answer for a used-up quota.
 pub fn quota_exhausted(e: &quota::Exhausted) -> ApiError {
-    let retry_after = chrono::DateTime::parse_from_rfc3339(&e.reset_at)
-        .map(|t| (t.timestamp() - shared::time::unix_now()).max(1) as u64)
-        .unwrap_or(60);
+    let retry_after = (e.reset_at.timestamp() - shared::time::unix_now()).max(1) as u64;
+    let reset_at = shared::time::format(e.reset_at);
     ApiError::RetryLater {
         code: ErrorCode::QuotaExhausted,
         detail: format!(
             "you have used all {} masters for today; the limit resets at {}",
-            e.daily_limit, e.reset_at
+            e.daily_limit, reset_at
         ),
         retry_after,
-        reset_at: Some(e.reset_at.clone()),
+        reset_at: Some(reset_at),
     }
 }
 
@@ -242,7 +241,7 @@ pub async fn my_jobs(
                 "status": j.status.as_str(),
                 "style": j.params.style.name(),
                 "out_format": j.params.format.name(),
-                "created_at": j.created_at,
+                "created_at": shared::time::format(j.created_at),
                 "expires_at": expires_at(j, ttl),
                 "original_filename": j.original_name,
             })
@@ -256,7 +255,6 @@ pub fn expires_at(job: &shared::jobs::JobRow, ttl_seconds: u64) -> Option<String
     if job.status == shared::jobs::JobStatus::Expired {
         return None;
     }
-    let finished = chrono::DateTime::parse_from_rfc3339(job.finished_at.as_deref()?).ok()?;
     let ttl = chrono::Duration::seconds(i64::try_from(ttl_seconds).ok()?);
-    Some(shared::time::format(finished.to_utc() + ttl))
+    Some(shared::time::format(job.finished_at? + ttl))
 }

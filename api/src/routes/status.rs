@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use futures::Stream;
 use serde::Serialize;
 use shared::jobs::{self, JobRow, JobStatus};
@@ -49,9 +50,12 @@ pub struct JobStatusBody<'a> {
     pub after_lufs: Option<f64>,
     pub before: Option<&'a InputMeasurements>,
     pub after: Option<&'a LoudnessMeasurements>,
-    pub created_at: &'a str,
-    pub started_at: Option<&'a str>,
-    pub finished_at: Option<&'a str>,
+    #[serde(serialize_with = "shared::time::serialize")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "shared::time::serialize_option")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "shared::time::serialize_option")]
+    pub finished_at: Option<DateTime<Utc>>,
     pub attempts: u32,
 }
 
@@ -73,9 +77,9 @@ impl<'a> From<&'a JobRow> for JobStatusBody<'a> {
             after_lufs: measured.map(|m| m.after.lufs),
             before: measured.map(|m| &m.before),
             after: measured.map(|m| &m.after),
-            created_at: &job.created_at,
-            started_at: job.started_at.as_deref(),
-            finished_at: job.finished_at.as_deref(),
+            created_at: job.created_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
             attempts: job.attempts,
         }
     }
@@ -184,6 +188,10 @@ mod tests {
     use serde_json::json;
     use shared::measurements::JobMeasurements;
 
+    fn at(text: &str) -> DateTime<Utc> {
+        shared::time::parse(text).unwrap()
+    }
+
     fn done_job() -> JobRow {
         JobRow {
             id: "0123456789abcdef0123456789abcdef".to_owned(),
@@ -218,9 +226,9 @@ mod tests {
                     lra: 6.5,
                 },
             }),
-            created_at: "2026-12-07T20:00:00Z".to_owned(),
-            started_at: Some("2026-12-07T20:00:01Z".to_owned()),
-            finished_at: Some("2026-12-07T20:00:03Z".to_owned()),
+            created_at: at("2026-12-07T20:00:00Z"),
+            started_at: Some(at("2026-12-07T20:00:01Z")),
+            finished_at: Some(at("2026-12-07T20:00:03.5Z")),
             attempts: 1,
             completions: 1,
             worker: Some("w1".to_owned()),
@@ -247,8 +255,8 @@ mod tests {
                     "duration_sec": 6.0, "sample_rate": 44_100, "channels": 2,
                 },
                 "after": { "lufs": -14.0, "true_peak_db": -1.0, "sample_peak_db": -1.5, "lra": 6.5 },
-                "created_at": "2026-12-07T20:00:00Z", "started_at": "2026-12-07T20:00:01Z",
-                "finished_at": "2026-12-07T20:00:03Z", "attempts": 1,
+                "created_at": "2026-12-07T20:00:00.000Z", "started_at": "2026-12-07T20:00:01.000Z",
+                "finished_at": "2026-12-07T20:00:03.500Z", "attempts": 1,
             })
         );
     }
@@ -259,7 +267,7 @@ mod tests {
         job.status = JobStatus::Failed;
         job.measurements = None;
         job.error = Some(shared::jobs::CANCELLED_ERROR.to_owned());
-        job.cancel_requested_at = Some("2026-12-07T20:00:02Z".to_owned());
+        job.cancel_requested_at = Some(at("2026-12-07T20:00:02Z"));
         let body = serde_json::to_value(JobStatusBody::from(&job)).unwrap();
         assert_eq!(
             (&body["status"], &body["error_code"], &body["error"]),

@@ -16,12 +16,10 @@ pub mod yookassa;
 
 use axum::Router;
 use axum::routing::{get, post};
-use magic_master_worker::execute::JobContext;
-use magic_master_worker::serve::{WorkerOptions, run_worker};
+use magic_master_worker::bootstrap::WorkerSet;
 use shared::Settings;
 use shared::alerts::Alerts;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -87,6 +85,7 @@ pub fn router(state: AppState) -> Router {
             "/api/master/progress/{job_id}",
             get(status::progress).layer(axum::Extension(streams)),
         )
+        .route("/api/master/cancel/{job_id}", post(routes::cancel::cancel))
         .route("/api/master/result/{job_id}", get(files::result))
         .route("/api/master/preview/{job_id}", get(files::preview))
         .route("/api/styles", get(info::styles))
@@ -148,36 +147,8 @@ pub async fn run(
     };
     auth::bootstrap_admin(&settings, &stores.db).await?;
     let token = CancellationToken::new();
-    let mut tasks = Vec::new();
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-    for i in 0..settings.embedded_workers {
-        let name = settings
-            .worker_name
-            .as_ref()
-            .map(|n| format!("{n}-{i}"))
-            .unwrap_or_else(|| format!("embedded-{port}-{i}"));
-        let ctx = JobContext {
-            db: stores.db.clone(),
-            data_dir: settings.data_dir.clone(),
-            max_attempts: settings.job_max_attempts,
-            max_duration_sec: settings.max_duration_seconds as f64,
-            job_timeout: Duration::from_secs(settings.job_timeout_seconds),
-            worker_name: name.clone(),
-            cancel: Arc::new(AtomicBool::new(false)),
-            alerts: alerts.clone(),
-        };
-        let options = WorkerOptions {
-            name,
-            concurrency: settings.worker_concurrency,
-            heartbeat: state.heartbeat(),
-        };
-        tasks.push(tokio::spawn(run_worker(
-            ctx,
-            stores.queue.clone(),
-            options,
-            token.clone(),
-        )));
-    }
+    let mut tasks = WorkerSet::embedded(&settings, port).spawn(&settings, &stores, &alerts, &token);
     tasks.push(tokio::spawn(sweeper::run(state.clone(), token.clone())));
     tasks.push(tokio::spawn(monitor::run(
         state.clone(),

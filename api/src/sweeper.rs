@@ -13,14 +13,8 @@ pub async fn sweep_once(state: &AppState) -> Result<usize, shared::db::DbError> 
     let due = shared::jobs::due_for_expiry(&state.db, state.settings.jobs_done_ttl_seconds).await?;
     let mut expired = 0;
     for job in due {
-        let data = &state.settings.data_dir;
-        for dir in [
-            shared::paths::upload_dir(data, &job.id),
-            shared::paths::result_dir(data, &job.id),
-        ] {
-            if let Err(e) = shared::paths::remove_dir_if_exists(&dir) {
-                tracing::warn!(job_id = %job.id, dir = %dir.display(), error = %e, "sweep: delete failed");
-            }
+        if let Err(e) = shared::paths::remove_job_files(&state.settings.data_dir, &job.id) {
+            tracing::warn!(job_id = %job.id, error = %e, "sweep: delete failed");
         }
         if shared::jobs::mark_expired(&state.db, &job.id).await? {
             expired += 1;

@@ -295,6 +295,96 @@ async fn other_users_and_guests_cannot_see_a_job() {
     assert_eq!(list["jobs"].as_array().unwrap().len(), 0);
 }
 
+/// Status of `id` for the user with `token`, once its status is final.
+async fn wait_final_as(base: &str, id: &str, token: &str) -> Value {
+    wait_for(
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        async || {
+            let (_, s) = get_auth(base, &format!("/api/master/status/{id}"), token).await;
+            match s["status"].as_str() {
+                Some("done" | "failed") => Ok(s),
+                _ => Err(format!("job {id} not finished: {s}")),
+            }
+        },
+    )
+    .await
+}
+
+/// Cancel by the owner: another user or a guest gets 404 (as for the status) and changes
+/// nothing; the owner's queued job is `failed` with `error_code` `cancelled` at once, its
+/// upload deleted and its master refunded, and a worker started afterwards never runs it;
+/// a finished job cannot be cancelled (409 `already-finished`).
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_owner_cancels_a_job_and_a_cancelled_queued_job_never_runs() {
+    let env = Env::new(&[("EMBEDDED_WORKERS", "0")]);
+    let _api = env.start_api().await;
+    let base = env.base_url();
+    let owner = register_free(&base, "owner@example.com").await;
+    let other = register_free(&base, "other@example.com").await;
+    let (status, body, _) = upload_as(&base, Some(&owner), guest_token(), &[]).await;
+    assert_eq!(status, 202, "{body}");
+    let job = body["job_id"].as_str().unwrap().to_owned();
+    let cancel = format!("/api/master/cancel/{job}");
+    let (_, limits) = get_auth(&base, "/api/limits", &owner).await;
+    assert_eq!(limits["used_today"], 1, "{limits}");
+
+    let (status, body) = post_auth(&base, &cancel, &other, &json!({})).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (404, &json!("not-found")),
+        "{body}"
+    );
+    let (status, body, _) = answer(client().post(format!("{base}{cancel}"))).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (404, &json!("not-found")),
+        "{body}"
+    );
+    assert_eq!(job_row(&env, &job).await.status.as_str(), "queued");
+
+    let (status, body) = post_auth(&base, &cancel, &owner, &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["job_id"], &body["status"], &body["error_code"]),
+        (&json!(job), &json!("failed"), &json!("cancelled")),
+        "{body}"
+    );
+    assert!(env.files_under(&format!("uploads/{job}")).is_empty());
+    let (_, limits) = get_auth(&base, "/api/limits", &owner).await;
+    assert_eq!(limits["used_today"], 0, "cancelled before it ran: refunded");
+    // Cancelling again is the same answer; the result says why there is none.
+    let (status, again) = post_auth(&base, &cancel, &owner, &json!({})).await;
+    assert_eq!((status, &again["error_code"]), (200, &json!("cancelled")));
+    let (status, body) = get_auth(&base, &format!("/api/master/result/{job}"), &owner).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (409, &json!("cancelled")),
+        "{body}"
+    );
+
+    // A worker started now masters the next job and never runs the cancelled one.
+    let (status, body, _) = upload_as(&base, Some(&owner), guest_token(), &[]).await;
+    assert_eq!(status, 202, "{body}");
+    let next = body["job_id"].as_str().unwrap().to_owned();
+    let _worker = env.start_worker("cancel-worker");
+    assert_eq!(wait_final_as(&base, &next, &owner).await["status"], "done");
+    let row = job_row(&env, &job).await;
+    assert_eq!((row.attempts, row.worker.as_deref()), (0, None), "{row:?}");
+    let (status, body) = post_auth(
+        &base,
+        &format!("/api/master/cancel/{next}"),
+        &owner,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["code"]),
+        (409, &json!("already-finished")),
+        "{body}"
+    );
+}
+
 /// Quota: the token taken by a job that fails in the worker comes back, exactly once;
 /// with nothing left the upload is 429 with the reset time; paid formats are refused to
 /// free users.
@@ -307,6 +397,10 @@ async fn failed_job_refunds_its_token_and_exhausted_quota_is_429() {
     let (_, limits) = get_auth(&base, "/api/limits", &token).await;
     assert_eq!(limits["tier"], "free");
     assert_eq!(limits["used_today"], 0);
+    assert_eq!(
+        (&limits["formats"], &limits["bit_depths"]),
+        (&json!(["wav"]), &json!([16]))
+    );
     let daily = limits["daily_limit"].as_u64().unwrap();
     assert_eq!(limits["remaining"].as_u64(), Some(daily));
     chrono::DateTime::parse_from_rfc3339(limits["reset_at"].as_str().unwrap()).unwrap();
@@ -422,6 +516,10 @@ async fn guest_daily_limit_per_ip() {
     let limits = get_json(format!("{base}/api/limits")).await;
     assert_eq!(limits["tier"], "guest");
     assert_eq!(
+        (&limits["formats"], &limits["bit_depths"]),
+        (&json!(["wav"]), &json!([16]))
+    );
+    assert_eq!(
         (limits["used_today"].as_u64(), limits["remaining"].as_u64()),
         (Some(2), Some(0))
     );
@@ -528,7 +626,15 @@ async fn admin_api_and_backup_route() {
     };
     let (status, u) = patch(json!({"tier": "pro"})).await;
     assert_eq!((status, u["tier"].as_str()), (200, Some("pro")), "{u}");
-    assert_eq!(get_auth(&base, "/api/limits", &user).await.1["tier"], "pro");
+    let (_, limits) = get_auth(&base, "/api/limits", &user).await;
+    assert_eq!(
+        (&limits["tier"], &limits["formats"], &limits["bit_depths"]),
+        (
+            &json!("pro"),
+            &json!(["wav", "flac", "mp3"]),
+            &json!([16, 24])
+        )
+    );
     let (status, _) = patch(json!({"tier": "platinum"})).await;
     assert_eq!(status, 400);
     let (status, u) = post_auth(

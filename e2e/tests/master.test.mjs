@@ -1,4 +1,5 @@
-// A guest masters a generated WAV in the browser and downloads a file that decodes.
+// A guest masters a generated WAV in the browser and downloads a file that decodes; a guest
+// cancels a waiting job.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -139,4 +140,36 @@ test('a file that is not audio gets a plain-words error', async () => {
   assert.doesNotMatch(text, /^\s*\{|HTTP \d{3}|undefined|null/, `no raw JSON or codes in the headline: ${text}`);
   assert.ok(await page.locator('#results').isHidden(), 'no result section for a refused upload');
   await ctx.close();
+});
+
+test('the owner cancels a waiting job from the progress view and it never runs', async () => {
+  // No worker: the job stays queued until it is cancelled.
+  const idle = await startApi({ MAGIC_MASTER_EMBEDDED_WORKERS: '0' });
+  const ctx = await browser.newContext({ viewport: VIEWPORTS.desktop, locale: 'en-US' });
+  try {
+    const page = await ctx.newPage();
+    const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(`${idle.base}/`);
+    await page.locator('input[type=file]').setInputFiles({ name: 'wait.wav', mimeType: 'audio/wav', buffer: makeTestWav({ seconds: 2, sampleRate: RATE }) });
+    await page.getByRole('button', { name: /Master/ }).click();
+    const cancel = page.getByRole('button', { name: TEXTS.en['master.cancel'], exact: true });
+    await cancel.waitFor({ state: 'visible', timeout: 30_000 });
+    assert.match(await page.locator('#stage-message').innerText(), new RegExp(TEXTS.en['master.queued']));
+    await cancel.click();
+    const notice = page.locator('#job-error');
+    await notice.waitFor({ state: 'visible', timeout: 30_000 });
+    assert.equal(await notice.locator('.alert-title').innerText(), TEXTS.en['master.cancelled']);
+    assert.ok(await cancel.isHidden(), 'no Cancel button once the job has ended');
+    assert.ok(await page.locator('#results').isHidden(), 'no result section for a cancelled job');
+    const jobId = new URL(page.url()).searchParams.get('job');
+    const status = await (await page.request.get(`${idle.base}/api/master/status/${jobId}`)).json();
+    assert.equal(status.status, 'failed');
+    assert.equal(status.error_code, 'cancelled');
+    assert.equal(status.attempts, 0, 'it never ran');
+    assert.deepEqual(pageErrors, [], 'no uncaught script errors');
+  } finally {
+    await ctx.close();
+    await idle.stop();
+  }
 });

@@ -49,18 +49,54 @@ impl Tier {
         }
     }
 
-    /// Whether the tier may ask for this output format.
-    pub fn allows(self, format: &OutputFormat) -> bool {
+    /// The output formats the tier may ask for ([`FormatRules`]).
+    pub fn formats(self) -> FormatRules {
         match self {
-            Tier::Free => guest_allows(format),
-            Tier::Pro | Tier::Studio => true,
+            Tier::Free => FormatRules::FREE,
+            Tier::Pro | Tier::Studio => FormatRules::PAID,
         }
     }
 }
 
-/// What guests and free users may ask for: 16-bit WAV.
-pub fn guest_allows(format: &OutputFormat) -> bool {
-    matches!(format, OutputFormat::Wav { bit_depth: 16 })
+/// The output formats a caller may ask for: the one place the format rules of the tiers are
+/// decided. The upload route refuses anything else (403 `format-not-allowed`) and
+/// `GET /api/limits` lists them. A tier does not decide the sample rate: a master keeps its
+/// input's rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct FormatRules {
+    /// Output formats, by [`OutputFormat::name`].
+    pub formats: &'static [&'static str],
+    /// Bits per sample of WAV and FLAC (MP3 has none: every bit rate is allowed).
+    pub bit_depths: &'static [u16],
+}
+
+impl FormatRules {
+    /// Guests and free users: 16-bit WAV.
+    pub const FREE: FormatRules = FormatRules {
+        formats: &["wav"],
+        bit_depths: &[16],
+    };
+    /// Pro and Studio: every format and bit depth.
+    pub const PAID: FormatRules = FormatRules {
+        formats: &["wav", "flac", "mp3"],
+        bit_depths: &[16, 24],
+    };
+
+    /// The rules of a guest (`None`) or of a user of `tier`.
+    pub fn of(tier: Option<Tier>) -> FormatRules {
+        tier.map_or(FormatRules::FREE, Tier::formats)
+    }
+
+    /// Whether `format` is one of these.
+    pub fn allows(&self, format: &OutputFormat) -> bool {
+        let depth_allowed = match format {
+            OutputFormat::Wav { bit_depth } | OutputFormat::Flac { bit_depth } => {
+                self.bit_depths.contains(bit_depth)
+            }
+            OutputFormat::Mp3 { .. } => true,
+        };
+        self.formats.contains(&format.name()) && depth_allowed
+    }
 }
 
 /// One account.
@@ -324,7 +360,52 @@ mod tests {
         assert_eq!(u.effective_tier(), Tier::Free);
         u.tier_expires_at = Some("2999-01-01T00:00:00.000Z".into());
         assert_eq!(u.effective_tier(), Tier::Pro);
-        assert!(!Tier::Free.allows(&OutputFormat::Wav { bit_depth: 24 }));
-        assert!(Tier::Pro.allows(&OutputFormat::Wav { bit_depth: 24 }));
+    }
+
+    /// Every format the mastering crate can write, with the tier rules' answer for it.
+    fn every_format() -> Vec<OutputFormat> {
+        let mut all = Vec::new();
+        for name in ["wav", "flac"] {
+            for depth in [16, 24] {
+                all.push(OutputFormat::from_parts(name, Some(depth), None).unwrap());
+            }
+        }
+        for kbps in [128, 192, 256, 320] {
+            all.push(OutputFormat::from_parts("mp3", None, Some(kbps)).unwrap());
+        }
+        all
+    }
+
+    #[test]
+    fn guests_and_free_users_get_16_bit_wav_and_paid_tiers_everything() {
+        let free = OutputFormat::Wav { bit_depth: 16 };
+        for format in every_format() {
+            let paid = Tier::Pro.formats().allows(&format);
+            assert!(paid, "{format:?}");
+            assert_eq!(Tier::Studio.formats().allows(&format), paid);
+            let for_free = Tier::Free.formats().allows(&format);
+            assert_eq!(for_free, format == free, "{format:?}");
+            assert_eq!(
+                FormatRules::of(None).allows(&format),
+                for_free,
+                "guests as free"
+            );
+        }
+    }
+
+    #[test]
+    fn the_listed_formats_and_depths_are_exactly_the_allowed_ones() {
+        for rules in [FormatRules::FREE, FormatRules::PAID] {
+            for format in every_format() {
+                let listed = rules.formats.contains(&format.name())
+                    && match format {
+                        OutputFormat::Wav { bit_depth } | OutputFormat::Flac { bit_depth } => {
+                            rules.bit_depths.contains(&bit_depth)
+                        }
+                        OutputFormat::Mp3 { .. } => true,
+                    };
+                assert_eq!(rules.allows(&format), listed, "{rules:?} {format:?}");
+            }
+        }
     }
 }

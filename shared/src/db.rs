@@ -109,6 +109,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_partial_refunds.sql",
         sql: include_str!("../../migrations/0005_partial_refunds.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_job_cancel.sql",
+        sql: include_str!("../../migrations/0006_job_cancel.sql"),
+    },
 ];
 
 /// Applies the pending migrations of `migrations` in one immediate transaction each;

@@ -1,12 +1,18 @@
 //! Liveness of worker processes (`worker_heartbeats`), for health checks.
 
 use crate::db::{DbError, with_conn};
+use chrono::{DateTime, Utc};
 use deadpool_sqlite::Pool;
 use deadpool_sqlite::rusqlite::params;
 
-/// Records that worker `name` (process `pid`) is alive now.
-pub async fn beat(pool: &Pool, name: &str, pid: u32, started_at: &str) -> Result<(), DbError> {
-    let (name, started_at) = (name.to_owned(), started_at.to_owned());
+/// Records that worker `name` (process `pid`, started at `started_at`) is alive now.
+pub async fn beat(
+    pool: &Pool,
+    name: &str,
+    pid: u32,
+    started_at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let (name, started_at) = (name.to_owned(), crate::time::format(started_at));
     with_conn(pool, move |c| {
         c.execute(
             "INSERT INTO worker_heartbeats (name, pid, started_at, last_seen) \

@@ -6,6 +6,8 @@
 
 use crate::db::{DbError, with_conn};
 use crate::measurements::JobMeasurements;
+use crate::time::{column as time_column, optional_column as optional_time};
+use chrono::{DateTime, Utc};
 use deadpool_sqlite::Pool;
 use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, params};
 use mastering::MasterParams;
@@ -102,9 +104,9 @@ pub struct JobRow {
     pub result_path: Option<PathBuf>,
     /// What the worker measured on the upload and the master, once done.
     pub measurements: Option<JobMeasurements>,
-    pub created_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
     /// How many times a worker started this job.
     pub attempts: u32,
     /// How many times it was completed successfully (1 at most, by construction).
@@ -115,6 +117,16 @@ pub struct JobRow {
     pub user_id: Option<i64>,
     /// SHA-256 (hex) of the guest token that made it (`None` for users).
     pub guest_key: Option<String>,
+    /// When its owner asked to cancel it ([`cancel`]), if they did.
+    pub cancel_requested_at: Option<DateTime<Utc>>,
+}
+
+impl JobRow {
+    /// True when the job ended because its owner cancelled it: `failed`, with
+    /// [`CANCELLED_ERROR`] as its error.
+    pub fn is_cancelled(&self) -> bool {
+        self.status == JobStatus::Failed && self.cancel_requested_at.is_some()
+    }
 }
 
 /// Who makes a job.
@@ -140,7 +152,7 @@ pub fn is_valid_job_id(id: &str) -> bool {
 
 const COLUMNS: &str = "id, status, progress, message, error, params_json, original_name, \
     input_path, result_path, before_json, after_json, created_at, started_at, finished_at, \
-    attempts, completions, worker, user_id, guest_key";
+    attempts, completions, worker, user_id, guest_key, cancel_requested_at";
 
 fn json_column<T: serde::de::DeserializeOwned>(
     row: &Row<'_>,
@@ -180,14 +192,15 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
             (Some(before), Some(after)) => Some(JobMeasurements { before, after }),
             _ => None,
         },
-        created_at: row.get(11)?,
-        started_at: row.get(12)?,
-        finished_at: row.get(13)?,
+        created_at: time_column(row, 11)?,
+        started_at: optional_time(row, 12)?,
+        finished_at: optional_time(row, 13)?,
         attempts: row.get(14)?,
         completions: row.get(15)?,
         worker: row.get(16)?,
         user_id: row.get(17)?,
         guest_key: row.get(18)?,
+        cancel_requested_at: optional_time(row, 19)?,
     })
 }
 
@@ -288,7 +301,7 @@ pub async fn list_with_owner(
         ))?;
         let rows = stmt
             .query_map(params![status, limit, offset], |r| {
-                Ok((from_row(r)?, r.get::<_, Option<String>>(19)?))
+                Ok((from_row(r)?, r.get::<_, Option<String>>(20)?))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok((rows, total.max(0) as u64))
@@ -297,7 +310,8 @@ pub async fn list_with_owner(
 }
 
 /// Puts a `failed` job back in the queue state (attempts reset, error cleared). Returns
-/// `false` when the job is not `failed`. Its quota stays as it was: a refunded master stays
+/// `false` when the job is not `failed`, or was cancelled by its owner (its files are gone).
+/// Its quota stays as it was: a refunded master stays
 /// refunded (an admin retry is free for the user).
 pub async fn requeue_failed(pool: &Pool, id: &str) -> Result<bool, DbError> {
     let id = id.to_owned();
@@ -305,7 +319,7 @@ pub async fn requeue_failed(pool: &Pool, id: &str) -> Result<bool, DbError> {
         let changed = c.execute(
             "UPDATE master_jobs SET status = 'queued', progress = 0, error = NULL, \
              message = 'Waiting for a worker (retry)', finished_at = NULL, attempts = 0 \
-             WHERE id = ?1 AND status = 'failed'",
+             WHERE id = ?1 AND status = 'failed' AND cancel_requested_at IS NULL",
             [id],
         )?;
         Ok(changed == 1)
@@ -445,6 +459,78 @@ pub enum Fault {
     /// The input cannot be mastered (undecodable after the probe, too long, silent…): the
     /// master counts, as it would for a file that mastered, so a failing upload is not free.
     Input,
+    /// The owner cancelled it after a worker had started it: the master counts (the
+    /// worker's time was spent). A job cancelled while still queued is refunded ([`cancel`]).
+    Cancelled,
+}
+
+/// The `error` of a job its owner cancelled.
+pub const CANCELLED_ERROR: &str = "cancelled by its owner";
+
+/// What asking to cancel a job did ([`cancel`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// It was queued: it is `failed` (cancelled) now and never runs; its master is refunded.
+    Cancelled,
+    /// It is running: its worker stops it at the chain's next progress check and fails it
+    /// (cancelled). Asking again changes nothing.
+    Requested,
+    /// It had already ended in this state: nothing changed.
+    Finished(JobStatus),
+}
+
+/// Cancels job `id` for its owner (the caller checks ownership). A queued job is failed at
+/// once with [`CANCELLED_ERROR`] and its master refunded, in one transaction, so no worker
+/// can claim it afterwards ([`claim`] takes only queued or running jobs); a running job gets
+/// `cancel_requested_at`, which its worker polls ([`cancel_requested`]). `None` when there
+/// is no such job.
+pub async fn cancel(pool: &Pool, id: &str) -> Result<Option<CancelOutcome>, DbError> {
+    let id = id.to_owned();
+    with_conn(pool, move |c| {
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now = crate::time::now_rfc3339();
+        let outcome = if tx.execute(
+            "UPDATE master_jobs SET status = 'failed', message = 'Cancelled', error = ?2, \
+             finished_at = ?3, cancel_requested_at = ?3 WHERE id = ?1 AND status = 'queued'",
+            params![id, CANCELLED_ERROR, now],
+        )? == 1
+        {
+            crate::quota::refund(&tx, &id)?;
+            Some(CancelOutcome::Cancelled)
+        } else if tx.execute(
+            "UPDATE master_jobs SET cancel_requested_at = COALESCE(cancel_requested_at, ?2) \
+             WHERE id = ?1 AND status = 'running'",
+            params![id, now],
+        )? == 1
+        {
+            Some(CancelOutcome::Requested)
+        } else {
+            tx.query_row("SELECT status FROM master_jobs WHERE id = ?1", [&id], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?
+            .map(|status| JobStatus::parse(&status).map(CancelOutcome::Finished))
+            .transpose()?
+        };
+        tx.commit()?;
+        Ok(outcome)
+    })
+    .await
+}
+
+/// True when the owner of job `id` asked to cancel it (polled by its worker while it runs).
+pub async fn cancel_requested(pool: &Pool, id: &str) -> Result<bool, DbError> {
+    let id = id.to_owned();
+    with_conn(pool, move |c| {
+        c.query_row(
+            "SELECT cancel_requested_at IS NOT NULL FROM master_jobs WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map(|requested| requested.unwrap_or(false))
+    })
+    .await
 }
 
 /// Fails a queued or running job with a readable error and, in the same transaction, when
@@ -459,10 +545,15 @@ pub async fn finish_failed(
     let (id, error) = (id.to_owned(), error.to_owned());
     with_conn(pool, move |c| {
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let message = if fault == Fault::Cancelled {
+            "Cancelled"
+        } else {
+            "Failed"
+        };
         let changed = tx.execute(
-            "UPDATE master_jobs SET status = 'failed', message = 'Failed', error = ?2, \
+            "UPDATE master_jobs SET status = 'failed', message = ?4, error = ?2, \
              finished_at = ?3 WHERE id = ?1 AND status IN ('queued', 'running')",
-            params![id, error, crate::time::now_rfc3339()],
+            params![id, error, crate::time::now_rfc3339(), message],
         )?;
         if changed == 1 && fault == Fault::Service && crate::quota::refund(&tx, &id)? {
             tracing::info!(job_id = %id, "quota refunded for the failed job");
@@ -625,6 +716,140 @@ mod tests {
             Some(measured),
             "the late completion wrote nothing"
         );
+    }
+
+    /// Queues a job of a guest at `ip` that reserves one master of their quota.
+    async fn queue_guest_job(pool: &Pool, ip: &str) -> String {
+        let job = new_job();
+        let id = job.id.clone();
+        let owner = JobOwner {
+            client_ip: Some(ip.into()),
+            ..JobOwner::default()
+        };
+        let quota = Some((crate::quota::Subject::Guest(ip.into()), 10));
+        assert!(create_owned(pool, job, owner, quota).await.unwrap().is_ok());
+        id
+    }
+
+    async fn masters_used_today(pool: &Pool, ip: &str) -> u32 {
+        let ip = ip.to_owned();
+        with_conn(pool, move |c| {
+            let day = crate::quota::day(chrono::Utc::now());
+            crate::quota::used_on(c, &crate::quota::Subject::Guest(ip), &day)
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn job_times_are_stored_as_millisecond_utc_text_and_read_as_times() {
+        let (_dir, pool) = pool().await;
+        let job = new_job();
+        let id = job.id.clone();
+        let before = chrono::Utc::now();
+        create(&pool, job).await.unwrap();
+        claim(&pool, &id, "w").await.unwrap();
+        let row = get(&pool, &id).await.unwrap().unwrap();
+        let id2 = id.clone();
+        let stored: (String, String) = with_conn(&pool, move |c| {
+            c.query_row(
+                "SELECT created_at, started_at FROM master_jobs WHERE id = ?1",
+                [id2],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+        .await
+        .unwrap();
+        for text in [&stored.0, &stored.1] {
+            assert_eq!(text.len(), "2026-12-07T20:00:00.000Z".len(), "{text}");
+            assert!(text.ends_with('Z') && text.as_bytes()[19] == b'.', "{text}");
+        }
+        assert_eq!(crate::time::format(row.created_at), stored.0);
+        assert_eq!(row.started_at.map(crate::time::format), Some(stored.1));
+        let lag = row.created_at - before;
+        assert!(
+            lag >= -chrono::Duration::milliseconds(1) && lag < chrono::Duration::seconds(5),
+            "{lag}"
+        );
+        assert_eq!((row.finished_at, row.cancel_requested_at), (None, None));
+    }
+
+    #[tokio::test]
+    async fn a_queued_job_cancelled_is_failed_at_once_refunded_and_never_claimed() {
+        let (_dir, pool) = pool().await;
+        let id = queue_guest_job(&pool, "192.0.2.7").await;
+        assert_eq!(masters_used_today(&pool, "192.0.2.7").await, 1);
+        assert_eq!(
+            cancel(&pool, &id).await.unwrap(),
+            Some(CancelOutcome::Cancelled)
+        );
+        let row = get(&pool, &id).await.unwrap().unwrap();
+        assert!(row.is_cancelled(), "{row:?}");
+        assert_eq!(row.error.as_deref(), Some(CANCELLED_ERROR));
+        assert!(row.finished_at.is_some());
+        assert_eq!(masters_used_today(&pool, "192.0.2.7").await, 0, "refunded");
+        assert!(
+            claim(&pool, &id, "w").await.unwrap().is_none(),
+            "never runs"
+        );
+        // Asking again, or an admin retry, changes nothing.
+        assert_eq!(
+            cancel(&pool, &id).await.unwrap(),
+            Some(CancelOutcome::Finished(JobStatus::Failed))
+        );
+        assert!(!requeue_failed(&pool, &id).await.unwrap());
+        assert_eq!(cancel(&pool, &new_job_id()).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_running_job_cancelled_is_flagged_for_its_worker_and_counts() {
+        let (_dir, pool) = pool().await;
+        let id = queue_guest_job(&pool, "192.0.2.8").await;
+        claim(&pool, &id, "w").await.unwrap().unwrap();
+        assert!(!cancel_requested(&pool, &id).await.unwrap());
+        assert_eq!(
+            cancel(&pool, &id).await.unwrap(),
+            Some(CancelOutcome::Requested)
+        );
+        let first = get(&pool, &id).await.unwrap().unwrap();
+        assert_eq!(first.status, JobStatus::Running, "the worker stops it");
+        assert!(cancel_requested(&pool, &id).await.unwrap());
+        assert_eq!(
+            cancel(&pool, &id).await.unwrap(),
+            Some(CancelOutcome::Requested)
+        );
+        let again = get(&pool, &id).await.unwrap().unwrap();
+        assert_eq!(again.cancel_requested_at, first.cancel_requested_at);
+        // The worker fails it: the master counts, the row reads as cancelled.
+        assert!(
+            finish_failed(&pool, &id, CANCELLED_ERROR, Fault::Cancelled)
+                .await
+                .unwrap()
+        );
+        let row = get(&pool, &id).await.unwrap().unwrap();
+        assert!(row.is_cancelled());
+        assert_eq!(row.message, "Cancelled");
+        assert_eq!(masters_used_today(&pool, "192.0.2.8").await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_finished_job_cannot_be_cancelled() {
+        let (_dir, pool) = pool().await;
+        let id = queue_guest_job(&pool, "192.0.2.9").await;
+        claim(&pool, &id, "w").await.unwrap();
+        finish_done(&pool, &id, "/r".into(), &sample_measurements())
+            .await
+            .unwrap();
+        assert_eq!(
+            cancel(&pool, &id).await.unwrap(),
+            Some(CancelOutcome::Finished(JobStatus::Done))
+        );
+        let row = get(&pool, &id).await.unwrap().unwrap();
+        assert_eq!(
+            (row.status, row.cancel_requested_at),
+            (JobStatus::Done, None)
+        );
+        assert!(!row.is_cancelled());
     }
 
     #[tokio::test]

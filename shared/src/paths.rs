@@ -60,6 +60,15 @@ pub fn safe_base_name(file_name: &str) -> String {
     }
 }
 
+/// Removes a job's upload and result directories (a cancelled job's at once, an expired
+/// job's by the retention sweeper), ignoring those already gone; tries both, returns the
+/// first error.
+pub fn remove_job_files(data_dir: &Path, job_id: &str) -> std::io::Result<()> {
+    let upload = remove_dir_if_exists(&upload_dir(data_dir, job_id));
+    let result = remove_dir_if_exists(&result_dir(data_dir, job_id));
+    upload.and(result)
+}
+
 /// Removes a directory tree, ignoring "not found".
 pub fn remove_dir_if_exists(dir: &Path) -> std::io::Result<()> {
     match std::fs::remove_dir_all(dir) {

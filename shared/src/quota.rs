@@ -37,12 +37,15 @@ impl Source {
 
 /// The quota is used up until `reset_at`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the daily limit of {daily_limit} masters is used up; it resets at {reset_at}")]
+#[error(
+    "the daily limit of {daily_limit} masters is used up; it resets at {}",
+    crate::time::format(*.reset_at)
+)]
 pub struct Exhausted {
     /// The allowance that was used up.
     pub daily_limit: u32,
-    /// When it resets (RFC 3339).
-    pub reset_at: String,
+    /// When it resets.
+    pub reset_at: DateTime<Utc>,
 }
 
 /// The current UTC day as `YYYY-MM-DD`.
@@ -102,7 +105,7 @@ pub fn reserve(
         if !took_token {
             return Ok(Err(Exhausted {
                 daily_limit,
-                reset_at: crate::time::format(reset_at(now)),
+                reset_at: reset_at(now),
             }));
         }
         Source::Token

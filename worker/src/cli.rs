@@ -1,16 +1,14 @@
 //! The `magic-master-worker` command line: `run` (serve the queue, the default), `master`
 //! and `analyze` (one local file, no server).
 
-use crate::execute::JobContext;
-use crate::serve::{WorkerOptions, default_worker_name, run_worker, shutdown_signal};
+use crate::bootstrap::WorkerSet;
+use crate::serve::shutdown_signal;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use mastering::{MasterParams, OutputFormat, Style};
 use shared::Settings;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Magic Master worker: masters queued jobs, or one local file.
@@ -99,28 +97,8 @@ fn serve(args: RunArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let stores = crate::open_stores(&settings).await?;
-        let name = args
-            .name
-            .or_else(|| settings.worker_name.clone())
-            .unwrap_or_else(default_worker_name);
-        let options = WorkerOptions {
-            name: name.clone(),
-            concurrency: args
-                .concurrency
-                .unwrap_or(settings.worker_concurrency)
-                .max(1),
-            heartbeat: Duration::from_secs(settings.worker_heartbeat_seconds),
-        };
-        let ctx = JobContext {
-            db: stores.db.clone(),
-            data_dir: settings.data_dir.clone(),
-            max_attempts: settings.job_max_attempts,
-            max_duration_sec: settings.max_duration_seconds as f64,
-            job_timeout: Duration::from_secs(settings.job_timeout_seconds),
-            worker_name: name,
-            cancel: Arc::new(AtomicBool::new(false)),
-            alerts: shared::alerts::Alerts::start(&settings),
-        };
+        let workers = WorkerSet::standalone(&settings, args.name, args.concurrency);
+        let alerts = shared::alerts::Alerts::start(&settings);
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
         tokio::spawn(async move {
@@ -128,7 +106,9 @@ fn serve(args: RunArgs) -> anyhow::Result<()> {
             tracing::info!("shutdown requested: finishing running jobs");
             token.cancel();
         });
-        run_worker(ctx, stores.queue.clone(), options, shutdown).await;
+        for worker in workers.spawn(&settings, &stores, &alerts, &shutdown) {
+            let _ = worker.await;
+        }
         stores.queue.close().await;
         Ok(())
     })

@@ -15,6 +15,10 @@ use tokio::sync::mpsc;
 /// Minimum time between two progress writes of one job (stage changes are always written).
 pub const PROGRESS_WRITE_INTERVAL: Duration = Duration::from_millis(300);
 
+/// How often a running job's row is read for its owner's cancel request
+/// ([`jobs::cancel_requested`]); the chain then stops at its next progress check.
+pub const CANCEL_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
 /// What a worker needs to run jobs.
 #[derive(Clone)]
 pub struct JobContext {
@@ -26,8 +30,6 @@ pub struct JobContext {
     pub max_attempts: u32,
     /// Name recorded on the job row.
     pub worker_name: String,
-    /// Set to stop running DSP at the next block.
-    pub cancel: Arc<AtomicBool>,
     /// Longest input mastered, seconds (`MAGIC_MASTER_MAX_DURATION_SECONDS`): a longer one
     /// fails at once while decoding, whatever its header says.
     pub max_duration_sec: f64,
@@ -36,6 +38,27 @@ pub struct JobContext {
     pub job_timeout: Duration,
     /// Where a final failure is reported (Telegram; disabled by default).
     pub alerts: shared::alerts::Alerts,
+}
+
+impl JobContext {
+    /// The context worker `name` runs jobs with: the limits of `settings`, the app database
+    /// `db`, failures reported to `alerts`.
+    pub fn from_settings(
+        settings: &shared::Settings,
+        db: Pool,
+        alerts: &shared::alerts::Alerts,
+        name: &str,
+    ) -> JobContext {
+        JobContext {
+            db,
+            data_dir: settings.data_dir.clone(),
+            max_attempts: settings.job_max_attempts,
+            max_duration_sec: settings.max_duration_seconds as f64,
+            job_timeout: Duration::from_secs(settings.job_timeout_seconds),
+            worker_name: name.to_owned(),
+            alerts: alerts.clone(),
+        }
+    }
 }
 
 impl std::fmt::Debug for JobContext {
@@ -108,7 +131,10 @@ pub async fn execute_one(ctx: &JobContext, job_id: &str) -> Result<Outcome, Infr
             style = job.params.style.name(),
             "mastering"
         );
-        let result = if job.input_path.is_file() {
+        let result = if jobs::cancel_requested(&ctx.db, job_id).await? {
+            // Cancelled while it waited for a retry, or before its worker was restarted.
+            Err(RunError::Cancelled)
+        } else if job.input_path.is_file() {
             run_chain(ctx, &job).await
         } else {
             Err(RunError::Service(format!(
@@ -126,6 +152,7 @@ pub async fn execute_one(ctx: &JobContext, job_id: &str) -> Result<Outcome, Infr
                 tracing::warn!(job_id, "job was finished elsewhere meanwhile");
                 return Ok(Outcome::Skipped);
             }
+            Err(RunError::Cancelled) => return finish_cancelled(ctx, job_id).await,
             Err(e) if e.is_permanent() || job.attempts >= ctx.max_attempts => {
                 let msg = e.to_string();
                 let fault = e.fault();
@@ -146,6 +173,21 @@ pub async fn execute_one(ctx: &JobContext, job_id: &str) -> Result<Outcome, Infr
     }
 }
 
+/// Fails a job its owner cancelled while it ran (the master counts: see
+/// [`Fault::Cancelled`]) and deletes its upload and any result.
+async fn finish_cancelled(ctx: &JobContext, job_id: &str) -> Result<Outcome, InfrastructureError> {
+    if jobs::finish_failed(&ctx.db, job_id, jobs::CANCELLED_ERROR, Fault::Cancelled).await? {
+        tracing::info!(job_id, "job cancelled by its owner");
+    }
+    let (data_dir, id) = (ctx.data_dir.clone(), job_id.to_owned());
+    let removed =
+        tokio::task::spawn_blocking(move || shared::paths::remove_job_files(&data_dir, &id)).await;
+    if let Ok(Err(e)) | Err(e) = removed.map_err(std::io::Error::other) {
+        tracing::warn!(job_id, error = %e, "could not delete a cancelled job's files");
+    }
+    Ok(Outcome::Failed(jobs::CANCELLED_ERROR.to_owned()))
+}
+
 /// Why one run of a job failed.
 #[derive(Debug, thiserror::Error)]
 enum RunError {
@@ -161,13 +203,16 @@ enum RunError {
     /// The service could not run the job (its upload vanished, the chain's thread died).
     #[error("{0}")]
     Service(String),
+    /// Its owner cancelled it ([`jobs::cancel`]).
+    #[error("{}", jobs::CANCELLED_ERROR)]
+    Cancelled,
 }
 
 impl RunError {
     fn is_permanent(&self) -> bool {
         match self {
             RunError::Master(e) => e.is_permanent(),
-            RunError::TimedOut(_) | RunError::Service(_) => true,
+            RunError::TimedOut(_) | RunError::Service(_) | RunError::Cancelled => true,
         }
     }
 
@@ -175,6 +220,7 @@ impl RunError {
     fn fault(&self) -> Fault {
         match self {
             RunError::Master(e) if e.is_input_fault() => Fault::Input,
+            RunError::Cancelled => Fault::Cancelled,
             _ => Fault::Service,
         }
     }
@@ -212,7 +258,7 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Masters the job's upload into its results directory under the fixed name
 /// `result.<ext>` (the client's file name never reaches the file system): writes a
 /// temporary file, then renames it, so the result appears complete or not at all. The
-/// run is stopped at [`JobContext::job_timeout`] (or when the worker stops).
+/// run is stopped at [`JobContext::job_timeout`], or when its owner cancels it.
 async fn run_chain(ctx: &JobContext, job: &JobRow) -> Result<(PathBuf, MasterReport), RunError> {
     let dir = shared::paths::result_dir(&ctx.data_dir, &job.id);
     tokio::fs::create_dir_all(&dir)
@@ -227,7 +273,7 @@ async fn run_chain(ctx: &JobContext, job: &JobRow) -> Result<(PathBuf, MasterRep
     let writer = tokio::spawn(write_progress(ctx.db.clone(), job.id.clone(), rx));
     let input = job.input_path.clone();
     let params = job.params;
-    // This run's own stop flag: set by the worker's shutdown or by the time limit.
+    // This run's own stop flag: set by the time limit or by the owner's cancel request.
     let stop = Arc::new(AtomicBool::new(false));
     let chain_stop = stop.clone();
     let max_duration = ctx.max_duration_sec;
@@ -247,6 +293,7 @@ async fn run_chain(ctx: &JobContext, job: &JobRow) -> Result<(PathBuf, MasterRep
     });
     let deadline = tokio::time::Instant::now() + ctx.job_timeout;
     let mut timed_out = false;
+    let mut cancelled = false;
     let result = loop {
         tokio::select! {
             r = &mut chain => break Some(r),
@@ -260,9 +307,15 @@ async fn run_chain(ctx: &JobContext, job: &JobRow) -> Result<(PathBuf, MasterRep
                     Err(_) => break None,
                 }
             }
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {
-                if ctx.cancel.load(Ordering::Relaxed) {
-                    stop.store(true, Ordering::Relaxed);
+            _ = tokio::time::sleep(CANCEL_POLL_INTERVAL), if !cancelled => {
+                match jobs::cancel_requested(&ctx.db, &job.id).await {
+                    Ok(true) => {
+                        cancelled = true;
+                        stop.store(true, Ordering::Relaxed);
+                        tracing::info!(job_id = %job.id, "cancel requested by the owner, stopping");
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(job_id = %job.id, error = %e, "reading the cancel flag failed"),
                 }
             }
         }
@@ -275,6 +328,7 @@ async fn run_chain(ctx: &JobContext, job: &JobRow) -> Result<(PathBuf, MasterRep
     }
     let outcome = match result {
         _ if timed_out => Err(RunError::TimedOut(ctx.job_timeout)),
+        Some(Ok(Err(MasterError::Cancelled))) if cancelled => Err(RunError::Cancelled),
         Some(Ok(Ok(report))) => match tokio::fs::rename(&temp_path, &final_path).await {
             Ok(()) => Ok((final_path, report)),
             Err(e) => Err(MasterError::Io(e).into()),
@@ -371,7 +425,6 @@ mod tests {
             data_dir,
             max_attempts: 5,
             worker_name: "w".into(),
-            cancel: Arc::new(AtomicBool::new(false)),
             max_duration_sec: 7200.0,
             job_timeout: Duration::from_secs(60),
             alerts: shared::alerts::Alerts::disabled(),
@@ -502,6 +555,48 @@ mod tests {
         );
         assert_eq!(row(&f, &id).await.attempts, 1);
         assert_eq!(used(&f).await, 1, "a too long upload is not free");
+    }
+
+    #[tokio::test]
+    async fn a_running_job_cancelled_by_its_owner_stops_soon_and_leaves_no_files() {
+        let f = fixture().await;
+        // Five minutes of audio: mastering it takes seconds, far longer than the bound.
+        let long = queue(&f, 300.0, false).await;
+        let run = tokio::spawn({
+            let ctx = f.ctx.clone();
+            let id = long.clone();
+            async move { execute_one(&ctx, &id).await }
+        });
+        while row(&f, &long).await.status != JobStatus::Running {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let asked = Instant::now();
+        assert_eq!(
+            jobs::cancel(&f.ctx.db, &long).await.unwrap(),
+            Some(jobs::CancelOutcome::Requested)
+        );
+        let outcome = run.await.unwrap().unwrap();
+        let took = asked.elapsed();
+        assert_eq!(outcome, Outcome::Failed(jobs::CANCELLED_ERROR.to_owned()));
+        assert!(
+            took < CANCEL_POLL_INTERVAL + Duration::from_secs(1),
+            "stopped {took:?} after the request"
+        );
+        let job = row(&f, &long).await;
+        assert!(job.is_cancelled(), "{job:?}");
+        assert_eq!((job.attempts, job.completions), (1, 0));
+        for dir in [
+            shared::paths::upload_dir(&f.ctx.data_dir, &long),
+            shared::paths::result_dir(&f.ctx.data_dir, &long),
+        ] {
+            assert!(!dir.exists(), "{} left behind", dir.display());
+        }
+        assert_eq!(
+            used(&f).await,
+            1,
+            "the worker's time was spent: the master counts"
+        );
+        drop(f.dir);
     }
 
     #[tokio::test]

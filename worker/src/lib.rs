@@ -4,8 +4,11 @@
 //! - [`execute::execute_one`] runs one job (used by the queue handler, tests and the API's
 //!   embedded workers).
 //! - [`serve::run_worker`] serves the queue until shut down.
+//! - [`bootstrap::WorkerSet`] starts the workers of a process from its settings (the worker
+//!   binary's one, the API's embedded ones).
 //! - [`open_stores`] opens the database (queue tables, app tables, migrations).
 
+pub mod bootstrap;
 pub mod cli;
 pub mod execute;
 pub mod serve;

@@ -86,10 +86,10 @@ pub async fn run_worker(
 }
 
 async fn heartbeat_loop(ctx: JobContext, every: Duration, shutdown: CancellationToken) {
-    let started = shared::time::now_rfc3339();
+    let started = chrono::Utc::now();
     let pid = std::process::id();
     loop {
-        if let Err(e) = shared::heartbeats::beat(&ctx.db, &ctx.worker_name, pid, &started).await {
+        if let Err(e) = shared::heartbeats::beat(&ctx.db, &ctx.worker_name, pid, started).await {
             tracing::warn!(error = %e, "heartbeat write failed");
         }
         tokio::select! {

@@ -108,6 +108,11 @@ error_codes! {
     NotReady => ("not-ready", CONFLICT),
     /// Only a failed job can be retried.
     NotFailed => ("not-failed", CONFLICT),
+    /// The job was cancelled by its owner: it has no result (also the status document's
+    /// `error_code` of such a job).
+    Cancelled => ("cancelled", CONFLICT),
+    /// The job has already finished: there is nothing to cancel.
+    AlreadyFinished => ("already-finished", CONFLICT),
 
     /// 410: the job's files were deleted after the retention period.
     Expired => ("expired", GONE),

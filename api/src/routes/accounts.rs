@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use mastering::OutputFormat;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use shared::accounts::{self, Tier, User};
+use shared::accounts::{self, FormatRules, User};
 use shared::quota::{self, Subject};
 
 /// Shortest accepted password.
@@ -160,13 +160,14 @@ pub fn allowance(state: &AppState, caller: &Caller) -> Allowance {
     }
 }
 
+/// The output formats the caller may ask for (a guest's are a free user's).
+pub fn format_rules(caller: &Caller) -> FormatRules {
+    FormatRules::of(caller.user.as_ref().map(|u| u.effective_tier()))
+}
+
 /// Whether the caller may ask for `format`: 403 `format-not-allowed` otherwise.
 pub fn check_format(caller: &Caller, format: &OutputFormat) -> Result<(), ApiError> {
-    let allowed = match &caller.user {
-        Some(user) => user.effective_tier().allows(format),
-        None => shared::accounts::guest_allows(format),
-    };
-    if allowed {
+    if format_rules(caller).allows(format) {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -178,17 +179,16 @@ pub fn check_format(caller: &Caller, format: &OutputFormat) -> Result<(), ApiErr
 
 /// The 429 answer for a used-up quota.
 pub fn quota_exhausted(e: &quota::Exhausted) -> ApiError {
-    let retry_after = chrono::DateTime::parse_from_rfc3339(&e.reset_at)
-        .map(|t| (t.timestamp() - shared::time::unix_now()).max(1) as u64)
-        .unwrap_or(60);
+    let retry_after = (e.reset_at.timestamp() - shared::time::unix_now()).max(1) as u64;
+    let reset_at = shared::time::format(e.reset_at);
     ApiError::RetryLater {
         code: ErrorCode::QuotaExhausted,
         detail: format!(
             "you have used all {} masters for today; the limit resets at {}",
-            e.daily_limit, e.reset_at
+            e.daily_limit, reset_at
         ),
         retry_after,
-        reset_at: Some(e.reset_at.clone()),
+        reset_at: Some(reset_at),
     }
 }
 
@@ -205,10 +205,7 @@ pub async fn limits(
 ) -> Result<Json<Value>, ApiError> {
     let a = allowance(&state, &caller);
     let used = used_today(&state, a.subject.clone()).await?;
-    let formats: Vec<&str> = match &caller.user {
-        Some(u) if u.effective_tier() != Tier::Free => vec!["wav", "flac", "mp3"],
-        _ => vec!["wav"],
-    };
+    let rules = format_rules(&caller);
     Ok(Json(json!({
         "tier": a.tier,
         "used_today": used,
@@ -216,8 +213,8 @@ pub async fn limits(
         "remaining": a.daily_limit.saturating_sub(used),
         "reset_at": shared::time::format(quota::reset_at(chrono::Utc::now())),
         "tokens": a.tokens,
-        "formats": formats,
-        "bit_depths": if formats.len() > 1 { vec![16, 24] } else { vec![16] },
+        "formats": rules.formats,
+        "bit_depths": rules.bit_depths,
     })))
 }
 
@@ -244,7 +241,7 @@ pub async fn my_jobs(
                 "status": j.status.as_str(),
                 "style": j.params.style.name(),
                 "out_format": j.params.format.name(),
-                "created_at": j.created_at,
+                "created_at": shared::time::format(j.created_at),
                 "expires_at": expires_at(j, ttl),
                 "original_filename": j.original_name,
             })
@@ -258,7 +255,6 @@ pub fn expires_at(job: &shared::jobs::JobRow, ttl_seconds: u64) -> Option<String
     if job.status == shared::jobs::JobStatus::Expired {
         return None;
     }
-    let finished = chrono::DateTime::parse_from_rfc3339(job.finished_at.as_deref()?).ok()?;
     let ttl = chrono::Duration::seconds(i64::try_from(ttl_seconds).ok()?);
-    Some(shared::time::format(finished.to_utc() + ttl))
+    Some(shared::time::format(job.finished_at? + ttl))
 }

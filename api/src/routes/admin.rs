@@ -264,8 +264,8 @@ pub async fn list_jobs(
                 "out_format": j.params.format.name(),
                 "attempts": j.attempts,
                 "error": j.error,
-                "created_at": j.created_at,
-                "finished_at": j.finished_at,
+                "created_at": shared::time::format(j.created_at),
+                "finished_at": j.finished_at.map(shared::time::format),
                 "original_filename": j.original_name,
             })
         })

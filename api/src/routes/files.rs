@@ -119,6 +119,13 @@ fn mastered_file(job: &JobRow) -> Result<PathBuf, ApiError> {
                 job.id
             ),
         )),
+        JobStatus::Failed if job.is_cancelled() => Err(ApiError::new(
+            ErrorCode::Cancelled,
+            format!(
+                "job '{}' was cancelled by its owner and has no result",
+                job.id
+            ),
+        )),
         JobStatus::Failed => Err(ApiError::new(
             ErrorCode::NotReady,
             format!(

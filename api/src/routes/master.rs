@@ -191,7 +191,7 @@ pub async fn create_job(
         let now = chrono::Utc::now();
         return Err(accounts::quota_exhausted(&shared::quota::Exhausted {
             daily_limit: allowance.daily_limit,
-            reset_at: shared::time::format(shared::quota::reset_at(now)),
+            reset_at: shared::quota::reset_at(now),
         }));
     }
     let mut form = read_form(&state, &headers, body, MASTER_FIELDS).await?;

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod analyze;
+pub mod cancel;
 pub mod files;
 pub mod health;
 pub mod info;

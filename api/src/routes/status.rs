@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use futures::Stream;
 use serde::Serialize;
 use shared::jobs::{self, JobRow, JobStatus};
@@ -37,6 +38,8 @@ pub struct JobStatusBody<'a> {
     pub progress: u8,
     pub message: &'a str,
     pub error: Option<&'a str>,
+    /// `cancelled` for a job its owner cancelled (status `failed`); `null` otherwise.
+    pub error_code: Option<ErrorCode>,
     pub style: &'static str,
     pub target_lufs: f64,
     pub true_peak_db: f64,
@@ -47,9 +50,12 @@ pub struct JobStatusBody<'a> {
     pub after_lufs: Option<f64>,
     pub before: Option<&'a InputMeasurements>,
     pub after: Option<&'a LoudnessMeasurements>,
-    pub created_at: &'a str,
-    pub started_at: Option<&'a str>,
-    pub finished_at: Option<&'a str>,
+    #[serde(serialize_with = "shared::time::serialize")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "shared::time::serialize_option")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "shared::time::serialize_option")]
+    pub finished_at: Option<DateTime<Utc>>,
     pub attempts: u32,
 }
 
@@ -62,6 +68,7 @@ impl<'a> From<&'a JobRow> for JobStatusBody<'a> {
             progress: job.progress,
             message: &job.message,
             error: job.error.as_deref(),
+            error_code: job.is_cancelled().then_some(ErrorCode::Cancelled),
             style: job.params.style.name(),
             target_lufs: job.params.target_lufs,
             true_peak_db: job.params.true_peak_db,
@@ -70,9 +77,9 @@ impl<'a> From<&'a JobRow> for JobStatusBody<'a> {
             after_lufs: measured.map(|m| m.after.lufs),
             before: measured.map(|m| &m.before),
             after: measured.map(|m| &m.after),
-            created_at: &job.created_at,
-            started_at: job.started_at.as_deref(),
-            finished_at: job.finished_at.as_deref(),
+            created_at: job.created_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
             attempts: job.attempts,
         }
     }
@@ -181,6 +188,10 @@ mod tests {
     use serde_json::json;
     use shared::measurements::JobMeasurements;
 
+    fn at(text: &str) -> DateTime<Utc> {
+        shared::time::parse(text).unwrap()
+    }
+
     fn done_job() -> JobRow {
         JobRow {
             id: "0123456789abcdef0123456789abcdef".to_owned(),
@@ -215,14 +226,15 @@ mod tests {
                     lra: 6.5,
                 },
             }),
-            created_at: "2026-12-07T20:00:00Z".to_owned(),
-            started_at: Some("2026-12-07T20:00:01Z".to_owned()),
-            finished_at: Some("2026-12-07T20:00:03Z".to_owned()),
+            created_at: at("2026-12-07T20:00:00Z"),
+            started_at: Some(at("2026-12-07T20:00:01Z")),
+            finished_at: Some(at("2026-12-07T20:00:03.5Z")),
             attempts: 1,
             completions: 1,
             worker: Some("w1".to_owned()),
             user_id: None,
             guest_key: None,
+            cancel_requested_at: None,
         }
     }
 
@@ -235,7 +247,7 @@ mod tests {
             body,
             json!({
                 "job_id": job.id, "status": "done", "progress": 100, "message": "Done",
-                "error": null, "style": "standard", "target_lufs": job.params.target_lufs,
+                "error": null, "error_code": null, "style": "standard", "target_lufs": job.params.target_lufs,
                 "true_peak_db": -1.0, "out_format": "wav",
                 "before_lufs": -20.5, "after_lufs": -14.0,
                 "before": {
@@ -243,10 +255,32 @@ mod tests {
                     "duration_sec": 6.0, "sample_rate": 44_100, "channels": 2,
                 },
                 "after": { "lufs": -14.0, "true_peak_db": -1.0, "sample_peak_db": -1.5, "lra": 6.5 },
-                "created_at": "2026-12-07T20:00:00Z", "started_at": "2026-12-07T20:00:01Z",
-                "finished_at": "2026-12-07T20:00:03Z", "attempts": 1,
+                "created_at": "2026-12-07T20:00:00.000Z", "started_at": "2026-12-07T20:00:01.000Z",
+                "finished_at": "2026-12-07T20:00:03.500Z", "attempts": 1,
             })
         );
+    }
+
+    #[test]
+    fn a_cancelled_job_reads_failed_with_the_code_cancelled() {
+        let mut job = done_job();
+        job.status = JobStatus::Failed;
+        job.measurements = None;
+        job.error = Some(shared::jobs::CANCELLED_ERROR.to_owned());
+        job.cancel_requested_at = Some(at("2026-12-07T20:00:02Z"));
+        let body = serde_json::to_value(JobStatusBody::from(&job)).unwrap();
+        assert_eq!(
+            (&body["status"], &body["error_code"], &body["error"]),
+            (
+                &json!("failed"),
+                &json!("cancelled"),
+                &json!(shared::jobs::CANCELLED_ERROR)
+            )
+        );
+        // Asked while running, but the job finished first: it is done, not cancelled.
+        job.status = JobStatus::Done;
+        let body = serde_json::to_value(JobStatusBody::from(&job)).unwrap();
+        assert!(body["error_code"].is_null(), "{body}");
     }
 
     #[test]

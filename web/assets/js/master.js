@@ -187,9 +187,27 @@ function setJobProgress(s) {
   const pct = s.status === 'done' ? 100 : Math.max(0, Math.min(100, Number(s.progress) || 0));
   $('job-progress').value = pct;
   $('job-pct').textContent = `${Math.round(pct)}%`;
-  const word = s.status === 'queued' ? t('master.queued') : s.status === 'done' ? t('master.doneMsg') : s.status === 'failed' ? t('err.failed') : t('master.running');
+  const cancelled = s.error_code === 'cancelled';
+  const word = s.status === 'queued' ? t('master.queued') : s.status === 'done' ? t('master.doneMsg') : cancelled ? t('master.cancelled') : s.status === 'failed' ? t('err.failed') : t('master.running');
   $('stage-message').textContent = s.message && s.status === 'running' ? `${word} ${s.message}` : word;
+  // The owner may cancel while the job waits or runs (POST /api/master/cancel/{id}).
+  $('cancel-btn').hidden = !state.jobId || TERMINAL.includes(s.status);
 }
+
+$('cancel-btn').addEventListener('click', async () => {
+  const btn = $('cancel-btn');
+  if (!state.jobId) return;
+  btn.disabled = true;
+  try {
+    const s = await api(`/api/master/cancel/${encodeURIComponent(state.jobId)}`, { method: 'POST' });
+    setJobProgress(s);
+    if (s.status === 'running') $('stage-message').textContent = t('master.cancelling');
+  } catch (err) {
+    showError($('job-error'), err);
+  } finally {
+    btn.disabled = false;
+  }
+});
 
 $('master-form').addEventListener('submit', async (e) => {
   e.preventDefault();
@@ -289,6 +307,10 @@ async function followJob(id) {
     if (err instanceof ApiError && [401, 403, 404, 410].includes(err.status)) throw err;
     final = await pollStatus(id, onStatus, ctrl.signal); // SSE not available: fall back to polling
   }
+  if (final.status === 'failed' && final.error_code === 'cancelled') {
+    showMessage($('job-error'), t('master.cancelled'), 'info');
+    return;
+  }
   if (final.status === 'failed') {
     const err = new ApiError(422, 'job-failed', final.error || '');
     showJobFailed(err);
@@ -308,7 +330,7 @@ function showJobFailed(err) {
 // ---------------------------------------------------------------- results
 function resetResults() {
   state.player?.close();
-  state.player = null; state.buffers = null; state.spectra = null; state.job = null;
+  state.player = null; state.buffers = null; state.spectra = null; state.job = null; state.jobId = null;
   $('results').hidden = true;
   $('download-link')?.remove();
   $('viz').hidden = true;

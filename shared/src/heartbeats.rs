@@ -4,6 +4,12 @@ use crate::db::{DbError, with_conn};
 use deadpool_sqlite::Pool;
 use deadpool_sqlite::rusqlite::params;
 
+/// Seconds within which a worker's heartbeat counts as alive: three heartbeat periods of
+/// `heartbeat_seconds` (a worker beats once a period).
+pub fn alive_window(heartbeat_seconds: u64) -> u64 {
+    heartbeat_seconds.saturating_mul(3)
+}
+
 /// Records that worker `name` (process `pid`) is alive now.
 pub async fn beat(pool: &Pool, name: &str, pid: u32, started_at: &str) -> Result<(), DbError> {
     let (name, started_at) = (name.to_owned(), started_at.to_owned());

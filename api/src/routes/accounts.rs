@@ -219,20 +219,10 @@ pub async fn my_jobs(
                 "style": j.params.style.name(),
                 "out_format": j.params.format.name(),
                 "created_at": j.created_at,
-                "expires_at": expires_at(j, ttl),
+                "expires_at": j.expires_at(ttl),
                 "original_filename": j.original_name,
             })
         })
         .collect();
     Ok(Json(json!({ "jobs": jobs })))
-}
-
-/// When a finished job's files will be deleted (RFC 3339), if it is finished.
-pub fn expires_at(job: &shared::jobs::JobRow, ttl_seconds: u64) -> Option<String> {
-    if job.status == shared::jobs::JobStatus::Expired {
-        return None;
-    }
-    let finished = chrono::DateTime::parse_from_rfc3339(job.finished_at.as_deref()?).ok()?;
-    let ttl = chrono::Duration::seconds(i64::try_from(ttl_seconds).ok()?);
-    Some(shared::time::format(finished.to_utc() + ttl))
 }

@@ -110,7 +110,7 @@ pub async fn status(
     let job = load_job(&state, &caller, &id).await?;
     let body = StatusResponse {
         status: JobStatusBody::from(&job),
-        expires_at: crate::routes::accounts::expires_at(&job, state.settings.jobs_done_ttl_seconds),
+        expires_at: job.expires_at(state.settings.jobs_done_ttl_seconds),
     };
     Ok(Json(body).into_response())
 }

@@ -568,10 +568,12 @@ mod tests {
         use crate::measurements::{InputMeasurements, LoudnessMeasurements};
         JobMeasurements {
             before: InputMeasurements {
-                lufs: -21.5,
-                true_peak_db: -3.25,
-                sample_peak_db: -3.5,
-                lra: 7.0,
+                loudness: LoudnessMeasurements {
+                    lufs: -21.5,
+                    true_peak_db: -3.25,
+                    sample_peak_db: -3.5,
+                    lra: 7.0,
+                },
                 duration_sec: 6.0,
                 sample_rate: 48_000,
                 channels: 1,

@@ -4,20 +4,13 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
-use crate::routes::accounts::MIN_PASSWORD_LEN;
+pub use crate::guest_token::{GUEST_COOKIE, GUEST_COOKIE_MAX_AGE, GUEST_HEADER};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use sha2::{Digest, Sha256};
-use shared::accounts::User;
+use shared::accounts::{MIN_PASSWORD_LEN, User};
 use std::net::{IpAddr, SocketAddr};
-
-/// Cookie carrying the guest token.
-pub const GUEST_COOKIE: &str = "mm_guest";
-/// Header carrying the guest token (for API clients without cookies).
-pub const GUEST_HEADER: &str = "x-guest-token";
-/// Lifetime of the guest cookie (30 days).
-pub const GUEST_COOKIE_MAX_AGE: u64 = 30 * 86_400;
 
 /// The caller of a request.
 #[derive(Debug, Clone)]

@@ -65,7 +65,7 @@ pub fn layer(origins: &[HeaderValue]) -> CorsLayer {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::ACCEPT,
-            HeaderName::from_static(crate::auth::GUEST_HEADER),
+            HeaderName::from_static(crate::guest_token::GUEST_HEADER),
             HeaderName::from_static("x-request-id"),
         ])
         .expose_headers([

@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod cors;
 pub mod error;
+pub mod guest_token;
+pub mod health_report;
 pub mod limits;
 pub mod monitor;
 pub mod routes;
@@ -43,7 +45,7 @@ pub struct AppState {
     pub alerts: Alerts,
     /// The health report shared by `/api/health` and the monitor (computed once a second
     /// at most).
-    pub health: Arc<routes::health::HealthCache>,
+    pub health: Arc<health_report::HealthCache>,
 }
 
 impl AppState {

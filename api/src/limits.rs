@@ -15,7 +15,6 @@
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
 use crate::security::{ClientKey, client_key};
-use crate::upload::FRAMING_SLACK;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header;
@@ -201,6 +200,21 @@ pub fn find_body_error(e: &(dyn std::error::Error + 'static)) -> Option<BodyErro
     None
 }
 
+/// Slack allowed over the upload limit for the multipart framing and the small fields
+/// (the whole body of an upload route may be this much larger than the file).
+pub const FRAMING_SLACK: u64 = 64 * 1024;
+
+/// The 413 answer for a limit in bytes.
+pub fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        ErrorCode::TooLarge,
+        format!(
+            "the upload is larger than the limit of {} MB",
+            limit / (1024 * 1024)
+        ),
+    )
+}
+
 /// The answer to a [`BodyError`]: 413 or 408; `too_large` words the 413.
 pub fn body_error_response(e: BodyError, too_large: impl FnOnce() -> ApiError) -> ApiError {
     match e {
@@ -237,7 +251,7 @@ pub async fn guard_body(State(state): State<AppState>, req: Request, next: Next)
     };
     let too_large = move || {
         if upload {
-            crate::upload::too_large(upload_limit)
+            too_large(upload_limit)
         } else {
             small_body_too_large()
         }

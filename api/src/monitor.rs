@@ -3,7 +3,7 @@
 //! another when it recovers.
 
 use crate::AppState;
-use crate::routes::health;
+use crate::health_report;
 use shared::alerts::{AlertKind, Alerts};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -23,7 +23,7 @@ pub enum Seen {
 pub async fn check_once(state: &AppState, alerts: &Alerts, previous: Seen) -> Seen {
     crate::telemetry::prometheus().run_upkeep();
     crate::telemetry::refresh(state).await;
-    let report = health::current(state).await;
+    let report = health_report::current(state).await;
     let problems = report.problems();
     if problems.is_empty() {
         if previous == Seen::Degraded {

@@ -3,6 +3,7 @@
 //! it was moved into place with [`TempUpload::persist`].
 
 use crate::error::{ApiError, ErrorCode};
+use crate::limits::{FRAMING_SLACK, body_error_response, find_body_error, too_large};
 use multer::Field;
 use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
@@ -50,9 +51,6 @@ impl Drop for TempUpload {
         }
     }
 }
-
-/// Slack allowed over the file limit for the multipart framing and the small fields.
-pub const FRAMING_SLACK: u64 = 64 * 1024;
 
 /// Longest part header (and preamble before the first boundary) accepted, in bytes. A real
 /// part header is one `Content-Disposition` and one `Content-Type` line: under 1 KiB.
@@ -120,8 +118,8 @@ fn shown(name: &str) -> String {
 /// Maps a multipart error to a 4xx: 413 past the size limit, 408 for a stalled or too slow
 /// body, 400 for everything malformed or unknown.
 pub fn multipart_error(e: multer::Error, file_limit: u64, fields: &[&str]) -> ApiError {
-    if let Some(body) = crate::limits::find_body_error(&e) {
-        return crate::limits::body_error_response(body, || too_large(file_limit));
+    if let Some(body) = find_body_error(&e) {
+        return body_error_response(body, || too_large(file_limit));
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(err) = source {
@@ -344,17 +342,6 @@ pub async fn receive_file(
     file.flush().await.map_err(ApiError::internal)?;
     file.sync_all().await.map_err(ApiError::internal)?;
     Ok(upload)
-}
-
-/// The 413 answer for a limit in bytes.
-pub fn too_large(limit: u64) -> ApiError {
-    ApiError::new(
-        ErrorCode::TooLarge,
-        format!(
-            "the upload is larger than the limit of {} MB",
-            limit / (1024 * 1024)
-        ),
-    )
 }
 
 /// Reads a small text field (at most [`MAX_TEXT_FIELD`] bytes; multer enforces it).

@@ -8,6 +8,9 @@ use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, params};
 use mastering::OutputFormat;
 use serde::Serialize;
 
+/// Shortest accepted password (at registration, and for the configured admin password).
+pub const MIN_PASSWORD_LEN: usize = 8;
+
 /// A subscription tier, ordered from free to studio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]

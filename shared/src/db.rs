@@ -157,6 +157,24 @@ pub async fn migrate(pool: &Pool) -> Result<usize, DbError> {
     with_conn(pool, |conn| apply_migrations(conn, MIGRATIONS)).await
 }
 
+/// Opens a fresh connection on the database file and reads from the app tables: catches a
+/// file that vanished, became unreadable or is not a database any more, which pooled
+/// connections (holding the old file open) would not notice.
+pub fn probe_file(path: &Path) -> Result<(), String> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| e.to_string())?;
+    conn.busy_timeout(Duration::from_secs(2))
+        .map_err(|e| e.to_string())?;
+    conn.query_row("SELECT COUNT(*) FROM master_jobs LIMIT 1", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,12 @@ use chrono::{DateTime, Utc};
 use deadpool_sqlite::Pool;
 use deadpool_sqlite::rusqlite::params;
 
+/// Seconds within which a worker's heartbeat counts as alive: three heartbeat periods of
+/// `heartbeat_seconds` (a worker beats once a period).
+pub fn alive_window(heartbeat_seconds: u64) -> u64 {
+    heartbeat_seconds.saturating_mul(3)
+}
+
 /// Records that worker `name` (process `pid`, started at `started_at`) is alive now.
 pub async fn beat(
     pool: &Pool,

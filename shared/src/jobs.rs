@@ -129,6 +129,27 @@ impl JobRow {
     }
 }
 
+impl JobRow {
+    /// When this job's files are deleted (RFC 3339): its `finished_at` plus the
+    /// [`retention`]; `None` while it runs and once it has expired.
+    pub fn expires_at(&self, ttl_seconds: u64) -> Option<String> {
+        if self.status == JobStatus::Expired {
+            return None;
+        }
+        let end = self
+            .finished_at?
+            .checked_add_signed(retention(ttl_seconds)?)?;
+        Some(crate::time::format(end))
+    }
+}
+
+/// The retention rule, in one place: a finished job keeps its files for `ttl_seconds`
+/// (`MAGIC_MASTER_JOBS_DONE_TTL_SECONDS`) after its `finished_at`; `None` for a TTL beyond
+/// the calendar. [`JobRow::expires_at`] shows it, [`due_for_expiry`] applies it.
+pub fn retention(ttl_seconds: u64) -> Option<chrono::Duration> {
+    chrono::Duration::try_seconds(i64::try_from(ttl_seconds).ok()?)
+}
+
 /// Who makes a job.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobOwner {
@@ -564,10 +585,13 @@ pub async fn finish_failed(
     .await
 }
 
-/// Finished (`done`/`failed`) jobs whose `finished_at` is older than `ttl_seconds`.
+/// Finished (`done`/`failed`) jobs whose [`retention`] has passed: `finished_at` older than
+/// `ttl_seconds`.
 pub async fn due_for_expiry(pool: &Pool, ttl_seconds: u64) -> Result<Vec<JobRow>, DbError> {
-    let cutoff = chrono::Utc::now()
-        - chrono::Duration::seconds(i64::try_from(ttl_seconds).unwrap_or(i64::MAX / 2_000));
+    let now = chrono::Utc::now();
+    let Some(cutoff) = retention(ttl_seconds).and_then(|r| now.checked_sub_signed(r)) else {
+        return Ok(Vec::new());
+    };
     let cutoff = crate::time::format(cutoff);
     with_conn(pool, move |c| {
         let mut stmt = c.prepare(&format!(
@@ -634,10 +658,12 @@ mod tests {
         use crate::measurements::{InputMeasurements, LoudnessMeasurements};
         JobMeasurements {
             before: InputMeasurements {
-                lufs: -21.5,
-                true_peak_db: -3.25,
-                sample_peak_db: -3.5,
-                lra: 7.0,
+                loudness: LoudnessMeasurements {
+                    lufs: -21.5,
+                    true_peak_db: -3.25,
+                    sample_peak_db: -3.5,
+                    lra: 7.0,
+                },
                 duration_sec: 6.0,
                 sample_rate: 48_000,
                 channels: 1,
@@ -960,6 +986,25 @@ mod tests {
             .await
             .unwrap();
         assert!(due_for_expiry(&pool, 3600).await.unwrap().is_empty());
+        // What the API shows is what the sweeper applies: `finished_at` plus the TTL.
+        let row = get(&pool, &id).await.unwrap().unwrap();
+        let finished = row.finished_at.unwrap();
+        let shown = row.expires_at(3600).unwrap();
+        assert_eq!(
+            chrono::DateTime::parse_from_rfc3339(&shown)
+                .unwrap()
+                .to_utc()
+                - finished,
+            chrono::Duration::seconds(3600)
+        );
+        // A TTL meant as "for ever" (past the calendar's end): kept, shown as never, no panic.
+        for ttl in [10_000_000_000_000, u64::MAX] {
+            assert!(
+                due_for_expiry(&pool, ttl).await.unwrap().is_empty(),
+                "{ttl}"
+            );
+            assert_eq!(row.expires_at(ttl), None, "{ttl}");
+        }
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         let due = due_for_expiry(&pool, 1).await.unwrap();
         assert_eq!(due.len(), 1);

@@ -1,9 +1,12 @@
 //! What the API and worker processes share: typed settings, the SQLite pool and its
 //! migrations, the queue (one payload type, one queue name), the job-row repository,
-//! worker heartbeats and the storage layout.
+//! worker heartbeats and the storage layout; and the domain rules the routes call: payments
+//! (plans, ledger, reconciliation), the quota policy and the admin totals and audit.
 
 pub mod accounts;
+pub mod admin;
 pub mod alerts;
+pub mod allowance;
 pub mod backup;
 pub mod db;
 pub mod heartbeats;

@@ -25,21 +25,13 @@ pub struct LoudnessMeasurements {
     pub lra: f64,
 }
 
-/// The upload's loudness and peaks and its shape (the status document's `before`).
+/// The upload's loudness and peaks and its shape (the status document's `before`): the
+/// [`LoudnessMeasurements`] fields, then the input's own, in one flat JSON object.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct InputMeasurements {
-    /// Integrated loudness, LUFS.
-    #[serde(deserialize_with = "number_or_nan")]
-    pub lufs: f64,
-    /// True peak, dBTP.
-    #[serde(deserialize_with = "number_or_nan")]
-    pub true_peak_db: f64,
-    /// Highest sample magnitude, dBFS.
-    #[serde(deserialize_with = "number_or_nan")]
-    pub sample_peak_db: f64,
-    /// Loudness range, LU.
-    #[serde(deserialize_with = "number_or_nan")]
-    pub lra: f64,
+    /// Integrated loudness, true and sample peak, loudness range.
+    #[serde(flatten)]
+    pub loudness: LoudnessMeasurements,
     /// Length, seconds.
     #[serde(deserialize_with = "number_or_nan")]
     pub duration_sec: f64,
@@ -59,20 +51,23 @@ impl From<&MasterReport> for JobMeasurements {
     fn from(report: &MasterReport) -> JobMeasurements {
         JobMeasurements {
             before: InputMeasurements {
-                lufs: report.before.lufs,
-                true_peak_db: report.before.true_peak_db,
-                sample_peak_db: report.before.sample_peak_db,
-                lra: report.before.lra,
+                loudness: LoudnessMeasurements::from(&report.before),
                 duration_sec: report.duration_sec,
                 sample_rate: report.sample_rate,
                 channels: report.channels,
             },
-            after: LoudnessMeasurements {
-                lufs: report.after.lufs,
-                true_peak_db: report.after.true_peak_db,
-                sample_peak_db: report.after.sample_peak_db,
-                lra: report.after.lra,
-            },
+            after: LoudnessMeasurements::from(&report.after),
+        }
+    }
+}
+
+impl From<&mastering::Loudness> for LoudnessMeasurements {
+    fn from(l: &mastering::Loudness) -> LoudnessMeasurements {
+        LoudnessMeasurements {
+            lufs: l.lufs,
+            true_peak_db: l.true_peak_db,
+            sample_peak_db: l.sample_peak_db,
+            lra: l.lra,
         }
     }
 }
@@ -121,6 +116,25 @@ mod tests {
             serde_json::to_value(m.after).unwrap(),
             json!({ "lufs": -14.0, "true_peak_db": -1.0, "sample_peak_db": -1.5, "lra": 6.25 })
         );
+    }
+
+    /// The stored `before_json` of a silent upload (loudness −∞ written as `null`) reads back
+    /// into the flattened loudness fields.
+    #[test]
+    fn an_inputs_measurements_read_back_from_the_stored_format() {
+        let stored = json!({
+            "lufs": null, "true_peak_db": -7.5, "sample_peak_db": -8.0, "lra": 6.25,
+            "duration_sec": 6.0, "sample_rate": 48_000, "channels": 1,
+        });
+        let read: InputMeasurements = serde_json::from_value(stored.clone()).unwrap();
+        assert!(read.loudness.lufs.is_nan());
+        assert_eq!(read.loudness.true_peak_db, -7.5);
+        assert_eq!(read.loudness.lra, 6.25);
+        assert_eq!(
+            (read.duration_sec, read.sample_rate, read.channels),
+            (6.0, 48_000, 1)
+        );
+        assert_eq!(serde_json::to_value(read).unwrap(), stored);
     }
 
     #[test]

@@ -11,11 +11,9 @@ use axum::http::StatusCode;
 use mastering::OutputFormat;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use shared::accounts::{self, FormatRules, User};
-use shared::quota::{self, Subject};
-
-/// Shortest accepted password.
-pub const MIN_PASSWORD_LEN: usize = 8;
+use shared::accounts::{self, FormatRules, MIN_PASSWORD_LEN, User};
+use shared::allowance::Allowance;
+use shared::quota;
 
 /// Body of register and login.
 #[derive(Debug, Deserialize)]
@@ -130,33 +128,15 @@ pub async fn me(AuthUser(user, _): AuthUser) -> Json<Value> {
     Json(user_json(&user))
 }
 
-/// The caller's quota: subject, daily limit, tier name and tokens.
-pub struct Allowance {
-    pub subject: Subject,
-    pub tier: &'static str,
-    pub daily_limit: u32,
-    pub tokens: i64,
-}
-
-/// The allowance of a caller: a user's effective tier, or the guest limit by client key
+/// The caller's allowance: a user's effective tier, or the guest limit by client key
 /// (IPv4 address or IPv6 /64).
 pub fn allowance(state: &AppState, caller: &Caller) -> Allowance {
     match &caller.user {
-        Some(user) => {
-            let tier = user.effective_tier();
-            Allowance {
-                subject: Subject::User(user.id),
-                tier: tier.as_str(),
-                daily_limit: tier.daily_limit(),
-                tokens: user.tokens,
-            }
-        }
-        None => Allowance {
-            subject: Subject::Guest(caller.client_key().to_string()),
-            tier: "guest",
-            daily_limit: state.settings.guest_daily_limit(),
-            tokens: 0,
-        },
+        Some(user) => Allowance::of_user(user),
+        None => Allowance::of_guest(
+            caller.client_key().to_string(),
+            state.settings.guest_daily_limit(),
+        ),
     }
 }
 
@@ -192,19 +172,13 @@ pub fn quota_exhausted(e: &quota::Exhausted) -> ApiError {
     }
 }
 
-/// Masters used today by the caller.
-pub async fn used_today(state: &AppState, subject: Subject) -> Result<u32, ApiError> {
-    let day = quota::day(chrono::Utc::now());
-    Ok(shared::db::with_conn(&state.db, move |c| quota::used_on(c, &subject, &day)).await?)
-}
-
 /// `GET /api/limits`.
 pub async fn limits(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     let a = allowance(&state, &caller);
-    let used = used_today(&state, a.subject.clone()).await?;
+    let used = a.used_today(&state.db, chrono::Utc::now()).await?;
     let rules = format_rules(&caller);
     Ok(Json(json!({
         "tier": a.tier,
@@ -242,19 +216,10 @@ pub async fn my_jobs(
                 "style": j.params.style.name(),
                 "out_format": j.params.format.name(),
                 "created_at": shared::time::format(j.created_at),
-                "expires_at": expires_at(j, ttl),
+                "expires_at": j.expires_at(ttl),
                 "original_filename": j.original_name,
             })
         })
         .collect();
     Ok(Json(json!({ "jobs": jobs })))
-}
-
-/// When a finished job's files will be deleted (RFC 3339), if it is finished.
-pub fn expires_at(job: &shared::jobs::JobRow, ttl_seconds: u64) -> Option<String> {
-    if job.status == shared::jobs::JobStatus::Expired {
-        return None;
-    }
-    let ttl = chrono::Duration::seconds(i64::try_from(ttl_seconds).ok()?);
-    Some(shared::time::format(job.finished_at? + ttl))
 }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use shared::accounts::{self, Tier, User};
 use shared::jobs::{self, JobStatus};
 
-/// Writes one audit row.
+/// Writes one audit row (and logs the action).
 pub async fn audit(
     state: &AppState,
     admin: &User,
@@ -25,23 +25,7 @@ pub async fn audit(
     target: Option<String>,
     details: Value,
 ) -> Result<(), ApiError> {
-    let (admin_id, email) = (admin.id, admin.email.clone());
-    shared::db::with_conn(&state.db, move |c| {
-        c.execute(
-            "INSERT INTO admin_audit (admin_id, admin_email, action, target, details, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            deadpool_sqlite::rusqlite::params![
-                admin_id,
-                email,
-                action,
-                target,
-                details.to_string(),
-                shared::time::now_rfc3339()
-            ],
-        )
-        .map(|_| ())
-    })
-    .await?;
+    shared::admin::audit(&state.db, admin, action, target, details).await?;
     tracing::info!(admin = %admin.email, action, "admin action");
     Ok(())
 }
@@ -51,25 +35,7 @@ pub async fn stats(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
 ) -> Result<Json<Value>, ApiError> {
-    let today = format!("{}T00:00:00.000Z", shared::quota::day(chrono::Utc::now()));
-    let (users_total, jobs_total, jobs_today, credited): (i64, i64, i64, i64) =
-        shared::db::with_conn(&state.db, move |c| {
-            Ok((
-                c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?,
-                c.query_row("SELECT COUNT(*) FROM master_jobs", [], |r| r.get(0))?,
-                c.query_row(
-                    "SELECT COUNT(*) FROM master_jobs WHERE created_at >= ?1",
-                    [&today],
-                    |r| r.get(0),
-                )?,
-                c.query_row(
-                    "SELECT COUNT(*) FROM payments WHERE credited_at IS NOT NULL",
-                    [],
-                    |r| r.get(0),
-                )?,
-            ))
-        })
-        .await?;
+    let totals = shared::admin::totals(&state.db, chrono::Utc::now()).await?;
     let by_status: serde_json::Map<String, Value> = jobs::counts(&state.db)
         .await?
         .into_iter()
@@ -77,10 +43,10 @@ pub async fn stats(
         .collect();
     audit(&state, &admin, "stats.read", None, json!({})).await?;
     Ok(Json(json!({
-        "users_total": users_total,
-        "jobs_total": jobs_total,
-        "jobs_today": jobs_today,
-        "payments_credited": credited,
+        "users_total": totals.users,
+        "jobs_total": totals.jobs,
+        "jobs_today": totals.jobs_today,
+        "payments_credited": totals.payments_credited,
         "jobs_by_status": by_status,
     })))
 }

@@ -57,7 +57,7 @@ pub async fn cancel(
     };
     let body = StatusResponse {
         status: JobStatusBody::from(&job),
-        expires_at: crate::routes::accounts::expires_at(&job, state.settings.jobs_done_ttl_seconds),
+        expires_at: job.expires_at(state.settings.jobs_done_ttl_seconds),
     };
     Ok((code, Json(body)).into_response())
 }

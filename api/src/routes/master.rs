@@ -186,13 +186,10 @@ pub async fn create_job(
 ) -> Result<Response, ApiError> {
     // Refuse early, before receiving the upload, when nothing is left today.
     let allowance = accounts::allowance(&state, &caller);
-    let used = accounts::used_today(&state, allowance.subject.clone()).await?;
-    if used >= allowance.daily_limit && allowance.tokens <= 0 {
-        let now = chrono::Utc::now();
-        return Err(accounts::quota_exhausted(&shared::quota::Exhausted {
-            daily_limit: allowance.daily_limit,
-            reset_at: shared::quota::reset_at(now),
-        }));
+    let now = chrono::Utc::now();
+    let used = allowance.used_today(&state.db, now).await?;
+    if let Some(exhausted) = allowance.exhausted(used, now) {
+        return Err(accounts::quota_exhausted(&exhausted));
     }
     let mut form = read_form(&state, &headers, body, MASTER_FIELDS).await?;
     let params = parse_params(&form.fields)?;

@@ -73,7 +73,7 @@ impl<'a> From<&'a JobRow> for JobStatusBody<'a> {
             target_lufs: job.params.target_lufs,
             true_peak_db: job.params.true_peak_db,
             out_format: job.params.format.name(),
-            before_lufs: measured.map(|m| m.before.lufs),
+            before_lufs: measured.map(|m| m.before.loudness.lufs),
             after_lufs: measured.map(|m| m.after.lufs),
             before: measured.map(|m| &m.before),
             after: measured.map(|m| &m.after),
@@ -117,7 +117,7 @@ pub async fn status(
     let job = load_job(&state, &caller, &id).await?;
     let body = StatusResponse {
         status: JobStatusBody::from(&job),
-        expires_at: crate::routes::accounts::expires_at(&job, state.settings.jobs_done_ttl_seconds),
+        expires_at: job.expires_at(state.settings.jobs_done_ttl_seconds),
     };
     Ok(Json(body).into_response())
 }
@@ -211,10 +211,12 @@ mod tests {
             result_path: Some("/data/results/x/result.wav".into()),
             measurements: Some(JobMeasurements {
                 before: InputMeasurements {
-                    lufs: -20.5,
-                    true_peak_db: -4.0,
-                    sample_peak_db: -4.5,
-                    lra: 7.5,
+                    loudness: LoudnessMeasurements {
+                        lufs: -20.5,
+                        true_peak_db: -4.0,
+                        sample_peak_db: -4.5,
+                        lra: 7.5,
+                    },
                     duration_sec: 6.0,
                     sample_rate: 44_100,
                     channels: 2,

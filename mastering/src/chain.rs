@@ -357,7 +357,10 @@ fn run_chain(
     )?;
     #[cfg(test)]
     tests::PROCESSING_DROP.with(|c| c.set(analysis.loudness.lufs - pre_limiter.lufs));
-    let model = match model {
+    // Pass B's model is reused when it reaches as far as the search needs; otherwise (no
+    // model, or the stages lowered the level more than it allowed for) a separate pass builds
+    // one. An idle limiter needs none.
+    let (model, rebuild) = match model {
         Some(model) if limiter_works(&pre_limiter, params, ceiling) => {
             let linear = (params.target_lufs - pre_limiter.lufs).min(MAX_GAIN_DB);
             let needed = (linear + MODEL_HEADROOM_DB).min(MAX_GAIN_DB);
@@ -367,23 +370,16 @@ fn run_chain(
                 // The search explores as far as a model built now would answer.
                 let mut model = model;
                 model.answer_up_to(lowest.threshold(), needed);
-                Some(model)
+                (Some(model), false)
             } else {
-                // The stages lowered the level more than pass B's model allowed for.
-                build_model(
-                    &mut spill,
-                    format,
-                    &pre_limiter,
-                    params,
-                    factory,
-                    ceiling,
-                    dir,
-                    rep,
-                )?
+                (None, true)
             }
         }
-        Some(_) => None,
-        None => build_model(
+        Some(_) => (None, false),
+        None => (None, true),
+    };
+    let model = if rebuild {
+        build_model(
             &mut spill,
             format,
             &pre_limiter,
@@ -392,7 +388,9 @@ fn run_chain(
             ceiling,
             dir,
             rep,
-        )?,
+        )?
+    } else {
+        model
     };
     let mut run = Run {
         params,

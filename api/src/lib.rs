@@ -35,8 +35,8 @@ pub struct AppState {
     pub db: deadpool_sqlite::Pool,
     /// Queue tables.
     pub queue: apalis_sqlite::SqlitePool,
-    /// When this process started (RFC 3339).
-    pub started_at: String,
+    /// When this process started.
+    pub started_at: chrono::DateTime<chrono::Utc>,
     /// JWT keys, trusted proxies, rate limiters, CORS origins.
     pub security: Arc<security::Security>,
     /// Plans, live or demo mode, the webhook whitelist.
@@ -141,7 +141,7 @@ pub async fn run(
         settings: settings.clone(),
         db: stores.db.clone(),
         queue: stores.queue.clone(),
-        started_at: shared::time::now_rfc3339(),
+        started_at: chrono::Utc::now(),
         security,
         payments,
         alerts: alerts.clone(),

@@ -265,7 +265,7 @@ async fn record_finished_jobs(state: &AppState) {
     let mut counted = counted.lock().await;
     let lookback = chrono::Utc::now()
         - chrono::Duration::from_std(LOOKBACK).unwrap_or(chrono::Duration::zero());
-    let since = shared::time::format(lookback).max(state.started_at.clone());
+    let since = shared::time::format(lookback.max(state.started_at));
     let finished = match shared::stats::finished_since(&state.db, since).await {
         Ok(f) => f,
         Err(e) => {

@@ -23,6 +23,7 @@ use crate::payments::provider::{
 use crate::payments::reconcile::Reconciler;
 use crate::payments::record::Payment;
 use crate::payments::store;
+use chrono::{DateTime, Utc};
 use deadpool_sqlite::Pool;
 use std::collections::HashMap;
 
@@ -50,7 +51,7 @@ pub enum CheckoutError {
         "your {} plan is still running{}; a {} plan would replace it with less — buy it after {} \
          ends, or buy tokens",
         .current.as_str(),
-        .until.as_deref().map(|end| format!(" until {end}")).unwrap_or_default(),
+        .until.map(|end| format!(" until {}", crate::time::format(end))).unwrap_or_default(),
         .offered.as_str(),
         .current.as_str()
     )]
@@ -58,7 +59,7 @@ pub enum CheckoutError {
         /// The payer's tier now.
         current: Tier,
         /// When it ends (`None`: it does not).
-        until: Option<String>,
+        until: Option<DateTime<Utc>>,
         /// The plan's tier.
         offered: Tier,
     },
@@ -101,7 +102,7 @@ pub fn refuse_plan_below_tier(payer: &User, plan: &Plan) -> Result<(), CheckoutE
     if offered < current {
         return Err(CheckoutError::PlanBelowCurrentTier {
             current,
-            until: payer.tier_expires_at.clone(),
+            until: payer.tier_expires_at,
             offered,
         });
     }
@@ -342,16 +343,12 @@ mod tests {
     #[tokio::test]
     async fn a_plan_below_the_running_paid_tier_is_refused_and_nothing_is_recorded() {
         let (_dir, pool, payer) = pool_with_payer().await;
-        let until = crate::time::format(chrono::Utc::now() + chrono::Duration::days(10));
-        let studio = accounts::update(
-            &pool,
-            payer.id,
-            Some((Tier::Studio, Some(until.clone()))),
-            None,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+        let end = Utc::now() + chrono::Duration::days(10);
+        let until = crate::time::format(end);
+        let studio = accounts::update(&pool, payer.id, Some((Tier::Studio, Some(end))), None)
+            .await
+            .unwrap()
+            .unwrap();
         let live = Mode::Live(FakeYooKassa::answering(created));
         let err = start(&pool, &live, &studio, "pro_month").await.unwrap_err();
         assert!(
@@ -386,7 +383,10 @@ mod tests {
         let ended = accounts::update(
             &pool,
             payer.id,
-            Some((Tier::Studio, Some("2000-01-01T00:00:00.000Z".to_owned()))),
+            Some((
+                Tier::Studio,
+                crate::time::parse("2000-01-01T00:00:00Z").ok(),
+            )),
             None,
         )
         .await

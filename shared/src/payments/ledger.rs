@@ -48,24 +48,23 @@ impl RefundStep {
 
 /// The end of a paid period extended by `days`, counted from the current end when that is
 /// still ahead, else from `now`.
-pub fn extended_expiry(current: Option<&str>, days: u32, now: DateTime<Utc>) -> DateTime<Utc> {
-    let base = current
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.to_utc())
-        .filter(|t| *t > now)
-        .unwrap_or(now);
+pub fn extended_expiry(
+    current: Option<DateTime<Utc>>,
+    days: u32,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let base = current.filter(|t| *t > now).unwrap_or(now);
     base + Duration::days(i64::from(days))
 }
 
 /// The end of a paid period after taking back `days`: `None` when the period is over by
 /// then (or there was none to shorten).
 pub fn shortened_expiry(
-    current: Option<&str>,
+    current: Option<DateTime<Utc>>,
     days: u32,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let end =
-        DateTime::parse_from_rfc3339(current?).ok()?.to_utc() - Duration::days(i64::from(days));
+    let end = current? - Duration::days(i64::from(days));
     (end > now).then_some(end)
 }
 
@@ -89,7 +88,7 @@ fn apply_grant(
             // The same tier extends the paid period; another tier starts its own now (the
             // days left of a lower tier are not carried into a higher one).
             let current_end = (user.effective_tier() == tier)
-                .then_some(user.tier_expires_at.as_deref())
+                .then_some(user.tier_expires_at)
                 .flatten();
             let end = extended_expiry(current_end, days, now);
             tx.execute(
@@ -119,7 +118,7 @@ fn take_back(
                 return Ok(());
             };
             // A paid tier without an end was granted by an admin, not bought: left alone.
-            let Some(current) = user.tier_expires_at.as_deref() else {
+            let Some(current) = user.tier_expires_at else {
                 return Ok(());
             };
             match shortened_expiry(Some(current), days, now) {
@@ -364,15 +363,11 @@ mod tests {
             .to_utc();
         let days = |d: i64| now + Duration::days(d);
         assert_eq!(extended_expiry(None, 30, now), days(30));
-        let past = crate::time::format(days(-5));
-        assert_eq!(extended_expiry(Some(&past), 30, now), days(30));
-        let future = crate::time::format(days(10));
-        assert_eq!(extended_expiry(Some(&future), 30, now), days(40));
-        assert_eq!(extended_expiry(Some("garbage"), 1, now), days(1));
+        assert_eq!(extended_expiry(Some(days(-5)), 30, now), days(30));
+        assert_eq!(extended_expiry(Some(days(10)), 30, now), days(40));
         // Taking back.
-        let end = crate::time::format(days(40));
-        assert_eq!(shortened_expiry(Some(&end), 30, now), Some(days(10)));
-        assert_eq!(shortened_expiry(Some(&future), 30, now), None);
+        assert_eq!(shortened_expiry(Some(days(40)), 30, now), Some(days(10)));
+        assert_eq!(shortened_expiry(Some(days(10)), 30, now), None);
         assert_eq!(shortened_expiry(None, 30, now), None);
     }
 
@@ -427,14 +422,14 @@ mod tests {
         let t0 = Utc::now();
         let u = credit(&pool, &a.id).await.unwrap().unwrap().user.unwrap();
         assert_eq!(u.tier, Tier::Pro);
-        let end_a = DateTime::parse_from_rfc3339(u.tier_expires_at.as_deref().unwrap()).unwrap();
-        let span = (end_a.to_utc() - t0).num_seconds();
+        let end_a = u.tier_expires_at.unwrap();
+        let span = (end_a - t0).num_seconds();
         assert!(
             (30 * 86_400 - 5..=30 * 86_400 + 5).contains(&span),
             "{span}"
         );
         let u = credit(&pool, &b.id).await.unwrap().unwrap().user.unwrap();
-        let end_b = DateTime::parse_from_rfc3339(u.tier_expires_at.as_deref().unwrap()).unwrap();
+        let end_b = u.tier_expires_at.unwrap();
         assert_eq!(
             (end_b - end_a).num_days(),
             30,
@@ -448,10 +443,7 @@ mod tests {
             .unwrap()
             .user
             .unwrap();
-        assert_eq!(
-            u.tier_expires_at.as_deref(),
-            Some(crate::time::format(end_a.to_utc()).as_str())
-        );
+        assert_eq!(u.tier_expires_at, Some(end_a));
         assert_eq!(u.effective_tier(), Tier::Pro);
         let u = refund(&pool, &a.id, 49_000)
             .await
@@ -459,7 +451,7 @@ mod tests {
             .unwrap()
             .user
             .unwrap();
-        assert_eq!((u.tier, u.tier_expires_at.as_deref()), (Tier::Free, None));
+        assert_eq!((u.tier, u.tier_expires_at), (Tier::Free, None));
     }
 
     #[tokio::test]
@@ -555,11 +547,7 @@ mod tests {
         let pro = plans.get("pro_month").unwrap();
         create(&pool, "m", user.id, pro, false).await.unwrap();
         let u = credit(&pool, "m").await.unwrap().unwrap().user.unwrap();
-        let end = |u: &User| {
-            DateTime::parse_from_rfc3339(u.tier_expires_at.as_deref().unwrap())
-                .unwrap()
-                .to_utc()
-        };
+        let end = |u: &User| u.tier_expires_at.unwrap();
         let end0 = end(&u);
         // 100.00 of 490.00 → 7 days; 200.00 in total → 13 days in total.
         let c = refund(&pool, "m", 10_000).await.unwrap().unwrap();
@@ -584,7 +572,7 @@ mod tests {
         let c = refund(&pool, "m", 49_000).await.unwrap().unwrap();
         assert_eq!(c.payment.status, PaymentStatus::Refunded);
         let u = c.user.unwrap();
-        assert_eq!((u.tier, u.tier_expires_at.as_deref()), (Tier::Free, None));
+        assert_eq!((u.tier, u.tier_expires_at), (Tier::Free, None));
 
         // A partial refund recorded before the credit (the success notification was
         // missed): the credit grants only the unrefunded share, and nothing is taken twice.
@@ -606,7 +594,7 @@ mod tests {
             .unwrap()
             .user
             .unwrap();
-        assert_eq!((u.tier, u.tier_expires_at.as_deref()), (Tier::Free, None));
+        assert_eq!((u.tier, u.tier_expires_at), (Tier::Free, None));
     }
 
     #[tokio::test]
@@ -615,15 +603,17 @@ mod tests {
         let pool = crate::db::open_pool(&dir.path().join("t.db"), 2).unwrap();
         with_conn(&pool, |c| {
             crate::db::apply_migrations(c, &crate::db::MIGRATIONS[..4])?;
-            c.execute_batch(
-                "INSERT INTO users (email, password_hash, created_at) VALUES ('a@b.c', 'h', 'x');
+            // Times as every version wrote them (read as times since issue 12).
+            let at = "'2026-01-01T00:00:00.000Z'";
+            c.execute_batch(&format!(
+                "INSERT INTO users (email, password_hash, created_at) VALUES ('a@b.c', 'h', {at});
                  INSERT INTO payments (id, user_id, plan, amount, currency, status,
                      idempotence_key, created_at, updated_at, credited_at, refunded_at)
-                 VALUES ('old', 1, 'pro_month', '1490.00', 'RUB', 'refunded', 'old', 'x', 'x',
-                     'x', 'x'),
-                        ('paid', 1, 'pro_month', '490.00', 'RUB', 'succeeded', 'paid', 'x', 'x',
-                     'x', NULL);",
-            )?;
+                 VALUES ('old', 1, 'pro_month', '1490.00', 'RUB', 'refunded', 'old', {at}, {at},
+                     {at}, {at}),
+                        ('paid', 1, 'pro_month', '490.00', 'RUB', 'succeeded', 'paid', {at}, {at},
+                     {at}, NULL);"
+            ))?;
             crate::db::apply_migrations(c, crate::db::MIGRATIONS)
         })
         .await
@@ -668,8 +658,7 @@ mod tests {
             .user
             .unwrap();
         assert_eq!(u.tier, Tier::Studio);
-        let end = DateTime::parse_from_rfc3339(u.tier_expires_at.as_deref().unwrap()).unwrap();
-        let span = (end.to_utc() - t0).num_seconds();
+        let span = (u.tier_expires_at.unwrap() - t0).num_seconds();
         // 30 days of studio from now, not the 30 pro days left plus 30.
         assert!(
             (30 * 86_400 - 5..=30 * 86_400 + 5).contains(&span),

@@ -53,6 +53,15 @@ impl AppState {
     pub fn heartbeat(&self) -> Duration {
         Duration::from_secs(self.settings.worker_heartbeat_seconds)
     }
+
+    /// Workers whose heartbeat is recent (within [`shared::heartbeats::alive_window`] of this
+    /// service's heartbeat period); 0 when the database cannot say.
+    pub async fn workers_alive(&self) -> u64 {
+        let window = shared::heartbeats::alive_window(self.settings.worker_heartbeat_seconds);
+        shared::heartbeats::alive(&self.db, window)
+            .await
+            .unwrap_or(0)
+    }
 }
 
 /// All routes.

@@ -69,12 +69,7 @@ pub async fn api_metrics(State(state): State<AppState>) -> Json<Value> {
     let q = shared::stats::queue_stats(&state.db)
         .await
         .unwrap_or_default();
-    let alive = shared::heartbeats::alive(
-        &state.db,
-        shared::heartbeats::alive_window(state.settings.worker_heartbeat_seconds),
-    )
-    .await
-    .unwrap_or(0);
+    let alive = state.workers_alive().await;
     Json(json!({
         "uptime_seconds": uptime_seconds(&state),
         "jobs_running": q.count(JobStatus::Running),

@@ -2,7 +2,7 @@
 //! cancel, waiting for capture. Each is a conditional `UPDATE` inside a `BEGIN IMMEDIATE`
 //! transaction; the account changes only when that update changed exactly one row.
 
-use crate::accounts::{self, User};
+use crate::accounts::{self, Tier, User};
 use crate::db::{DbError, with_conn};
 use crate::payments::money::share_taken_back;
 use crate::payments::plans::Grant;
@@ -68,36 +68,53 @@ pub fn shortened_expiry(
     (end > now).then_some(end)
 }
 
+/// Adds `delta` tokens to the account (never below 0).
+fn add_tokens(tx: &rusqlite::Transaction<'_>, user_id: i64, delta: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE users SET tokens = MAX(0, tokens + ?2) WHERE id = ?1",
+        params![user_id, delta],
+    )
+    .map(|_| ())
+}
+
+/// Sets the account's tier and when it ends (`None`: never).
+fn set_tier(
+    tx: &rusqlite::Transaction<'_>,
+    user_id: i64,
+    tier: Tier,
+    end: Option<DateTime<Utc>>,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE users SET tier = ?2, tier_expires_at = ?3 WHERE id = ?1",
+        params![user_id, tier.as_str(), end.map(crate::time::format)],
+    )
+    .map(|_| ())
+}
+
 fn apply_grant(
     tx: &rusqlite::Transaction<'_>,
     user_id: i64,
     grant: Grant,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
-    match grant {
-        Grant::Tokens(n) => {
-            tx.execute(
-                "UPDATE users SET tokens = tokens + ?2 WHERE id = ?1",
-                params![user_id, n],
-            )?;
-        }
-        Grant::Tier { tier, days } => {
-            let Some(user) = accounts::get_in(tx, user_id)? else {
-                return Ok(());
-            };
-            // The same tier extends the paid period; another tier starts its own now (the
-            // days left of a lower tier are not carried into a higher one).
-            let current_end = (user.effective_tier() == tier)
-                .then_some(user.tier_expires_at)
-                .flatten();
-            let end = extended_expiry(current_end, days, now);
-            tx.execute(
-                "UPDATE users SET tier = ?2, tier_expires_at = ?3 WHERE id = ?1",
-                params![user_id, tier.as_str(), crate::time::format(end)],
-            )?;
-        }
-    }
-    Ok(())
+    let (tier, days) = match grant {
+        Grant::Tokens(n) => return add_tokens(tx, user_id, i64::from(n)),
+        Grant::Tier { tier, days } => (tier, days),
+    };
+    let Some(user) = accounts::get_in(tx, user_id)? else {
+        return Ok(());
+    };
+    // The same tier extends the paid period; another tier starts its own now (the days left
+    // of a lower tier are not carried into a higher one).
+    let current_end = (user.effective_tier() == tier)
+        .then_some(user.tier_expires_at)
+        .flatten();
+    set_tier(
+        tx,
+        user_id,
+        tier,
+        Some(extended_expiry(current_end, days, now)),
+    )
 }
 
 fn take_back(
@@ -106,34 +123,21 @@ fn take_back(
     grant: Grant,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
-    match grant {
-        Grant::Tokens(n) => {
-            tx.execute(
-                "UPDATE users SET tokens = MAX(0, tokens - ?2) WHERE id = ?1",
-                params![user_id, n],
-            )?;
-        }
-        Grant::Tier { days, .. } => {
-            let Some(user) = accounts::get_in(tx, user_id)? else {
-                return Ok(());
-            };
-            // A paid tier without an end was granted by an admin, not bought: left alone.
-            let Some(current) = user.tier_expires_at else {
-                return Ok(());
-            };
-            match shortened_expiry(Some(current), days, now) {
-                Some(end) => tx.execute(
-                    "UPDATE users SET tier_expires_at = ?2 WHERE id = ?1",
-                    params![user_id, crate::time::format(end)],
-                )?,
-                None => tx.execute(
-                    "UPDATE users SET tier = 'free', tier_expires_at = NULL WHERE id = ?1",
-                    [user_id],
-                )?,
-            };
-        }
+    let days = match grant {
+        Grant::Tokens(n) => return add_tokens(tx, user_id, -i64::from(n)),
+        Grant::Tier { days, .. } => days,
+    };
+    let Some(user) = accounts::get_in(tx, user_id)? else {
+        return Ok(());
+    };
+    // A paid tier without an end was granted by an admin, not bought: left alone.
+    if user.tier_expires_at.is_none() {
+        return Ok(());
     }
-    Ok(())
+    match shortened_expiry(user.tier_expires_at, days, now) {
+        Some(end) => set_tier(tx, user_id, user.tier, Some(end)),
+        None => set_tier(tx, user_id, Tier::Free, None),
+    }
 }
 
 /// Runs one conditional update (`?1` = id, `?2` = now) in an immediate transaction; when it
@@ -338,7 +342,6 @@ pub async fn mark_waiting(pool: &Pool, id: &str) -> Result<Option<Change>, DbErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::Tier;
     use crate::payments::plans::Plans;
     use crate::payments::record::PaymentStatus;
     use crate::payments::store::{

@@ -183,12 +183,7 @@ pub async fn report(state: &AppState) -> HealthReport {
         _ => None,
     };
     let workers_alive = if database_error.is_none() {
-        shared::heartbeats::alive(
-            &state.db,
-            shared::heartbeats::alive_window(state.settings.worker_heartbeat_seconds),
-        )
-        .await
-        .unwrap_or(0)
+        state.workers_alive().await
     } else {
         0
     };

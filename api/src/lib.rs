@@ -35,8 +35,8 @@ pub struct AppState {
     pub db: deadpool_sqlite::Pool,
     /// Queue tables.
     pub queue: apalis_sqlite::SqlitePool,
-    /// When this process started (RFC 3339).
-    pub started_at: String,
+    /// When this process started.
+    pub started_at: chrono::DateTime<chrono::Utc>,
     /// JWT keys, trusted proxies, rate limiters, CORS origins.
     pub security: Arc<security::Security>,
     /// Plans, live or demo mode, the webhook whitelist.
@@ -52,6 +52,15 @@ impl AppState {
     /// The queue heartbeat period.
     pub fn heartbeat(&self) -> Duration {
         Duration::from_secs(self.settings.worker_heartbeat_seconds)
+    }
+
+    /// Workers whose heartbeat is recent (within [`shared::heartbeats::alive_window`] of this
+    /// service's heartbeat period); 0 when the database cannot say.
+    pub async fn workers_alive(&self) -> u64 {
+        let window = shared::heartbeats::alive_window(self.settings.worker_heartbeat_seconds);
+        shared::heartbeats::alive(&self.db, window)
+            .await
+            .unwrap_or(0)
     }
 }
 
@@ -141,7 +150,7 @@ pub async fn run(
         settings: settings.clone(),
         db: stores.db.clone(),
         queue: stores.queue.clone(),
-        started_at: shared::time::now_rfc3339(),
+        started_at: chrono::Utc::now(),
         security,
         payments,
         alerts: alerts.clone(),

@@ -243,12 +243,7 @@ async fn refresh_now(state: &AppState) {
         }
         Err(e) => tracing::warn!(error = %e, "metrics: queue figures unavailable"),
     }
-    let alive = shared::heartbeats::alive(
-        &state.db,
-        shared::heartbeats::alive_window(state.settings.worker_heartbeat_seconds),
-    )
-    .await
-    .unwrap_or(0);
+    let alive = state.workers_alive().await;
     metrics::gauge!("magic_master_workers_alive").set(alive as f64);
     if let Ok(free) = shared::stats::disk_free_bytes(&state.settings.temp_dir) {
         metrics::gauge!("magic_master_disk_free_bytes").set(free as f64);
@@ -265,7 +260,7 @@ async fn record_finished_jobs(state: &AppState) {
     let mut counted = counted.lock().await;
     let lookback = chrono::Utc::now()
         - chrono::Duration::from_std(LOOKBACK).unwrap_or(chrono::Duration::zero());
-    let since = shared::time::format(lookback).max(state.started_at.clone());
+    let since = shared::time::format(lookback.max(state.started_at));
     let finished = match shared::stats::finished_since(&state.db, since).await {
         Ok(f) => f,
         Err(e) => {

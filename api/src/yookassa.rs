@@ -8,12 +8,14 @@
 
 use crate::security::parse_networks;
 use ipnet::IpNet;
-use serde::Serialize;
 use shared::Settings;
 use shared::payments::Plans;
-pub use shared::payments::provider::{Amount, Confirmation, RemotePayment, RemoteStatus};
+pub use shared::payments::checkout::return_url_for;
+pub use shared::payments::provider::{
+    Amount, Confirmation, CreatePayment, PaymentProvider, RemotePayment, RemoteStatus,
+    YooKassaError,
+};
 use shared::settings::Secret;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -35,14 +37,8 @@ pub const DEFAULT_WEBHOOK_WHITELIST: &[&str] = &[
 /// How long one call to YooKassa may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Live or demo.
-#[derive(Debug)]
-pub enum Mode {
-    /// No YooKassa credentials: payments are credited at once.
-    Demo,
-    /// Real payments through this client.
-    Live(YooKassa),
-}
+/// Live (through the [`YooKassa`] client) or demo.
+pub type Mode = shared::payments::checkout::Mode<YooKassa>;
 
 /// Everything the payment routes need, built once at start-up.
 #[derive(Debug)]
@@ -130,60 +126,6 @@ impl Payments {
     }
 }
 
-/// Puts `payment_id` into a return-URL template: replaces `{payment_id}`, or appends
-/// `payment_id=<id>` as a query parameter (before any `#fragment`).
-pub fn return_url_for(template: &str, payment_id: &str) -> String {
-    if template.contains("{payment_id}") {
-        return template.replace("{payment_id}", payment_id);
-    }
-    let (base, fragment) = match template.split_once('#') {
-        Some((b, f)) => (b, Some(f)),
-        None => (template, None),
-    };
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let mut url = format!("{base}{sep}payment_id={payment_id}");
-    if let Some(f) = fragment {
-        url.push('#');
-        url.push_str(f);
-    }
-    url
-}
-
-/// The body of `POST /payments`.
-#[derive(Debug, Clone, Serialize)]
-pub struct CreatePayment {
-    /// Price.
-    pub amount: Amount,
-    /// Always true: one-step payments.
-    pub capture: bool,
-    /// A redirect confirmation with our return URL.
-    pub confirmation: Confirmation,
-    /// Shown to the payer (at most 128 characters).
-    pub description: String,
-    /// `payment_id`, `user_id`, `plan`.
-    pub metadata: HashMap<String, String>,
-}
-
-/// What went wrong talking to YooKassa.
-#[derive(Debug, thiserror::Error)]
-pub enum YooKassaError {
-    /// No answer (connection refused, timeout, DNS).
-    #[error("YooKassa is unreachable: {0}")]
-    Unreachable(String),
-    /// YooKassa knows no such payment (404).
-    #[error("YooKassa has no such payment")]
-    NotFound,
-    /// YooKassa answered a server error (5xx): try again later.
-    #[error("YooKassa answered {status}: {detail}")]
-    ServerError { status: u16, detail: String },
-    /// YooKassa refused the request (4xx other than 404): our request or credentials.
-    #[error("YooKassa refused the request ({status}): {detail}")]
-    Rejected { status: u16, detail: String },
-    /// The answer was not the JSON we expected.
-    #[error("unexpected answer from YooKassa: {0}")]
-    Invalid(String),
-}
-
 /// The YooKassa API client (Basic auth with the shop id and secret key).
 pub struct YooKassa {
     http: reqwest::Client,
@@ -224,21 +166,6 @@ impl YooKassa {
         })
     }
 
-    /// `POST {api}/payments` with `Idempotence-Key: idempotence_key`.
-    pub async fn create_payment(
-        &self,
-        body: &CreatePayment,
-        idempotence_key: &str,
-    ) -> Result<RemotePayment, YooKassaError> {
-        let request = self
-            .http
-            .post(format!("{}/payments", self.api_url))
-            .basic_auth(&self.shop_id, Some(self.secret.expose()))
-            .header("Idempotence-Key", idempotence_key)
-            .json(body);
-        self.send(request).await
-    }
-
     /// `GET {api}/payments/{id}`.
     pub async fn get_payment(&self, id: &str) -> Result<RemotePayment, YooKassaError> {
         if !is_valid_provider_id(id) {
@@ -274,6 +201,23 @@ impl YooKassa {
                 detail: error_description(&text),
             }),
         }
+    }
+}
+
+impl PaymentProvider for YooKassa {
+    /// `POST {api}/payments` with `Idempotence-Key: idempotence_key`.
+    async fn create_payment(
+        &self,
+        body: &CreatePayment,
+        idempotence_key: &str,
+    ) -> Result<RemotePayment, YooKassaError> {
+        let request = self
+            .http
+            .post(format!("{}/payments", self.api_url))
+            .basic_auth(&self.shop_id, Some(self.secret.expose()))
+            .header("Idempotence-Key", idempotence_key)
+            .json(body);
+        self.send(request).await
     }
 }
 
@@ -324,22 +268,6 @@ mod tests {
 
     fn listen() -> SocketAddr {
         "127.0.0.1:8000".parse().unwrap()
-    }
-
-    #[test]
-    fn return_urls_carry_the_payment_id() {
-        assert_eq!(
-            return_url_for("https://x.ru/pay/{payment_id}/done", "abc"),
-            "https://x.ru/pay/abc/done"
-        );
-        assert_eq!(
-            return_url_for("https://x.ru/r", "abc"),
-            "https://x.ru/r?payment_id=abc"
-        );
-        assert_eq!(
-            return_url_for("https://x.ru/r?lang=ru#top", "abc"),
-            "https://x.ru/r?lang=ru&payment_id=abc#top"
-        );
     }
 
     #[test]

@@ -171,6 +171,25 @@ async fn blocked_or_demoted_in_the_database_loses_access_at_once() {
 
     let token = register_free(&base, "carol@example.com").await;
     assert_eq!(get_auth(&base, "/api/auth/me", &token).await.0, 200);
+    // Times are sent as they are stored: RFC 3339, UTC, milliseconds even when they are 0.
+    sql(
+        &env,
+        "UPDATE users SET tier = 'pro', tier_expires_at = '2999-01-01T00:00:00.000Z' \
+         WHERE email = 'carol@example.com'",
+    )
+    .await;
+    let me = get_me(&base, &token).await;
+    let created: String = query_one(
+        &env,
+        "SELECT created_at FROM users WHERE email = 'carol@example.com'",
+    )
+    .await;
+    assert_eq!(
+        (me["tier_expires_at"].as_str(), me["created_at"].as_str()),
+        (Some("2999-01-01T00:00:00.000Z"), Some(created.as_str())),
+        "{me}"
+    );
+    assert!(created.len() == 24 && created.ends_with('Z'), "{created}");
     sql(
         &env,
         "UPDATE users SET is_blocked = 1 WHERE email = 'carol@example.com'",

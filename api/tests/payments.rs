@@ -901,11 +901,7 @@ async fn partial_refunds_shorten_the_paid_period_in_proportion() {
     let (token, user_id) = register_user(&base, "ivan@example.com").await;
     let (id, provider_id) = create_live(&env, &token, "pro_month").await;
     from_yookassa(&base, &mock.pay(&provider_id)).await;
-    let stored_end = |u: &shared::accounts::User| {
-        chrono::DateTime::parse_from_rfc3339(u.tier_expires_at.as_deref().unwrap())
-            .unwrap()
-            .to_utc()
-    };
+    let stored_end = |u: &shared::accounts::User| u.tier_expires_at.unwrap();
     let paid = user_row(&env, user_id).await;
     assert_eq!(paid.tier, shared::accounts::Tier::Pro);
     let end0 = stored_end(&paid);

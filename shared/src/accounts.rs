@@ -3,6 +3,7 @@
 //! in the database (demotion, blocking) takes effect at once.
 
 use crate::db::{DbError, with_conn};
+use chrono::{DateTime, Utc};
 use deadpool_sqlite::Pool;
 use deadpool_sqlite::rusqlite::{self, OptionalExtension, Row, params};
 use mastering::OutputFormat;
@@ -111,20 +112,20 @@ pub struct User {
     pub password_hash: String,
     /// The tier as stored (see [`User::effective_tier`]).
     pub tier: Tier,
-    /// When a paid tier ends (RFC 3339); `None` = does not expire.
-    pub tier_expires_at: Option<String>,
+    /// When a paid tier ends; `None` = does not expire.
+    pub tier_expires_at: Option<DateTime<Utc>>,
     /// Bought tokens: one master each, beyond the daily allowance.
     pub tokens: i64,
     pub is_admin: bool,
     pub is_blocked: bool,
-    pub created_at: String,
+    pub created_at: DateTime<Utc>,
 }
 
 impl User {
     /// The tier in force now: a paid tier whose expiry has passed counts as free.
     pub fn effective_tier(&self) -> Tier {
-        match &self.tier_expires_at {
-            Some(end) if end.as_str() <= crate::time::now_rfc3339().as_str() => Tier::Free,
+        match self.tier_expires_at {
+            Some(end) if end <= Utc::now() => Tier::Free,
             _ => self.tier,
         }
     }
@@ -140,11 +141,11 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         email: row.get(1)?,
         password_hash: row.get(2)?,
         tier: Tier::parse(&tier).unwrap_or(Tier::Free),
-        tier_expires_at: row.get(4)?,
+        tier_expires_at: crate::time::optional_column(row, 4)?,
         tokens: row.get(5)?,
         is_admin: row.get(6)?,
         is_blocked: row.get(7)?,
-        created_at: row.get(8)?,
+        created_at: crate::time::column(row, 8)?,
     })
 }
 
@@ -258,7 +259,7 @@ pub async fn search(
 pub async fn update(
     pool: &Pool,
     id: i64,
-    tier: Option<(Tier, Option<String>)>,
+    tier: Option<(Tier, Option<DateTime<Utc>>)>,
     blocked: Option<bool>,
 ) -> Result<Option<User>, DbError> {
     with_conn(pool, move |c| {
@@ -266,7 +267,7 @@ pub async fn update(
         if let Some((tier, expires)) = tier {
             tx.execute(
                 "UPDATE users SET tier = ?2, tier_expires_at = ?3 WHERE id = ?1",
-                params![id, tier.as_str(), expires],
+                params![id, tier.as_str(), expires.map(crate::time::format)],
             )?;
         }
         if let Some(blocked) = blocked {
@@ -354,15 +355,43 @@ mod tests {
             email: "x@y.z".into(),
             password_hash: String::new(),
             tier: Tier::Pro,
-            tier_expires_at: Some("2000-01-01T00:00:00.000Z".into()),
+            tier_expires_at: crate::time::parse("2000-01-01T00:00:00.000Z").ok(),
             tokens: 0,
             is_admin: false,
             is_blocked: false,
-            created_at: String::new(),
+            created_at: Utc::now(),
         };
         assert_eq!(u.effective_tier(), Tier::Free);
-        u.tier_expires_at = Some("2999-01-01T00:00:00.000Z".into());
+        u.tier_expires_at = crate::time::parse("2999-01-01T00:00:00.000Z").ok();
         assert_eq!(u.effective_tier(), Tier::Pro);
+    }
+
+    /// A tier end stored with an offset (by an operator's `sqlite3`, say) is compared as a
+    /// time, not as text: 05:00+03:00 is 02:00 UTC.
+    #[tokio::test]
+    async fn a_tier_end_is_compared_as_a_time_whatever_its_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open_pool(&dir.path().join("t.db"), 2).unwrap();
+        crate::db::migrate(&pool).await.unwrap();
+        let user = create(&pool, "a@example.com", "h", false)
+            .await
+            .unwrap()
+            .unwrap();
+        let moscow = chrono::FixedOffset::east_opt(3 * 3600).unwrap();
+        for (hours, tier) in [(-1, Tier::Free), (1, Tier::Pro)] {
+            let end = chrono::Utc::now() + chrono::Duration::hours(hours);
+            let text = end.with_timezone(&moscow).to_rfc3339();
+            with_conn(&pool, move |c| {
+                c.execute(
+                    "UPDATE users SET tier = 'pro', tier_expires_at = ?2 WHERE id = ?1",
+                    params![user.id, text],
+                )
+            })
+            .await
+            .unwrap();
+            let stored = by_id(&pool, user.id).await.unwrap().unwrap();
+            assert_eq!(stored.effective_tier(), tier, "{hours} h");
+        }
     }
 
     /// Every format the mastering crate can write, with the tier rules' answer for it.

@@ -42,10 +42,11 @@ pub async fn totals(pool: &Pool, now: DateTime<Utc>) -> Result<Totals, DbError> 
     .await
 }
 
-/// Writes one audit row: `admin` did `action` (e.g. `users.update`) on `target`, with
-/// `details` as JSON.
+/// Writes one audit row: `admin` did `action` (e.g. `users.update`) on `target` `at` that
+/// time, with `details` as JSON.
 pub async fn audit(
     pool: &Pool,
+    at: DateTime<Utc>,
     admin: &User,
     action: &'static str,
     target: Option<String>,
@@ -62,7 +63,7 @@ pub async fn audit(
                 action,
                 target,
                 details.to_string(),
-                crate::time::now_rfc3339()
+                crate::time::format(at)
             ],
         )
         .map(|_| ())

@@ -115,11 +115,11 @@ pub fn user_json(user: &User) -> Value {
         "id": user.id,
         "email": user.email,
         "tier": user.effective_tier().as_str(),
-        "tier_expires_at": user.tier_expires_at,
+        "tier_expires_at": user.tier_expires_at.map(shared::time::format),
         "tokens": user.tokens,
         "is_admin": user.is_admin,
         "is_blocked": user.is_blocked,
-        "created_at": user.created_at,
+        "created_at": shared::time::format(user.created_at),
     })
 }
 

@@ -25,7 +25,15 @@ pub async fn audit(
     target: Option<String>,
     details: Value,
 ) -> Result<(), ApiError> {
-    shared::admin::audit(&state.db, admin, action, target, details).await?;
+    shared::admin::audit(
+        &state.db,
+        chrono::Utc::now(),
+        admin,
+        action,
+        target,
+        details,
+    )
+    .await?;
     tracing::info!(admin = %admin.email, action, "admin action");
     Ok(())
 }
@@ -121,16 +129,12 @@ pub async fn update_user(
             })?;
             let expires = match &patch.tier_expires_at {
                 None => None,
-                Some(s) => Some(
-                    chrono::DateTime::parse_from_rfc3339(s)
-                        .map(|t| shared::time::format(t.to_utc()))
-                        .map_err(|_| {
-                            ApiError::new(
-                                ErrorCode::InvalidParameter,
-                                "tier_expires_at must be an RFC 3339 time",
-                            )
-                        })?,
-                ),
+                Some(s) => Some(shared::time::parse(s).map_err(|_| {
+                    ApiError::new(
+                        ErrorCode::InvalidParameter,
+                        "tier_expires_at must be an RFC 3339 time",
+                    )
+                })?),
             };
             Some((tier, expires))
         }

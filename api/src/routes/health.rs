@@ -24,7 +24,7 @@ pub fn health_json(state: &AppState, r: &HealthReport) -> Value {
     json!({
         "status": r.status(),
         "version": shared::VERSION,
-        "uptime_since": state.started_at,
+        "uptime_since": shared::time::format(state.started_at),
         "components": {
             "database": {
                 "status": if r.database_error.is_some() { "error" } else { "ok" },
@@ -61,10 +61,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
 
 /// Seconds since this process started.
 pub fn uptime_seconds(state: &AppState) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(&state.started_at)
-        .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
-        .unwrap_or(0)
-        .max(0)
+    (chrono::Utc::now() - state.started_at).num_seconds().max(0)
 }
 
 /// `GET /api/metrics`: the flat JSON of docs/API.md.
@@ -72,12 +69,7 @@ pub async fn api_metrics(State(state): State<AppState>) -> Json<Value> {
     let q = shared::stats::queue_stats(&state.db)
         .await
         .unwrap_or_default();
-    let alive = shared::heartbeats::alive(
-        &state.db,
-        shared::heartbeats::alive_window(state.settings.worker_heartbeat_seconds),
-    )
-    .await
-    .unwrap_or(0);
+    let alive = state.workers_alive().await;
     Json(json!({
         "uptime_seconds": uptime_seconds(&state),
         "jobs_running": q.count(JobStatus::Running),

@@ -5,21 +5,23 @@
 //! A notification is never believed: after the IP whitelist, the payment is fetched from
 //! YooKassa and only what YooKassa reports is acted on, by
 //! `shared::payments::reconcile` (the exactly-once transitions, partial refunds, the
-//! announcements). The routes parse, call and respond.
+//! announcements). Starting a payment (demo or live, the plan-below-tier rule, what is
+//! recorded around YooKassa's answer) is `shared::payments::checkout`. The routes parse,
+//! call and respond.
 
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorCode};
 use crate::security::{client_ip, ip_in};
-use crate::yookassa::{Amount, Confirmation, CreatePayment, Mode, YooKassa, YooKassaError};
+use crate::yookassa::{Mode, YooKassaError};
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shared::payments::checkout::{Checkout, CheckoutError};
 use shared::payments::reconcile::{Reconciler, STATUS_REFRESH};
 use shared::payments::{self, Payment};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 /// Largest notification body accepted.
@@ -44,8 +46,8 @@ pub fn payment_json(p: &Payment) -> Value {
         "plan": p.plan,
         "amount": p.amount,
         "currency": p.currency,
-        "created_at": p.created_at,
-        "updated_at": p.updated_at,
+        "created_at": shared::time::format(p.created_at),
+        "updated_at": shared::time::format(p.updated_at),
         "credited": p.credited_at.is_some(),
         "refunded": p.refunded_at.is_some(),
         "refunded_amount": p.refunded_amount(),
@@ -71,16 +73,20 @@ pub struct CreateBody {
     pub plan: String,
 }
 
-fn yookassa_error(e: YooKassaError) -> ApiError {
+/// A payment not started, as the API answers it.
+fn checkout_error(e: CheckoutError) -> ApiError {
     match e {
-        YooKassaError::Unreachable(_) | YooKassaError::ServerError { .. } => {
-            ApiError::unavailable(e)
+        CheckoutError::PlanBelowCurrentTier { .. } => {
+            ApiError::new(ErrorCode::PlanBelowCurrentTier, e.to_string())
         }
-        _ => ApiError::Refused {
+        CheckoutError::Provider(e) if e.is_transient() => ApiError::unavailable(e),
+        CheckoutError::Provider(_) => ApiError::Refused {
             code: ErrorCode::PaymentProviderError,
             detail: "the payment provider refused to create the payment; try again later"
                 .to_owned(),
         },
+        CheckoutError::Db(e) => e.into(),
+        CheckoutError::Vanished(_) => ApiError::internal(e),
     }
 }
 
@@ -108,108 +114,31 @@ pub async fn create(
             ),
         ));
     };
-    if let Some(payments::Grant::Tier { tier, .. }) = plan.grant() {
-        let current = user.effective_tier();
-        if tier < current {
-            return Err(ApiError::new(
-                ErrorCode::PlanBelowCurrentTier,
-                format!(
-                    "your {} plan is still running{}; a {} plan would replace it with less — \
-                     buy it after {} ends, or buy tokens",
-                    current.as_str(),
-                    user.tier_expires_at
-                        .as_deref()
-                        .map(|end| format!(" until {end}"))
-                        .unwrap_or_default(),
-                    tier.as_str(),
-                    current.as_str()
-                ),
-            ));
-        }
-    }
-    let id = payments::new_payment_id();
-    let return_url = state.payments.return_url_for(&id);
-    let demo = state.payments.is_demo();
-    payments::create(&state.db, &id, user.id, plan, demo).await?;
-    let payment = match &state.payments.mode {
-        Mode::Demo => {
-            payments::set_confirmation_url(&state.db, &id, &return_url).await?;
-            let change = payments::credit(&state.db, &id)
-                .await?
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("demo payment row vanished")))?;
-            reconciler(&state).announce("credited", &change);
-            change.payment
-        }
-        Mode::Live(client) => {
-            create_at_yookassa(&state, client, &id, user.id, plan, &return_url).await?
-        }
+    let checkout = Checkout {
+        db: &state.db,
+        alerts: &state.alerts,
     };
-    tracing::info!(payment_id = %id, user_id = user.id, plan = %plan.id, demo, "payment created");
+    let payment = checkout
+        .start(
+            &state.payments.mode,
+            &user,
+            plan,
+            &state.payments.return_url,
+        )
+        .await
+        .map_err(checkout_error)?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
             "payment_id": payment.id,
             "status": payment.status.as_str(),
-            "confirmation_url": if demo { json!(return_url) } else { json!(payment.confirmation_url) },
+            "confirmation_url": payment.confirmation_url,
             "plan": payment.plan,
             "amount": payment.amount,
             "currency": payment.currency,
-            "demo": demo,
+            "demo": payment.demo,
         })),
     ))
-}
-
-async fn create_at_yookassa(
-    state: &AppState,
-    client: &YooKassa,
-    id: &str,
-    user_id: i64,
-    plan: &shared::payments::Plan,
-    return_url: &str,
-) -> Result<Payment, ApiError> {
-    let request = CreatePayment {
-        amount: Amount {
-            value: plan.price.clone(),
-            currency: plan.currency.clone(),
-        },
-        capture: true,
-        confirmation: Confirmation {
-            kind: "redirect".to_owned(),
-            confirmation_url: None,
-            return_url: Some(return_url.to_owned()),
-        },
-        description: format!("Magic Master: {}", plan.name)
-            .chars()
-            .take(128)
-            .collect(),
-        metadata: HashMap::from([
-            ("payment_id".to_owned(), id.to_owned()),
-            ("user_id".to_owned(), user_id.to_string()),
-            ("plan".to_owned(), plan.id.clone()),
-        ]),
-    };
-    let remote = match client.create_payment(&request, id).await {
-        Ok(remote) => remote,
-        Err(e) => {
-            tracing::error!(payment_id = %id, error = %e, "YooKassa: creating the payment failed");
-            payments::mark_failed(&state.db, id, &e.to_string()).await?;
-            return Err(yookassa_error(e));
-        }
-    };
-    let url = remote
-        .confirmation
-        .as_ref()
-        .and_then(|c| c.confirmation_url.clone());
-    let payment = payments::attach_provider(&state.db, id, &remote.id, url.as_deref())
-        .await?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("payment row vanished")))?;
-    if url.is_none() {
-        let e = YooKassaError::Invalid("the created payment has no confirmation_url".to_owned());
-        tracing::error!(payment_id = %id, provider_payment_id = %remote.id, error = %e, "YooKassa");
-        payments::mark_failed(&state.db, id, &e.to_string()).await?;
-        return Err(yookassa_error(e));
-    }
-    Ok(payment)
 }
 
 /// `GET /api/payments` → the caller's payments, newest first.

@@ -2,7 +2,7 @@
 //! cancel, waiting for capture. Each is a conditional `UPDATE` inside a `BEGIN IMMEDIATE`
 //! transaction; the account changes only when that update changed exactly one row.
 
-use crate::accounts::{self, User};
+use crate::accounts::{self, Tier, User};
 use crate::db::{DbError, with_conn};
 use crate::payments::money::share_taken_back;
 use crate::payments::plans::Grant;
@@ -48,25 +48,47 @@ impl RefundStep {
 
 /// The end of a paid period extended by `days`, counted from the current end when that is
 /// still ahead, else from `now`.
-pub fn extended_expiry(current: Option<&str>, days: u32, now: DateTime<Utc>) -> DateTime<Utc> {
-    let base = current
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.to_utc())
-        .filter(|t| *t > now)
-        .unwrap_or(now);
+pub fn extended_expiry(
+    current: Option<DateTime<Utc>>,
+    days: u32,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let base = current.filter(|t| *t > now).unwrap_or(now);
     base + Duration::days(i64::from(days))
 }
 
 /// The end of a paid period after taking back `days`: `None` when the period is over by
 /// then (or there was none to shorten).
 pub fn shortened_expiry(
-    current: Option<&str>,
+    current: Option<DateTime<Utc>>,
     days: u32,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let end =
-        DateTime::parse_from_rfc3339(current?).ok()?.to_utc() - Duration::days(i64::from(days));
+    let end = current? - Duration::days(i64::from(days));
     (end > now).then_some(end)
+}
+
+/// Adds `delta` tokens to the account (never below 0).
+fn add_tokens(tx: &rusqlite::Transaction<'_>, user_id: i64, delta: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE users SET tokens = MAX(0, tokens + ?2) WHERE id = ?1",
+        params![user_id, delta],
+    )
+    .map(|_| ())
+}
+
+/// Sets the account's tier and when it ends (`None`: never).
+fn set_tier(
+    tx: &rusqlite::Transaction<'_>,
+    user_id: i64,
+    tier: Tier,
+    end: Option<DateTime<Utc>>,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE users SET tier = ?2, tier_expires_at = ?3 WHERE id = ?1",
+        params![user_id, tier.as_str(), end.map(crate::time::format)],
+    )
+    .map(|_| ())
 }
 
 fn apply_grant(
@@ -75,30 +97,24 @@ fn apply_grant(
     grant: Grant,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
-    match grant {
-        Grant::Tokens(n) => {
-            tx.execute(
-                "UPDATE users SET tokens = tokens + ?2 WHERE id = ?1",
-                params![user_id, n],
-            )?;
-        }
-        Grant::Tier { tier, days } => {
-            let Some(user) = accounts::get_in(tx, user_id)? else {
-                return Ok(());
-            };
-            // The same tier extends the paid period; another tier starts its own now (the
-            // days left of a lower tier are not carried into a higher one).
-            let current_end = (user.effective_tier() == tier)
-                .then_some(user.tier_expires_at.as_deref())
-                .flatten();
-            let end = extended_expiry(current_end, days, now);
-            tx.execute(
-                "UPDATE users SET tier = ?2, tier_expires_at = ?3 WHERE id = ?1",
-                params![user_id, tier.as_str(), crate::time::format(end)],
-            )?;
-        }
-    }
-    Ok(())
+    let (tier, days) = match grant {
+        Grant::Tokens(n) => return add_tokens(tx, user_id, i64::from(n)),
+        Grant::Tier { tier, days } => (tier, days),
+    };
+    let Some(user) = accounts::get_in(tx, user_id)? else {
+        return Ok(());
+    };
+    // The same tier extends the paid period; another tier starts its own now (the days left
+    // of a lower tier are not carried into a higher one).
+    let current_end = (user.effective_tier() == tier)
+        .then_some(user.tier_expires_at)
+        .flatten();
+    set_tier(
+        tx,
+        user_id,
+        tier,
+        Some(extended_expiry(current_end, days, now)),
+    )
 }
 
 fn take_back(
@@ -107,34 +123,21 @@ fn take_back(
     grant: Grant,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
-    match grant {
-        Grant::Tokens(n) => {
-            tx.execute(
-                "UPDATE users SET tokens = MAX(0, tokens - ?2) WHERE id = ?1",
-                params![user_id, n],
-            )?;
-        }
-        Grant::Tier { days, .. } => {
-            let Some(user) = accounts::get_in(tx, user_id)? else {
-                return Ok(());
-            };
-            // A paid tier without an end was granted by an admin, not bought: left alone.
-            let Some(current) = user.tier_expires_at.as_deref() else {
-                return Ok(());
-            };
-            match shortened_expiry(Some(current), days, now) {
-                Some(end) => tx.execute(
-                    "UPDATE users SET tier_expires_at = ?2 WHERE id = ?1",
-                    params![user_id, crate::time::format(end)],
-                )?,
-                None => tx.execute(
-                    "UPDATE users SET tier = 'free', tier_expires_at = NULL WHERE id = ?1",
-                    [user_id],
-                )?,
-            };
-        }
+    let days = match grant {
+        Grant::Tokens(n) => return add_tokens(tx, user_id, -i64::from(n)),
+        Grant::Tier { days, .. } => days,
+    };
+    let Some(user) = accounts::get_in(tx, user_id)? else {
+        return Ok(());
+    };
+    // A paid tier without an end was granted by an admin, not bought: left alone.
+    if user.tier_expires_at.is_none() {
+        return Ok(());
     }
-    Ok(())
+    match shortened_expiry(user.tier_expires_at, days, now) {
+        Some(end) => set_tier(tx, user_id, user.tier, Some(end)),
+        None => set_tier(tx, user_id, Tier::Free, None),
+    }
 }
 
 /// Runs one conditional update (`?1` = id, `?2` = now) in an immediate transaction; when it
@@ -339,7 +342,6 @@ pub async fn mark_waiting(pool: &Pool, id: &str) -> Result<Option<Change>, DbErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::Tier;
     use crate::payments::plans::Plans;
     use crate::payments::record::PaymentStatus;
     use crate::payments::store::{
@@ -364,15 +366,11 @@ mod tests {
             .to_utc();
         let days = |d: i64| now + Duration::days(d);
         assert_eq!(extended_expiry(None, 30, now), days(30));
-        let past = crate::time::format(days(-5));
-        assert_eq!(extended_expiry(Some(&past), 30, now), days(30));
-        let future = crate::time::format(days(10));
-        assert_eq!(extended_expiry(Some(&future), 30, now), days(40));
-        assert_eq!(extended_expiry(Some("garbage"), 1, now), days(1));
+        assert_eq!(extended_expiry(Some(days(-5)), 30, now), days(30));
+        assert_eq!(extended_expiry(Some(days(10)), 30, now), days(40));
         // Taking back.
-        let end = crate::time::format(days(40));
-        assert_eq!(shortened_expiry(Some(&end), 30, now), Some(days(10)));
-        assert_eq!(shortened_expiry(Some(&future), 30, now), None);
+        assert_eq!(shortened_expiry(Some(days(40)), 30, now), Some(days(10)));
+        assert_eq!(shortened_expiry(Some(days(10)), 30, now), None);
         assert_eq!(shortened_expiry(None, 30, now), None);
     }
 
@@ -427,14 +425,14 @@ mod tests {
         let t0 = Utc::now();
         let u = credit(&pool, &a.id).await.unwrap().unwrap().user.unwrap();
         assert_eq!(u.tier, Tier::Pro);
-        let end_a = DateTime::parse_from_rfc3339(u.tier_expires_at.as_deref().unwrap()).unwrap();
-        let span = (end_a.to_utc() - t0).num_seconds();
+        let end_a = u.tier_expires_at.unwrap();
+        let span = (end_a - t0).num_seconds();
         assert!(
             (30 * 86_400 - 5..=30 * 86_400 + 5).contains(&span),
             "{span}"
         );
         let u = credit(&pool, &b.id).await.unwrap().unwrap().user.unwrap();
-        let end_b = DateTime::parse_from_rfc3339(u.tier_expires_at.as_deref().unwrap()).unwrap();
+        let end_b = u.tier_expires_at.unwrap();
         assert_eq!(
             (end_b - end_a).num_days(),
             30,
@@ -448,10 +446,7 @@ mod tests {
             .unwrap()
             .user
             .unwrap();
-        assert_eq!(
-            u.tier_expires_at.as_deref(),
-            Some(crate::time::format(end_a.to_utc()).as_str())
-        );
+        assert_eq!(u.tier_expires_at, Some(end_a));
         assert_eq!(u.effective_tier(), Tier::Pro);
         let u = refund(&pool, &a.id, 49_000)
             .await
@@ -459,7 +454,7 @@ mod tests {
             .unwrap()
             .user
             .unwrap();
-        assert_eq!((u.tier, u.tier_expires_at.as_deref()), (Tier::Free, None));
+        assert_eq!((u.tier, u.tier_expires_at), (Tier::Free, None));
     }
 
     #[tokio::test]
@@ -555,11 +550,7 @@ mod tests {
         let pro = plans.get("pro_month").unwrap();
         create(&pool, "m", user.id, pro, false).await.unwrap();
         let u = credit(&pool, "m").await.unwrap().unwrap().user.unwrap();
-        let end = |u: &User| {
-            DateTime::parse_from_rfc3339(u.tier_expires_at.as_deref().unwrap())
-                .unwrap()
-                .to_utc()
-        };
+        let end = |u: &User| u.tier_expires_at.unwrap();
         let end0 = end(&u);
         // 100.00 of 490.00 → 7 days; 200.00 in total → 13 days in total.
         let c = refund(&pool, "m", 10_000).await.unwrap().unwrap();
@@ -584,7 +575,7 @@ mod tests {
         let c = refund(&pool, "m", 49_000).await.unwrap().unwrap();
         assert_eq!(c.payment.status, PaymentStatus::Refunded);
         let u = c.user.unwrap();
-        assert_eq!((u.tier, u.tier_expires_at.as_deref()), (Tier::Free, None));
+        assert_eq!((u.tier, u.tier_expires_at), (Tier::Free, None));
 
         // A partial refund recorded before the credit (the success notification was
         // missed): the credit grants only the unrefunded share, and nothing is taken twice.
@@ -606,7 +597,7 @@ mod tests {
             .unwrap()
             .user
             .unwrap();
-        assert_eq!((u.tier, u.tier_expires_at.as_deref()), (Tier::Free, None));
+        assert_eq!((u.tier, u.tier_expires_at), (Tier::Free, None));
     }
 
     #[tokio::test]
@@ -615,15 +606,17 @@ mod tests {
         let pool = crate::db::open_pool(&dir.path().join("t.db"), 2).unwrap();
         with_conn(&pool, |c| {
             crate::db::apply_migrations(c, &crate::db::MIGRATIONS[..4])?;
-            c.execute_batch(
-                "INSERT INTO users (email, password_hash, created_at) VALUES ('a@b.c', 'h', 'x');
+            // Times as every version wrote them (read as times since issue 12).
+            let at = "'2026-01-01T00:00:00.000Z'";
+            c.execute_batch(&format!(
+                "INSERT INTO users (email, password_hash, created_at) VALUES ('a@b.c', 'h', {at});
                  INSERT INTO payments (id, user_id, plan, amount, currency, status,
                      idempotence_key, created_at, updated_at, credited_at, refunded_at)
-                 VALUES ('old', 1, 'pro_month', '1490.00', 'RUB', 'refunded', 'old', 'x', 'x',
-                     'x', 'x'),
-                        ('paid', 1, 'pro_month', '490.00', 'RUB', 'succeeded', 'paid', 'x', 'x',
-                     'x', NULL);",
-            )?;
+                 VALUES ('old', 1, 'pro_month', '1490.00', 'RUB', 'refunded', 'old', {at}, {at},
+                     {at}, {at}),
+                        ('paid', 1, 'pro_month', '490.00', 'RUB', 'succeeded', 'paid', {at}, {at},
+                     {at}, NULL);"
+            ))?;
             crate::db::apply_migrations(c, crate::db::MIGRATIONS)
         })
         .await
@@ -668,8 +661,7 @@ mod tests {
             .user
             .unwrap();
         assert_eq!(u.tier, Tier::Studio);
-        let end = DateTime::parse_from_rfc3339(u.tier_expires_at.as_deref().unwrap()).unwrap();
-        let span = (end.to_utc() - t0).num_seconds();
+        let span = (u.tier_expires_at.unwrap() - t0).num_seconds();
         // 30 days of studio from now, not the 30 pro days left plus 30.
         assert!(
             (30 * 86_400 - 5..=30 * 86_400 + 5).contains(&span),

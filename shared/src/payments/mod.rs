@@ -16,10 +16,13 @@
 //! The module is split by concern: [`plans`] (what is on sale and what it grants),
 //! [`money`] (amounts in exact minor units), [`record`] (a payment row and its status),
 //! [`store`] (reading and writing rows), [`ledger`] (the exactly-once credit, refund and
-//! cancel transitions), [`provider`] (the provider's payment object as read) and
-//! [`reconcile`] (acting on what the provider reports). Everything is re-exported here, so
+//! cancel transitions), [`provider`] (the provider's payment object, and the one call the
+//! domain makes to it), [`checkout`] (starting a payment: demo or live, the plan-below-tier
+//! rule, what is recorded around the provider's answer) and [`reconcile`] (acting on what the
+//! provider reports). Everything is re-exported here, so
 //! callers write `shared::payments::credit`.
 
+pub mod checkout;
 pub mod ledger;
 pub mod money;
 pub mod plans;

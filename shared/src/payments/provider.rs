@@ -1,9 +1,69 @@
-//! The payment provider's (YooKassa's) payment object, as read from its API: what
-//! [`super::reconcile`] acts on. The HTTP client that fetches it is the API's
-//! (`api/src/yookassa.rs`).
+//! The payment provider (YooKassa) as the domain sees it: the payment object read from its
+//! API (what [`super::reconcile`] acts on), the creation request, what can go wrong, and the
+//! one call the domain makes itself ([`PaymentProvider::create_payment`], from
+//! [`super::checkout`]). The HTTP client that implements it is the API's
+//! (`api/src/yookassa.rs`), so this crate holds no provider client and the rules are tested
+//! with a fake.
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+
+/// Creates payments at the provider: the call [`super::checkout`] makes.
+pub trait PaymentProvider: Sync {
+    /// Creates `request` at the provider; `idempotence_key` (our payment id) makes a retried
+    /// creation return the same payment instead of a second one.
+    fn create_payment(
+        &self,
+        request: &CreatePayment,
+        idempotence_key: &str,
+    ) -> impl Future<Output = Result<RemotePayment, YooKassaError>> + Send;
+}
+
+/// What went wrong talking to YooKassa.
+#[derive(Debug, thiserror::Error)]
+pub enum YooKassaError {
+    /// No answer (connection refused, timeout, DNS).
+    #[error("YooKassa is unreachable: {0}")]
+    Unreachable(String),
+    /// YooKassa knows no such payment (404).
+    #[error("YooKassa has no such payment")]
+    NotFound,
+    /// YooKassa answered a server error (5xx): try again later.
+    #[error("YooKassa answered {status}: {detail}")]
+    ServerError { status: u16, detail: String },
+    /// YooKassa refused the request (4xx other than 404): our request or credentials.
+    #[error("YooKassa refused the request ({status}): {detail}")]
+    Rejected { status: u16, detail: String },
+    /// The answer was not the JSON we expected.
+    #[error("unexpected answer from YooKassa: {0}")]
+    Invalid(String),
+}
+
+impl YooKassaError {
+    /// True when trying again later may work (no answer, or a server error); false when
+    /// YooKassa refused or answered nonsense.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            YooKassaError::Unreachable(_) | YooKassaError::ServerError { .. }
+        )
+    }
+}
+
+/// The body of `POST /payments`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatePayment {
+    /// Price.
+    pub amount: Amount,
+    /// Always true: one-step payments.
+    pub capture: bool,
+    /// A redirect confirmation with our return URL.
+    pub confirmation: Confirmation,
+    /// Shown to the payer (at most 128 characters).
+    pub description: String,
+    /// `payment_id`, `user_id`, `plan`.
+    pub metadata: HashMap<String, String>,
+}
 
 /// An amount as YooKassa writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

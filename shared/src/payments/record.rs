@@ -2,6 +2,7 @@
 
 use crate::payments::money::{amount_minor_units, format_amount};
 use crate::payments::plans::Grant;
+use chrono::{DateTime, Utc};
 
 /// The life cycle of a payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,14 +72,14 @@ pub struct Payment {
     pub status: PaymentStatus,
     /// Demo mode (no real money): credited at creation.
     pub demo: bool,
-    /// RFC 3339.
-    pub created_at: String,
-    /// RFC 3339.
-    pub updated_at: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When its row last changed.
+    pub updated_at: DateTime<Utc>,
     /// When it was credited; set at most once.
-    pub credited_at: Option<String>,
+    pub credited_at: Option<DateTime<Utc>>,
     /// When it was refunded; set at most once.
-    pub refunded_at: Option<String>,
+    pub refunded_at: Option<DateTime<Utc>>,
     /// YooKassa's id (`None` in demo mode, or when creation failed).
     pub provider_payment_id: Option<String>,
     /// Where the payer confirms the payment.

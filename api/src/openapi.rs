@@ -158,6 +158,13 @@ mod tests {
         (status, String::from_utf8_lossy(&body).into_owned())
     }
 
+    /// The document as `GET /api/openapi.json` serves it.
+    async fn served_document(router: &Router) -> serde_json::Value {
+        let (status, text) = send(router, Method::GET, "/api/openapi.json").await;
+        assert_eq!(status, StatusCode::OK);
+        serde_json::from_str(&text).unwrap()
+    }
+
     /// `{name}` segments filled in: a path the route matches.
     fn concrete(path: &str) -> String {
         path.split('/')
@@ -179,9 +186,7 @@ mod tests {
     async fn the_document_lists_exactly_the_routes_served() {
         let dir = tempfile::tempdir().unwrap();
         let router = crate::router(state(dir.path()).await);
-        let (status, text) = send(&router, Method::GET, "/api/openapi.json").await;
-        assert_eq!(status, StatusCode::OK);
-        let document: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let document = served_document(&router).await;
         let documented: BTreeSet<(String, String)> = document["paths"]
             .as_object()
             .expect("the document has paths")
@@ -219,6 +224,61 @@ mod tests {
             undocumented.is_empty() && not_served.is_empty(),
             "served but not in /api/openapi.json: {undocumented:?}; \
              documented but not served: {not_served:?}"
+        );
+    }
+
+    /// What the hand-written document had that clients rely on: the error body with every
+    /// code, the security schemes and who needs which, the upload forms.
+    #[tokio::test]
+    async fn the_document_has_the_error_codes_security_and_upload_forms() {
+        let dir = tempfile::tempdir().unwrap();
+        let document = served_document(&crate::router(state(dir.path()).await)).await;
+        let schemas = &document["components"]["schemas"];
+        let codes: Vec<&str> = crate::error::ErrorCode::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        assert_eq!(schemas["ErrorCode"]["enum"], serde_json::json!(codes));
+        assert_eq!(
+            schemas["Error"]["required"],
+            serde_json::json!(["detail", "code"])
+        );
+        let schemes = &document["components"]["securitySchemes"];
+        assert_eq!(schemes["bearer"]["scheme"], "bearer");
+        assert_eq!(schemes["bearer"]["bearerFormat"], "JWT");
+        assert_eq!(schemes["guestCookie"]["name"], crate::auth::GUEST_COOKIE);
+        assert_eq!(schemes["guestHeader"]["name"], crate::auth::GUEST_HEADER);
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let needs_admin = path.starts_with("/api/admin/");
+                let security = &operation["security"];
+                if needs_admin {
+                    assert_eq!(
+                        security,
+                        &serde_json::json!([{ "bearer": [] }]),
+                        "{method} {path}"
+                    );
+                }
+                for (status, response) in operation["responses"].as_object().unwrap() {
+                    let json = &response["content"]["application/json"]["schema"]["$ref"];
+                    if status.starts_with('4') {
+                        assert_eq!(
+                            json, "#/components/schemas/Error",
+                            "{method} {path} {status}"
+                        );
+                    }
+                }
+            }
+        }
+        for upload in ["/api/v2/master", "/api/v2/analyze"] {
+            let form = &document["paths"][upload]["post"]["requestBody"]["content"]["multipart/form-data"]
+                ["schema"]["$ref"];
+            assert!(form.is_string(), "{upload}: {form}");
+        }
+        let styles: Vec<&str> = mastering::Style::ALL.iter().map(|s| s.name()).collect();
+        assert_eq!(
+            schemas["MasterForm"]["properties"]["style"]["enum"],
+            serde_json::json!(styles)
         );
     }
 }

@@ -38,8 +38,7 @@ pub struct MasterForm {
     /// WAV, AIFF, FLAC, MP3, OGG/Vorbis, M4A/AAC/ALAC.
     #[schema(format = Binary, value_type = String)]
     file: Vec<u8>,
-    /// A style name (`GET /api/styles`).
-    #[schema(default = "standard", example = "edm")]
+    #[schema(schema_with = style_names)]
     style: Option<String>,
     /// `wav`, `flac` or `mp3`; FLAC, MP3 and 24-bit need a paid plan (403 `format-not-allowed`).
     #[schema(default = "wav")]
@@ -55,6 +54,16 @@ pub struct MasterForm {
     /// True-peak ceiling, dBTP.
     #[schema(minimum = -9, maximum = 0, default = -1.0)]
     true_peak_db: Option<f64>,
+}
+
+/// The `style` field's schema: one of the names of [`Style::ALL`], `standard` by default.
+fn style_names() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(Style::ALL.map(Style::name)))
+        .default(Some(Style::Standard.name().into()))
+        .description(Some("A style name (`GET /api/styles`)."))
+        .build()
 }
 
 /// 202 of `POST /api/v2/master` (and 200 of an admin retry): the job is queued.

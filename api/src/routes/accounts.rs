@@ -122,7 +122,7 @@ pub async fn register(
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 400, description = "Invalid request", body = ErrorBody),
         (status = 401, description = "Not authenticated (`not-authenticated`, `invalid-token`)", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
+        (status = 403, description = "The account is blocked (`user-blocked`)", body = ErrorBody),
         (status = 429, description = "Rate limited or over a quota, with `Retry-After`", body = ErrorBody),
     ),
 )]
@@ -197,7 +197,7 @@ impl From<&User> for UserView {
     responses(
         (status = 200, description = "Account", body = UserView),
         (status = 401, description = "Not authenticated (`not-authenticated`, `invalid-token`)", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
+        (status = 403, description = "The account is blocked (`user-blocked`)", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -277,7 +277,7 @@ pub struct LimitsResponse {
     responses(
         (status = 200, description = "Limits", body = LimitsResponse),
         (status = 401, description = "Not authenticated (`not-authenticated`, `invalid-token`)", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
+        (status = 403, description = "The account is blocked (`user-blocked`)", body = ErrorBody),
     ),
     security((), ("bearer" = [])),
 )]
@@ -337,7 +337,7 @@ pub struct JobHistory {
     responses(
         (status = 200, description = "History", body = JobHistory),
         (status = 401, description = "Not authenticated (`not-authenticated`, `invalid-token`)", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
+        (status = 403, description = "The account is blocked (`user-blocked`)", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]

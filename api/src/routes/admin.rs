@@ -55,7 +55,7 @@ pub struct AdminStats {
     responses(
         (status = 200, description = "Stats", body = AdminStats),
         (status = 401, description = "Not authenticated (`not-authenticated`, `invalid-token`)", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
+        (status = 403, description = "Not an admin (`admin-only`), or the account is blocked (`user-blocked`)", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -107,7 +107,7 @@ pub struct UserList {
     responses(
         (status = 200, description = "Users", body = UserList),
         (status = 401, description = "Not authenticated (`not-authenticated`, `invalid-token`)", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
+        (status = 403, description = "Not an admin (`admin-only`), or the account is blocked (`user-blocked`)", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -161,8 +161,8 @@ fn bad_body(e: axum::extract::rejection::JsonRejection) -> ApiError {
         (status = 200, description = "Updated user", body = UserView),
         (status = 400, description = "Invalid request", body = ErrorBody),
         (status = 401, description = "Not authenticated (`not-authenticated`, `invalid-token`)", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
-        (status = 404, description = "Not found (also another caller's job or payment)", body = ErrorBody),
+        (status = 403, description = "Not an admin (`admin-only`), or the account is blocked (`user-blocked`)", body = ErrorBody),
+        (status = 404, description = "No such user or job (`not-found`)", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -241,8 +241,8 @@ pub struct Grant {
         (status = 200, description = "Updated user", body = UserView),
         (status = 400, description = "Invalid request", body = ErrorBody),
         (status = 401, description = "Not authenticated (`not-authenticated`, `invalid-token`)", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
-        (status = 404, description = "Not found (also another caller's job or payment)", body = ErrorBody),
+        (status = 403, description = "Not an admin (`admin-only`), or the account is blocked (`user-blocked`)", body = ErrorBody),
+        (status = 404, description = "No such user or job (`not-found`)", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -307,7 +307,7 @@ pub struct AdminJobList {
         (status = 200, description = "Jobs with their owner's email (null for guests)", body = AdminJobList),
         (status = 400, description = "Invalid request", body = ErrorBody),
         (status = 401, description = "Not authenticated (`not-authenticated`, `invalid-token`)", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
+        (status = 403, description = "Not an admin (`admin-only`), or the account is blocked (`user-blocked`)", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -368,8 +368,8 @@ pub async fn list_jobs(
     responses(
         (status = 200, description = "Queued again", body = JobQueued),
         (status = 401, description = "Not authenticated (`not-authenticated`, `invalid-token`)", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
-        (status = 404, description = "Not found (also another caller's job or payment)", body = ErrorBody),
+        (status = 403, description = "Not an admin (`admin-only`), or the account is blocked (`user-blocked`)", body = ErrorBody),
+        (status = 404, description = "No such user or job (`not-found`)", body = ErrorBody),
         (status = 409, description = "Conflict", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -499,7 +499,7 @@ pub struct SettingsResponse {
     responses(
         (status = 200, description = "Settings", body = SettingsResponse),
         (status = 401, description = "Not authenticated (`not-authenticated`, `invalid-token`)", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
+        (status = 403, description = "Not an admin (`admin-only`), or the account is blocked (`user-blocked`)", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -565,7 +565,7 @@ pub async fn settings(
     responses(
         (status = 200, description = "The snapshot (`Content-Disposition: attachment; filename=\"magic_master_backup_<YYYYmmdd_HHMMSS>.sqlite3\"`)", body = [u8], content_type = "application/vnd.sqlite3"),
         (status = 401, description = "Not authenticated (`not-authenticated`, `invalid-token`)", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
+        (status = 403, description = "Not an admin (`admin-only`), or the account is blocked (`user-blocked`)", body = ErrorBody),
         (status = 503, description = "Unavailable, with `Retry-After` where retrying helps", body = ErrorBody),
     ),
     security(("bearer" = [])),

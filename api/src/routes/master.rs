@@ -252,7 +252,7 @@ pub async fn probe(path: PathBuf, max_duration_sec: f64) -> Result<mastering::Au
         (status = 415, description = "Not audio we can read (`unsupported-media`)", body = ErrorBody),
         (status = 503, description = "Unavailable, with `Retry-After` where retrying helps", body = ErrorBody),
         (status = 401, description = "Not authenticated (`not-authenticated`, `invalid-token`)", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
+        (status = 403, description = "The format needs a paid plan (`format-not-allowed`), or the account is blocked (`user-blocked`)", body = ErrorBody),
         (status = 429, description = "Rate limited or over a quota, with `Retry-After`", body = ErrorBody),
         (status = 408, description = "The body was too slow (`body-timeout`, `body-too-slow`)", body = ErrorBody),
     ),

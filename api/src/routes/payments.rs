@@ -179,7 +179,7 @@ fn yookassa_error(e: YooKassaError) -> ApiError {
         (status = 201, description = "Payment created (pending; succeeded in demo mode)", body = PaymentCreated),
         (status = 400, description = "invalid-body, unknown-plan, or plan-below-current-tier (a tier plan lower than the paid tier in force)", body = ErrorBody),
         (status = 401, description = "Not authenticated (`not-authenticated`, `invalid-token`)", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
+        (status = 403, description = "The account is blocked (`user-blocked`)", body = ErrorBody),
         (status = 429, description = "Rate limited or over a quota, with `Retry-After`", body = ErrorBody),
         (status = 502, description = "payment-provider-error: YooKassa refused the request (the payment is kept as failed)", body = ErrorBody),
         (status = 503, description = "unavailable: YooKassa unreachable or failing (the payment is kept as failed)", body = ErrorBody),
@@ -326,7 +326,7 @@ async fn create_at_yookassa(
     responses(
         (status = 200, description = "Payments", body = PaymentList),
         (status = 401, description = "Not authenticated (`not-authenticated`, `invalid-token`)", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
+        (status = 403, description = "The account is blocked (`user-blocked`)", body = ErrorBody),
         (status = 429, description = "Rate limited or over a quota, with `Retry-After`", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -352,7 +352,7 @@ pub async fn list(
     responses(
         (status = 200, description = "Payment", body = PaymentView),
         (status = 401, description = "Not authenticated (`not-authenticated`, `invalid-token`)", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
+        (status = 403, description = "The account is blocked (`user-blocked`)", body = ErrorBody),
         (status = 404, description = "Not found (also another caller's job or payment)", body = ErrorBody),
         (status = 429, description = "Rate limited or over a quota, with `Retry-After`", body = ErrorBody),
     ),
@@ -438,7 +438,7 @@ fn ignored(reason: &'static str) -> Json<WebhookAck> {
     responses(
         (status = 200, description = "Handled (`{\"ok\": true}`) or ignored (`{\"ok\": true, \"ignored\": reason}`: unknown payment, unhandled event, demo mode, mismatching amount)", body = WebhookAck),
         (status = 400, description = "Invalid request", body = ErrorBody),
-        (status = 403, description = "Forbidden", body = ErrorBody),
+        (status = 403, description = "Not from an address of the whitelist (`webhook-forbidden`)", body = ErrorBody),
         (status = 503, description = "YooKassa could not be asked: nothing done; YooKassa retries the notification", body = ErrorBody),
     ),
 )]

@@ -8,6 +8,7 @@ pub mod guest_token;
 pub mod health_report;
 pub mod limits;
 pub mod monitor;
+pub mod openapi;
 pub mod routes;
 pub mod security;
 pub mod sweeper;
@@ -16,8 +17,7 @@ pub mod upload;
 pub mod web;
 pub mod yookassa;
 
-use axum::Router;
-use axum::routing::{get, post};
+use axum::{Extension, Router};
 use magic_master_worker::bootstrap::WorkerSet;
 use shared::Settings;
 use shared::alerts::Alerts;
@@ -64,47 +64,14 @@ impl AppState {
     }
 }
 
-/// All routes.
+/// All routes: the API ([`routes::api`], with its generated OpenAPI document, served at
+/// `/api/openapi.json`) and the web app's pages.
 pub fn router(state: AppState) -> Router {
-    use routes::{analyze, files, info, master, status};
-    let gate = limits::ClientGate::new(
-        &limits::UPLOADS,
-        state.settings.uploads_per_ip,
-        state.settings.uploads_max,
-    );
-    let streams = limits::ClientGate::new(
-        &limits::PROGRESS_STREAMS,
-        routes::status::STREAMS_PER_CLIENT,
-        routes::status::STREAMS_MAX,
-    );
-    // The upload routes stream their bodies to disk (bounded by `limits::guard_body` and
-    // `upload::open_multipart`), holding one of the upload slots while they run.
-    let uploads = Router::new()
-        .route("/api/v2/master", post(master::create_job))
-        .route("/api/v2/analyze", post(analyze::analyze))
-        .route_layer(axum::middleware::from_fn_with_state(
-            (state.clone(), gate),
-            limits::upload_gate,
-        ));
-    let app = Router::new()
-        .merge(uploads)
-        .merge(routes::account_routes())
-        .merge(routes::payment_routes())
+    let (api, document) = routes::api(&state).split_for_parts();
+    let app = api
+        .layer(Extension(openapi::Document::new(&document)))
         .merge(web::routes())
-        .route("/api/master/status/{job_id}", get(status::status))
-        .route(
-            "/api/master/progress/{job_id}",
-            get(status::progress).layer(axum::Extension(streams)),
-        )
-        .route("/api/master/cancel/{job_id}", post(routes::cancel::cancel))
-        .route("/api/master/result/{job_id}", get(files::result))
-        .route("/api/master/preview/{job_id}", get(files::preview))
-        .route("/api/styles", get(info::styles))
-        .route("/api/health", get(routes::health::health))
-        .route("/api/metrics", get(routes::health::api_metrics))
-        .route("/metrics", get(routes::health::prometheus))
-        .route("/api/openapi.json", get(info::openapi))
-        .fallback(info::not_found)
+        .fallback(routes::info::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::guard_body,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 /// Loudness and peaks of one file (the status document's `after`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoudnessMeasurements {
     /// Integrated loudness, LUFS.
     #[serde(deserialize_with = "number_or_nan")]
@@ -28,6 +29,7 @@ pub struct LoudnessMeasurements {
 /// The upload's loudness and peaks and its shape (the status document's `before`): the
 /// [`LoudnessMeasurements`] fields, then the input's own, in one flat JSON object.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InputMeasurements {
     /// Integrated loudness, true and sample peak, loudness range.
     #[serde(flatten)]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 macro_rules! error_codes {
     ($($(#[doc = $doc:literal])* $variant:ident => ($wire:literal, $status:ident),)+) => {
         /// A stable, kebab-case error code: the `code` of every `/api/*` error body.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "kebab-case")]
         pub enum ErrorCode {
             $($(#[doc = $doc])* $variant,)+

@@ -99,12 +99,17 @@ impl From<shared::db::DbError> for ApiError {
 }
 
 /// The body of every `/api/*` error.
-#[derive(Debug, Serialize)]
-struct ErrorBody<'a> {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    /// What went wrong, for people (English).
     detail: &'a str,
+    /// What went wrong, for programs: a stable kebab-case code.
     code: ErrorCode,
+    /// With 429 and some 503: seconds to wait (also the `Retry-After` header).
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after: Option<u64>,
+    /// With 429 `quota-exhausted`: when the daily quota resets (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     reset_at: Option<&'a str>,
 }

@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::routes::status::{JobStatusBody, StatusResponse, load_job};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -16,6 +16,21 @@ use shared::jobs::{self, CancelOutcome};
 /// worker at the chain's next progress check: 202 with the document still `running`; the
 /// status and the progress stream report the end. Cancelling a cancelled job again answers
 /// 200; a job that ended otherwise answers 409 `already-finished`.
+#[utoipa::path(
+    post,
+    path = "/api/master/cancel/{job_id}",
+    tag = "mastering",
+    summary = "Cancel a job (its owner)",
+    description = "Only the job's owner (its user, or its guest token) may cancel it: anyone else gets 404. A queued job is cancelled at once (200: status `failed`, `error_code` `cancelled`; its upload is deleted and its master refunded). A running job is stopped by its worker at the chain's next progress check (202: still `running`; the status and the progress stream report the end, and the master counts). A job that has already finished gets 409 `already-finished`; a cancelled one 200 again.",
+    params(("job_id" = String, Path, description = "The job's id (32 hex digits)")),
+    responses(
+        (status = 200, description = "Cancelled", body = StatusResponse),
+        (status = 202, description = "Cancel requested: the worker stops the job", body = StatusResponse),
+        (status = 404, description = "Not found (also another caller's job or payment)", body = ErrorBody),
+        (status = 409, description = "Conflict", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("guestCookie" = []), ("guestHeader" = [])),
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,

@@ -3,7 +3,7 @@
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::routes::status::load_job;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -142,6 +142,21 @@ fn mastered_file(job: &JobRow) -> Result<PathBuf, ApiError> {
 }
 
 /// `GET /api/master/result/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/master/result/{job_id}",
+    tag = "mastering",
+    summary = "Download the mastered file",
+    description = "Content-Disposition (RFC 6266): attachment; filename=\"<ASCII stand-in>_mastered.<ext>\"; filename*=UTF-8''<original base, percent-encoded>_mastered.<ext>. Files are stored under fixed names; the client's name appears only here. Downloadable repeatedly until the job expires. Only the job's owner (its user, or its guest token) sees it: anyone else gets 404.",
+    params(("job_id" = String, Path, description = "The job's id (32 hex digits)")),
+    responses(
+        (status = 200, description = "The file", content(([u8] = "audio/wav"), ([u8] = "audio/flac"), ([u8] = "audio/mpeg"))),
+        (status = 404, description = "Not found (also another caller's job or payment)", body = ErrorBody),
+        (status = 409, description = "Conflict", body = ErrorBody),
+        (status = 410, description = "Expired: the files are deleted", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("guestCookie" = []), ("guestHeader" = [])),
+)]
 pub async fn result(
     State(state): State<AppState>,
     caller: Caller,
@@ -167,6 +182,22 @@ pub struct PreviewQuery {
 
 /// `GET /api/master/preview/{id}?src=original|mastered`: the audio, inline, for an A/B
 /// player.
+#[utoipa::path(
+    get,
+    path = "/api/master/preview/{job_id}",
+    tag = "mastering",
+    summary = "Audio for an A/B player (inline)",
+    description = "Only the job's owner (its user, or its guest token) sees it: anyone else gets 404.",
+    params(("job_id" = String, Path, description = "The job's id (32 hex digits)"), ("src" = Option<String>, Query, description = "`original` or `mastered` (default)")),
+    responses(
+        (status = 200, description = "The audio", body = [u8], content_type = "application/octet-stream"),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 404, description = "Not found (also another caller's job or payment)", body = ErrorBody),
+        (status = 409, description = "Conflict", body = ErrorBody),
+        (status = 410, description = "Expired: the files are deleted", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("guestCookie" = []), ("guestHeader" = [])),
+)]
 pub async fn preview(
     State(state): State<AppState>,
     caller: Caller,

@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::routes::accounts;
 use crate::upload::{self, TempUpload, read_text_field, receive_file};
 use apalis::prelude::TaskSink;
@@ -12,11 +12,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mastering::{MasterError, MasterParams, OutputFormat, Style};
-use serde_json::json;
-use shared::jobs::{self, JobOwner, NewJob};
+use serde::Serialize;
+use shared::jobs::{self, JobOwner, JobStatus, NewJob};
 use shared::queue::{self, MasterTask};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use utoipa::ToSchema;
 
 /// The fields of the `/api/v2/master` form; any other is refused (400 `unknown-field`).
 pub const MASTER_FIELDS: &[&str] = &[
@@ -28,6 +29,65 @@ pub const MASTER_FIELDS: &[&str] = &[
     "target_lufs",
     "true_peak_db",
 ];
+
+/// The `/api/v2/master` form ([`MASTER_FIELDS`]), as the OpenAPI document describes it; the
+/// route reads it field by field with [`read_form`].
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct MasterForm {
+    /// WAV, AIFF, FLAC, MP3, OGG/Vorbis, M4A/AAC/ALAC.
+    #[schema(format = Binary, value_type = String)]
+    file: Vec<u8>,
+    #[schema(schema_with = style_names)]
+    style: Option<String>,
+    /// `wav`, `flac` or `mp3`; FLAC, MP3 and 24-bit need a paid plan (403 `format-not-allowed`).
+    #[schema(default = "wav")]
+    out_format: Option<String>,
+    /// 16 or 24 (WAV, FLAC); 16 for WAV and 24 for FLAC by default; 16-bit is TPDF-dithered.
+    bit_depth: Option<u16>,
+    /// 128, 192, 256 or 320 (MP3).
+    #[schema(default = 320)]
+    mp3_bitrate: Option<u32>,
+    /// Integrated loudness target, LUFS; default: the style's.
+    #[schema(minimum = -30, maximum = -5)]
+    target_lufs: Option<f64>,
+    /// True-peak ceiling, dBTP.
+    #[schema(minimum = -9, maximum = 0, default = -1.0)]
+    true_peak_db: Option<f64>,
+}
+
+/// The `style` field's schema: one of the names of [`Style::ALL`], `standard` by default.
+fn style_names() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(Style::ALL.map(Style::name)))
+        .default(Some(Style::Standard.name().into()))
+        .description(Some("A style name (`GET /api/styles`)."))
+        .build()
+}
+
+/// 202 of `POST /api/v2/master` (and 200 of an admin retry): the job is queued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobQueued {
+    pub job_id: String,
+    /// Always `queued`.
+    pub status: JobStatus,
+    /// The guest token that owns the job (also set as the `mm_guest` cookie when new);
+    /// absent for a logged-in user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guest_token: Option<String>,
+}
+
+impl JobQueued {
+    /// A queued job, owned by `guest_token` when there is one.
+    pub fn new(job_id: String, guest_token: Option<String>) -> JobQueued {
+        JobQueued {
+            job_id,
+            status: JobStatus::Queued,
+            guest_token,
+        }
+    }
+}
 
 /// The parsed multipart form: the file (on disk) and the text fields.
 pub struct UploadForm {
@@ -178,6 +238,26 @@ pub async fn probe(path: PathBuf, max_duration_sec: f64) -> Result<mastering::Au
 /// (cookie `mm_guest` or header `X-Guest-Token`; issued here when missing). One master of
 /// the caller's quota is reserved with the job row; a job that fails through the service's
 /// fault gets it back, one whose input cannot be mastered does not.
+#[utoipa::path(
+    post,
+    path = "/api/v2/master",
+    tag = "mastering",
+    summary = "Queue a mastering job",
+    description = "The upload is streamed to disk (limit MAGIC_MASTER_MAX_UPLOAD_MB) and probed before the job is queued: audio under 0.5 s is 400 too-short, a declared length over MAGIC_MASTER_MAX_DURATION_SECONDS (default 7200) is 413 too-long (a stream without a declared length that runs longer fails while mastering, with the same reason). Jobs belong to the logged-in user (Bearer) or to the guest session: the first upload without a token sets the mm_guest cookie and returns guest_token; send it back as the cookie or X-Guest-Token. One master of the caller's daily quota (or a bought token) is reserved with the job and refunded if the job fails through the service's fault (disk, encoder, time limit); a job failed by its input (undecodable, too long, silent) counts. Guests and free users get 16-bit WAV only (403 format-not-allowed); a used-up quota is 429 quota-exhausted with reset_at and Retry-After. The form may carry only the fields listed here, each once (400 unknown-field, duplicate-field; a text field over 256 bytes: 400 invalid-field; a part header over 8 KiB or a malformed body: 400 invalid-multipart). Uploads in flight are capped per client, an IPv4 address or an IPv6 /64 (MAGIC_MASTER_UPLOADS_PER_IP, 429 too-many-uploads) and in all (MAGIC_MASTER_UPLOADS_MAX, 503 uploads-busy), both with Retry-After; a partial upload is deleted at once when it fails or its client leaves.",
+    request_body(content = MasterForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 202, description = "Queued; `guest_token` when the caller is a guest", body = JobQueued),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 413, description = "Too large (`too-large`, `too-long`)", body = ErrorBody),
+        (status = 415, description = "Not audio we can read (`unsupported-media`)", body = ErrorBody),
+        (status = 503, description = "Unavailable, with `Retry-After` where retrying helps", body = ErrorBody),
+        (status = 401, description = "Not authenticated (`not-authenticated`, `invalid-token`)", body = ErrorBody),
+        (status = 403, description = "The format needs a paid plan (`format-not-allowed`), or the account is blocked (`user-blocked`)", body = ErrorBody),
+        (status = 429, description = "Rate limited or over a quota, with `Retry-After`", body = ErrorBody),
+        (status = 408, description = "The body was too slow (`body-timeout`, `body-too-slow`)", body = ErrorBody),
+    ),
+    security((), ("bearer" = []), ("guestCookie" = []), ("guestHeader" = [])),
+)]
 pub async fn create_job(
     State(state): State<AppState>,
     caller: Caller,
@@ -256,10 +336,7 @@ pub async fn create_job(
         ));
     }
     tracing::info!(job_id = %id, "job queued");
-    let mut body = json!({ "job_id": id, "status": "queued" });
-    if let Some(token) = &guest_token {
-        body["guest_token"] = json!(token);
-    }
+    let body = JobQueued::new(id, guest_token.clone());
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
     if new_guest && let Some(token) = &guest_token {
         response

@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::limits::{ClientGate, GateSlot};
 use axum::Extension;
 use axum::Json;
@@ -17,6 +17,7 @@ use shared::measurements::{InputMeasurements, LoudnessMeasurements};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use utoipa::ToSchema;
 
 /// How often the SSE stream re-reads the job row.
 const SSE_POLL: Duration = Duration::from_millis(250);
@@ -31,7 +32,8 @@ pub const STREAMS_MAX: usize = 512;
 pub const STREAM_MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
 /// The status document of docs/API.md, as the progress stream sends it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = JobStatusDocument)]
 pub struct JobStatusBody<'a> {
     pub job_id: &'a str,
     pub status: JobStatus,
@@ -86,7 +88,7 @@ impl<'a> From<&'a JobRow> for JobStatusBody<'a> {
 }
 
 /// `GET /api/master/status/{id}`: the status document and when the result will be deleted.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StatusResponse<'a> {
     #[serde(flatten)]
     pub status: JobStatusBody<'a>,
@@ -109,6 +111,19 @@ pub async fn load_job(state: &AppState, caller: &Caller, id: &str) -> Result<Job
 }
 
 /// `GET /api/master/status/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/master/status/{job_id}",
+    tag = "mastering",
+    summary = "Job status",
+    description = "Only the job's owner (its user, or its guest token) sees it: anyone else gets 404.",
+    params(("job_id" = String, Path, description = "The job's id (32 hex digits)")),
+    responses(
+        (status = 200, description = "Status", body = StatusResponse),
+        (status = 404, description = "Not found (also another caller's job or payment)", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("guestCookie" = []), ("guestHeader" = [])),
+)]
 pub async fn status(
     State(state): State<AppState>,
     caller: Caller,
@@ -125,6 +140,21 @@ pub async fn status(
 /// `GET /api/master/progress/{id}`: one `data:` event per change, closed after the job
 /// reaches a final state or after [`STREAM_MAX_LIFETIME`]. Each open stream holds a place of
 /// `streams` (per client and in all) until it ends or the client goes away.
+#[utoipa::path(
+    get,
+    path = "/api/master/progress/{job_id}",
+    tag = "mastering",
+    summary = "Job progress as Server-Sent Events",
+    description = "One `data: <JobStatus JSON>` event per change; the stream closes after done, failed or expired. Only the job's owner (its user, or its guest token) sees it: anyone else gets 404. Each open stream holds a place: at most 8 per client (an IPv4 address or an IPv6 /64; one more gets 429 too-many-streams with Retry-After) and 512 in all (503 streams-busy); a stream is closed after 30 minutes even if the job is not final (EventSource reconnects by itself).",
+    params(("job_id" = String, Path, description = "The job's id (32 hex digits)")),
+    responses(
+        (status = 200, description = "Event stream: one `data:` event with the status document (without `expires_at`) per change", content_type = "text/event-stream", body = String),
+        (status = 404, description = "Not found (also another caller's job or payment)", body = ErrorBody),
+        (status = 429, description = "Rate limited or over a quota, with `Retry-After`", body = ErrorBody),
+        (status = 503, description = "Unavailable, with `Retry-After` where retrying helps", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("guestCookie" = []), ("guestHeader" = [])),
+)]
 pub async fn progress(
     State(state): State<AppState>,
     Extension(streams): Extension<Arc<ClientGate>>,

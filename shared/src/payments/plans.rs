@@ -8,6 +8,7 @@ use std::path::Path;
 /// A plan on sale, as served by `GET /api/payments/plans` and read from
 /// `MAGIC_MASTER_PAYMENT_PLANS_FILE` (a JSON array of these).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     /// Stable id used by `POST /api/payments/create` (`[a-z0-9_-]`, 1–64 characters).

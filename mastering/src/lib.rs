@@ -1,38 +1,108 @@
 //! Magic Master's mastering library: decode, analyse, process and encode audio.
 //!
-//! A pure DSP library: no async runtime, no SQL, no HTTP. The worker and the API call the
-//! three entry points below; everything else is public so that it can be tested and
-//! benchmarked stage by stage.
+//! A pure DSP library: no async runtime, no SQL, no HTTP. Its public API is small (the worker
+//! and the API use nothing else):
 //!
-//! - [`probe`] opens a file and proves that it decodes (used before a job is queued).
-//! - [`analyze_file`] measures a file (loudness, true peak, LRA, spectrum, …).
-//! - [`master_file`] masters one file to another, reporting progress per stage and honouring
-//!   a cancellation flag.
+//! - [`probe`] opens a file and proves that it decodes (used before a job is queued);
+//!   [`probe_masterable`] also refuses clips too short to master and files over a length.
+//! - [`analyze_file`] measures a file (loudness, true peak, LRA, spectrum, …) into an
+//!   [`Analysis`]; [`analyze_file_within`] refuses files over a length.
+//! - [`master_file`] masters one file to another with [`MasterParams`] (a [`Style`], a
+//!   target, a ceiling, an [`OutputFormat`]), reporting [`Progress`] per [`Stage`] and
+//!   honouring a cancellation flag, and returns a [`MasterReport`]; [`master_file_within`]
+//!   also refuses files over a length.
+//! - Errors are [`MasterError`] (and [`ParamError`] for a parameter out of range).
+//!
+//! Everything else (the chain, the DSP stages, the meters, decode and encode) is
+//! `pub(crate)`. The `internals` feature makes those modules public for the crate's benches,
+//! examples and decode property test (they enable it through a dev-dependency on this crate;
+//! nothing in production does), as ebur128's `internal-tests` feature does. `tests/public_api.rs`
+//! fails when an item is added to this list or a module is made public without the feature.
 
-pub mod analysis;
-pub mod chain;
-pub mod decode;
-pub mod dsp;
-pub mod encode;
-pub mod error;
-pub mod meter;
-pub mod params;
-pub mod progress;
-pub mod report;
-pub mod run;
-pub mod simd;
-pub mod stage;
-
-/// Test signals, file writers and the reference true-peak meter: test builds, and the
-/// `testutil` feature (benches and examples); production code never uses it.
-#[cfg(any(test, feature = "testutil"))]
-pub mod testutil;
-
+// The public API.
 pub use chain::master_file_within;
 pub use error::MasterError;
-pub use params::{MasterParams, OutputFormat, Style};
+pub use params::{DEFAULT_TRUE_PEAK_DB, MasterParams, OutputFormat, ParamError, Style};
 pub use progress::{Progress, Stage};
-pub use report::{Analysis, AudioInfo, Loudness, MasterReport};
+pub use report::{Analysis, AudioInfo, Loudness, MasterReport, SpectrumBand, StreamingPreview};
+
+// The internals: public only with the `internals` feature. Without it, what only the tests,
+// benches and examples use (accessors, the reference `LoudnessMeter`'s momentary and
+// short-term readings, `simd::dispatched_isa`, …) is unused by the library itself: that is
+// expected, not dead code, hence the allow on the `pub(crate)` declarations.
+#[cfg(feature = "internals")]
+pub mod analysis;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+pub(crate) mod analysis;
+#[cfg(feature = "internals")]
+pub mod chain;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+pub(crate) mod chain;
+#[cfg(feature = "internals")]
+pub mod decode;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+pub(crate) mod decode;
+#[cfg(feature = "internals")]
+pub mod dsp;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+pub(crate) mod dsp;
+#[cfg(feature = "internals")]
+pub mod encode;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+pub(crate) mod encode;
+#[cfg(feature = "internals")]
+pub mod error;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+pub(crate) mod error;
+#[cfg(feature = "internals")]
+pub mod meter;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+pub(crate) mod meter;
+#[cfg(feature = "internals")]
+pub mod params;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+pub(crate) mod params;
+#[cfg(feature = "internals")]
+pub mod progress;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+pub(crate) mod progress;
+#[cfg(feature = "internals")]
+pub mod report;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+pub(crate) mod report;
+#[cfg(feature = "internals")]
+pub mod run;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+pub(crate) mod run;
+#[cfg(feature = "internals")]
+pub mod simd;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+pub(crate) mod simd;
+#[cfg(feature = "internals")]
+pub mod stage;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+pub(crate) mod stage;
+
+/// Test signals, file writers and the reference true-peak meter: test builds, and the
+/// `testutil` feature (benches and examples; it implies `internals`); production code never
+/// uses it.
+#[cfg(feature = "testutil")]
+pub mod testutil;
+#[cfg(all(test, not(feature = "testutil")))]
+pub(crate) mod testutil;
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -44,7 +114,7 @@ pub fn probe(path: &Path) -> Result<AudioInfo, MasterError> {
 }
 
 /// [`probe`] for an upload to be mastered: also refuses audio shorter than
-/// [`run::MIN_DURATION_SEC`] and a declared length over `max_duration_sec`.
+/// `run::MIN_DURATION_SEC` (half a second) and a declared length over `max_duration_sec`.
 pub fn probe_masterable(path: &Path, max_duration_sec: f64) -> Result<AudioInfo, MasterError> {
     run::probe_masterable(path, max_duration_sec)
 }
@@ -65,7 +135,7 @@ pub fn analyze_file_within(path: &Path, max_duration_sec: f64) -> Result<Analysi
 /// periodically inside long stages; setting `cancel` stops the work with
 /// [`MasterError::Cancelled`] at the next block. On error no output file is left behind.
 ///
-/// Runs the full chain ([`chain`]) with the [`dsp`] stages ([`chain::MasteringStages`]).
+/// Runs the full chain (the `chain` module) with the `dsp` stages (`chain::MasteringStages`).
 pub fn master_file(
     input: &Path,
     output: &Path,

@@ -46,7 +46,7 @@ pub async fn styles() -> Json<StylesResponse> {
             id: s.name(),
             name: s.name(),
             target_lufs: s.target_lufs(),
-            true_peak_db: mastering::params::DEFAULT_TRUE_PEAK_DB,
+            true_peak_db: mastering::DEFAULT_TRUE_PEAK_DB,
             description: s.description(),
         })
         .collect();

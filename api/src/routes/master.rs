@@ -173,8 +173,7 @@ fn number<T: std::str::FromStr>(
 
 /// Validates the form's parameters into [`MasterParams`].
 pub fn parse_params(fields: &HashMap<String, String>) -> Result<MasterParams, ApiError> {
-    let invalid =
-        |e: mastering::params::ParamError| ApiError::new(ErrorCode::InvalidParameter, e.0);
+    let invalid = |e: mastering::ParamError| ApiError::new(ErrorCode::InvalidParameter, e.0);
     let style = match fields
         .get("style")
         .map(|s| s.trim())

@@ -5,7 +5,7 @@
 //! under load and a restore round trip, memory and metric labels under random methods, and
 //! process-wide counters (the Prometheus recorder is one per process).
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -1,5 +1,7 @@
-//! A watchdog for the multi-process tests. A test that outlives its limit prints what it and
-//! its processes were doing (the job and queue rows, their last log lines, and their thread
+//! A watchdog for every test that makes an [`Env`](super::Env), in process or with
+//! processes: all the API's tests share one test binary, and nothing else bounds a test
+//! that hangs (CI's limit is the whole Rust step's). A test that outlives its limit prints
+//! what it and its processes were doing (the job and queue rows, their last log lines, and their thread
 //! states and gdb backtraces through `scripts/report-hung.sh`) and aborts the test binary, so a hang fails in minutes
 //! with evidence instead of running into CI's time limit with none.
 
@@ -9,8 +11,9 @@ use std::process::Command;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-/// How long one multi-process test may run; `MAGIC_MASTER_TEST_WATCHDOG_SECONDS` overrides.
-const DEFAULT_LIMIT: Duration = Duration::from_secs(600);
+/// How long one test may run; `MAGIC_MASTER_TEST_WATCHDOG_SECONDS` overrides. The slowest
+/// test takes well under a minute on a loaded 2-core machine.
+const DEFAULT_LIMIT: Duration = Duration::from_secs(300);
 
 /// Lines of each child's stderr shown in the report (its last ones).
 const TAIL_LINES: usize = 40;

@@ -3,7 +3,7 @@
 //! duration cap at upload and while decoding, the shortest clips, file names of any length
 //! and script, the analyze route's own limits.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::path::Path;

@@ -6,7 +6,7 @@
 //! wrong currency), YooKassa down, demo mode, payment ownership; plus CORS, the global rate
 //! limit and security headers on the new routes.
 
-mod common;
+use crate::common;
 
 use axum::http::{HeaderMap, StatusCode};
 use common::*;

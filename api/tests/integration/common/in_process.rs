@@ -1,11 +1,11 @@
 //! The in-process harness: the whole service ([`magic_master_api::run`]: router, embedded
 //! workers, sweeper, monitor) started in the test's own tokio runtime, with settings built
 //! from the environment's variables ([`shared::Settings::from_vars`]) so tests running in
-//! parallel threads never touch the process environment. No binary, no child process, no
-//! watchdog: a test using it fails by its own assertions, and its client talks HTTP to it
-//! exactly as to the real binary.
+//! parallel threads never touch the process environment. No binary, no child process: a
+//! test using it fails by its own assertions (or, if it hangs, by its `Env`'s watchdog), and
+//! its client talks HTTP to it exactly as to the real binary.
 //!
-//! Process-wide state is shared by the services of one test binary: the Prometheus recorder
+//! Process-wide state is shared by the services of the test binary (all the API's tests): the Prometheus recorder
 //! (`/metrics` figures and their refresh) and nothing else of the API's. A test that counts
 //! metric samples therefore runs the binary ([`super::process`]).
 
@@ -58,7 +58,9 @@ impl App {
     }
 
     /// Shuts the service down and waits until [`magic_master_api::run`] has returned
-    /// (running jobs finished, the queue closed); panics if it failed.
+    /// (running jobs finished, the queue closed); panics if it failed. No test needs this
+    /// today (dropping the `App` starts the same shutdown without waiting for it).
+    #[allow(dead_code)]
     pub async fn stop(mut self) {
         self.stop.take();
         if let Some(service) = self.service.take() {

@@ -1,7 +1,7 @@
 //! The embedded web app served by the API (run in this test process): the URL map, content types,
 //! caching and security headers of `web/README.md`.
 
-mod common;
+use crate::common;
 
 use common::*;
 

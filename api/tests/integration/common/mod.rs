@@ -2,8 +2,8 @@
 //! ([`Env`]: data directory, reserved port, settings), the two ways to run the service on it
 //! — in this test process ([`in_process`], the default) or as the release binaries
 //! ([`process`], only where the process matters) — an HTTP client, database inspection.
-
-#![allow(dead_code)]
+//! Every test that makes an [`Env`] is watched by a [`watchdog`]: a hang aborts the test
+//! binary with a report naming the test.
 
 pub mod auth;
 pub mod encoding;
@@ -12,17 +12,11 @@ pub mod mock_telegram;
 pub mod process;
 pub mod watchdog;
 
-// Each test binary uses a part of these.
-#[allow(unused_imports)]
 pub use auth::*;
-#[allow(unused_imports)]
 pub use encoding::*;
-#[allow(unused_imports)]
 pub use in_process::App;
-#[allow(unused_imports)]
 pub use mock_telegram::MockBot;
-#[allow(unused_imports)]
-pub use process::{Proc, api_binary, worker_binary};
+pub use process::{api_binary, worker_binary};
 pub use watchdog::Logs;
 
 use deadpool_sqlite::rusqlite::types::FromSql;
@@ -88,8 +82,8 @@ pub struct Env {
     /// [`Env::port`], bound from the start so no other test can take it before an
     /// in-process service serves on it; a process started here gets it released.
     listener: Mutex<Option<std::net::TcpListener>>,
-    /// Aborts the test binary with a report if this test hangs; started with the first
-    /// process (see [`process`]).
+    /// Aborts the test binary with a report if this test hangs (in process or with
+    /// processes, which it adds to its report: see [`process`]); started with the `Env`.
     watchdog: OnceLock<watchdog::Watchdog>,
 }
 
@@ -115,13 +109,16 @@ impl Env {
         for (k, v) in extra {
             vars.insert(format!("MAGIC_MASTER_{k}"), (*v).to_owned());
         }
-        Env {
+        let env = Env {
             dir,
             port,
             vars,
             listener: Mutex::new(Some(listener)),
             watchdog: OnceLock::new(),
-        }
+        };
+        // Started here, on the test's own thread (its name is the test's name).
+        env.watchdog();
+        env
     }
 
     /// The reserved listener of [`Env::port`]; panics if it was already used or released.
@@ -141,7 +138,7 @@ impl Env {
             .take();
     }
 
-    /// The watchdog of this test, started on first use.
+    /// The watchdog of this test (started by [`Env::new`]).
     fn watchdog(&self) -> &watchdog::Watchdog {
         self.watchdog
             .get_or_init(|| watchdog::Watchdog::start(self.data_dir().join("magic_master.db")))

@@ -2,7 +2,7 @@
 //! worker started in process for the refund): JWT tampering, DB-side blocking and demotion, cross-user access,
 //! token refund on failure, quota and rate limits.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 //! process: clients rotating inside one IPv6 /64 share their rate limits and guest quota,
 //! and a CORS origin configured with an IDN host matches the punycode form browsers send.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};

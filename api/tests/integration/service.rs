@@ -3,7 +3,7 @@
 //! processes SIGKILLed, SIGTERMed or several at once, an API restart, resident memory,
 //! start-up refusal).
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::time::Duration;

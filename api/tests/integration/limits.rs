@@ -4,7 +4,7 @@
 //! bodies built to exhaust memory. Each case has a deadline on every wait, and
 //! honest requests beside them still succeed.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -374,8 +374,7 @@ impl LoudnessModel {
     /// each window, exactly down to [`REFINE_DEPTH_DB`] under it, and keep their exact peak
     /// (or a tighter bound, under that).
     pub fn refine(&mut self, track: &mut TrackStore, level: f32) -> Result<(), MasterError> {
-        // (Written so that a NaN level does nothing.)
-        if !(level < self.report_above) {
+        if level.is_nan() || level >= self.report_above {
             return Ok(());
         }
         let level = (f64::from(level) * 10f64.powf(-REFINE_MARGIN_DB / 20.0)) as f32;
@@ -432,7 +431,9 @@ impl LoudnessModel {
                 while b < todo.len() {
                     let (s, _) = geometry.frames_of(first + todo[b] as u64);
                     let (ps, pl) = geometry.frames_of(first + todo[b - 1] as u64);
-                    if s > ps + pl as u64 + REFINE_GAP || s + (geometry.tile as u64) > start + REFINE_WINDOW {
+                    if s > ps + pl as u64 + REFINE_GAP
+                        || s + (geometry.tile as u64) > start + REFINE_WINDOW
+                    {
                         break;
                     }
                     b += 1;
@@ -483,8 +484,7 @@ impl LoudnessModel {
     /// `max_gain_db` (the search explores no further; the peaks are refined as far as it
     /// goes).
     pub fn answer_up_to(&mut self, lowest_threshold: f32, max_gain_db: f64) {
-        self.answer_above =
-            (f64::from(lowest_threshold) * 10f64.powf(-max_gain_db / 20.0)) as f32;
+        self.answer_above = (f64::from(lowest_threshold) * 10f64.powf(-max_gain_db / 20.0)) as f32;
     }
 
     /// The highest gain, dB, at which [`Self::predict`] answers for `limiter`.
@@ -895,7 +895,10 @@ mod tests {
         for rate in [44_100, 48_000] {
             let n = 3 * rate as usize;
             let signals: Vec<(&str, Vec<Vec<f32>>)> = vec![
-                ("clipped mix", vec![clipped_mix(3, 6.0, n), clipped_mix(4, 3.0, n)]),
+                (
+                    "clipped mix",
+                    vec![clipped_mix(3, 6.0, n), clipped_mix(4, 3.0, n)],
+                ),
                 (
                     "sines near Nyquist",
                     vec![

@@ -1259,7 +1259,10 @@ fn a_level_drop_beyond_pass_b_reach_refines_the_model() {
         );
         assert_eq!(reads, 0, "the model read the track again");
         assert!(refinements >= 1, "the model was not refined");
-        assert!(passes >= 1 && stored == passes, "{passes} passes, {stored} stored");
+        assert!(
+            passes >= 1 && stored == passes,
+            "{passes} passes, {stored} stored"
+        );
         assert_delivered(&output, &p, &report);
         let (planes, _) = decode_all(&output);
         let tp = crate::testutil::reference_peak::reference_true_peak(&planes).dbtp();

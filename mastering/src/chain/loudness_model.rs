@@ -13,9 +13,20 @@
 //!   gives the track's integrated loudness and, with the largest peak, its true peak
 //!   ([`LoudnessModel::loudness`]): the processing pass meters nothing else.
 //!
-//! Peaks are exact wherever they reach `report_above`, chosen before the processing pass
-//! (the chain allows for the level the stages can take away); where a gain needs lower,
-//! predictions are refused and the chain rebuilds the model.
+//! **Lazy exact detection.** The processing pass detects exactly only the tiles whose
+//! proven upper bound (the exact scan's skip bound, and the ebur128-style reading's own)
+//! reaches a level chosen before the processed loudness is known (the gain the input's
+//! loudness asks for, see `chain::PASS_B_REACH_DB`); every other tile stores that upper
+//! bound, marked as a bound (a negative value). A tile's stored peak is therefore never
+//! below its true reading, and is its exact reading wherever it reaches
+//! [`LoudnessModel::report_above`]. When a prediction or the final pass needs the peaks
+//! exact down to a lower level ([`LoudnessModel::refine`]), just the bounded tiles that
+//! reach it are detected again, from the track's store (their windows with the detector's
+//! context before them; random access in memory and on disk), with the same detector:
+//! the same numbers as a model detected that deep from the start. A peak under the
+//! limiter's threshold does nothing to its gain, so bounds under it change no answer.
+//! Predictions are refused only beyond the range the search is given
+//! ([`LoudnessModel::answer_up_to`]).
 //!
 //! The limiter of the final pass runs on the stored peaks too ([`LoudnessModel::peaks`],
 //! `TruePeakLimiter::process_with_peaks`): every frame of a tile gets the tile's largest
@@ -46,9 +57,10 @@ use crate::dsp::DspError;
 use crate::dsp::limiter::{CHUNK, GainComputer, LimiterSettings, PeakDetector, TruePeakLimiter};
 use crate::error::MasterError;
 use crate::meter::fast::integrated_from_subs;
+use crate::meter::true_peak::CONTEXT;
 use crate::meter::{FastMeter, MeterMode, amp_to_db};
 use crate::report::Loudness;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Bytes of tiles (8 per tile) kept in memory before the model's store spills to disk.
 pub const MODEL_BUDGET_BYTES: u64 = 32 << 20;
@@ -60,6 +72,18 @@ const TILE_FRAMES: std::ops::RangeInclusive<usize> = 8..=16;
 const FALLBACK_TILE_FRAMES: usize = 12;
 /// Tiles moved to and from the store at a time.
 const TILE_BLOCK: usize = 4096;
+/// A refinement to a level goes this much deeper, dB, so that the search's next steps
+/// near it need none of their own.
+const REFINE_MARGIN_DB: f64 = 1.0;
+/// A refinement detects the tiles it selects exactly down to this much under its level,
+/// dB: a tile it leaves bounded stays out of the next refinements this much deeper (the
+/// search refines step by step; each tile is detected again at most once per step of this).
+const REFINE_DEPTH_DB: f64 = 6.0;
+/// Tiles to refine this close together, frames, are detected in one window (a window costs
+/// the detector's context, `CONTEXT` frames, before it).
+const REFINE_GAP: u64 = CONTEXT as u64;
+/// Longest window detected at once, frames.
+const REFINE_WINDOW: u64 = 8192;
 
 /// The limiter as the model runs it: its gain computer and its delay, frames.
 #[derive(Debug, Clone)]
@@ -105,25 +129,34 @@ pub struct LoudnessModel {
     sub_len: usize,
     tiles_per_sub: usize,
     frames: u64,
-    /// Plane 0: each tile's largest peak; plane 1: its K-weighted energy.
+    /// Plane 0: each tile's largest peak, or minus an upper bound of it where the tile was
+    /// not detected exactly; plane 1: its K-weighted energy.
     tiles: TrackStore,
+    /// Where the tiles spill (and a refinement of spilled tiles writes their new copy).
+    dir: PathBuf,
     detector: PeakDetector,
-    /// Peaks under this level may be reported low (see [`PeakDetector::detect`]).
+    /// Stored peaks at or above this level are exact; under it they may be upper bounds.
     report_above: f32,
-    /// Predictions are answered where the peaks that matter reach this level (at least
-    /// `report_above`; see [`Self::answer_up_to`]).
+    /// Predictions are answered where the peaks that matter reach this level (see
+    /// [`Self::answer_up_to`]).
     answer_above: f32,
     /// The chain's meter: K-weights the track, hands back each tile's energy and measures
     /// its integrated loudness.
     meter: FastMeter,
     channels: usize,
     peak: Vec<f32>,
-    /// The largest peak reported.
+    /// Per frame of a chunk: the largest upper bound of what the detector skipped.
+    bound: Vec<f32>,
+    /// The largest exact peak stored, and the largest bound.
     max_peak: f32,
+    max_bound: f32,
+    /// What the detection cost (see [`ModelStats`]).
+    stats: ModelStats,
     /// Per-frame peaks the detector reports over the silence after the track (its
     /// support): what a limiter flushed with silence detects there.
     tail: Vec<f32>,
     tile_peak: f32,
+    tile_bound: f32,
     tile_energy: f64,
     tile_fill: usize,
     sub_fill: usize,
@@ -133,8 +166,9 @@ pub struct LoudnessModel {
 impl LoudnessModel {
     /// A model of a track of about `expected_frames` frames (0: unknown), spilling its tiles
     /// into `dir` when long. Peaks are detected exactly wherever, at a gain up to
-    /// `max_gain_db`, they could reach `lowest_threshold` (linear): predictions at lower
-    /// thresholds or higher gains are refused.
+    /// `max_gain_db`, they could reach `lowest_threshold` (linear); the rest hold upper
+    /// bounds, refined on demand. Predictions at lower thresholds or higher gains are
+    /// refused until [`Self::answer_up_to`] widens the range.
     pub fn new(
         dir: &Path,
         (rate, channels): (u32, usize),
@@ -157,15 +191,20 @@ impl LoudnessModel {
             tiles_per_sub,
             frames: 0,
             tiles: TrackStore::new(dir, 2, expected_tiles, MODEL_BUDGET_BYTES)?,
+            dir: dir.to_path_buf(),
             detector,
             report_above: (f64::from(lowest_threshold) * 10f64.powf(-max_gain_db / 20.0)) as f32,
             answer_above: (f64::from(lowest_threshold) * 10f64.powf(-max_gain_db / 20.0)) as f32,
             meter: FastMeter::new(channels, rate, MeterMode::INTEGRATED)?,
             channels,
             peak: vec![0.0; CHUNK],
+            bound: vec![0.0; CHUNK],
             max_peak: 0.0,
+            max_bound: 0.0,
+            stats: ModelStats::default(),
             tail: Vec::new(),
             tile_peak: 0.0,
+            tile_bound: 0.0,
             tile_energy: 0.0,
             tile_fill: 0,
             sub_fill: 0,
@@ -189,8 +228,12 @@ impl LoudnessModel {
         let mut offset = 0;
         while offset < n {
             let m = (n - offset).min(CHUNK);
-            self.detector
-                .detect(block, offset, m, &mut self.peak, self.report_above);
+            self.detector.detect_bounded(
+                block,
+                (offset, m),
+                (&mut self.peak, &mut self.bound),
+                self.report_above,
+            );
             // Tile by tile (a tile may straddle two chunks): its peak, and its energy by
             // the meter, which also sums it into the 100 ms sub-blocks.
             let mut i = 0;
@@ -200,6 +243,8 @@ impl LoudnessModel {
                     .min(m - i);
                 let peak = self.peak[i..i + len].iter().fold(0.0f32, |a, &p| a.max(p));
                 self.tile_peak = self.tile_peak.max(peak);
+                let bound = self.bound[i..i + len].iter().fold(0.0f32, |a, &p| a.max(p));
+                self.tile_bound = self.tile_bound.max(bound);
                 self.tile_energy += self.meter.add_frames(block, offset + i, len);
                 self.tile_fill += len;
                 self.sub_fill += len;
@@ -218,10 +263,20 @@ impl LoudnessModel {
     }
 
     fn push_tile(&mut self) -> Result<(), MasterError> {
-        self.max_peak = self.max_peak.max(self.tile_peak);
-        self.pending[0].push(self.tile_peak);
+        // Exact when what was read reaches every bound of what was skipped.
+        let stored = if self.tile_peak >= self.tile_bound {
+            self.max_peak = self.max_peak.max(self.tile_peak);
+            self.stats.exact += 1;
+            self.tile_peak
+        } else {
+            self.max_bound = self.max_bound.max(self.tile_bound);
+            -self.tile_bound
+        };
+        self.stats.tiles += 1;
+        self.pending[0].push(stored);
         self.pending[1].push(self.tile_energy as f32);
         self.tile_peak = 0.0;
+        self.tile_bound = 0.0;
         self.tile_energy = 0.0;
         self.tile_fill = 0;
         if self.pending[0].len() >= TILE_BLOCK {
@@ -247,6 +302,7 @@ impl LoudnessModel {
         }
         // What the detector reports over the silence a limiter is flushed with: the last
         // frames' peaks come out up to its support later (see `PeakDetector::support`).
+        // Exactly (a few frames).
         let support = self.detector.support();
         let silence = vec![vec![0.0f32; support]; self.channels];
         self.tail = vec![0.0; support];
@@ -254,7 +310,7 @@ impl LoudnessModel {
         while offset < support {
             let m = (support - offset).min(CHUNK);
             self.detector
-                .detect(&silence, offset, m, &mut self.peak, self.report_above);
+                .detect(&silence, offset, m, &mut self.peak, 0.0);
             self.tail[offset..offset + m].copy_from_slice(&self.peak[..m]);
             offset += m;
         }
@@ -264,14 +320,10 @@ impl LoudnessModel {
 
     /// The track's integrated loudness (the meter's own, [`FastMeter::integrated`]), its
     /// sample peak and a true peak that is exact wherever it reaches the level detected
-    /// exactly ([`Self::report_above`]) and that level otherwise (an upper bound); LRA is
-    /// not measured (0).
+    /// exactly ([`Self::report_above`]) and an upper bound under it; LRA is not measured
+    /// (0).
     pub fn loudness(&self) -> Loudness {
-        let peak = if self.max_peak >= self.report_above {
-            self.max_peak
-        } else {
-            self.report_above
-        };
+        let peak = self.max_peak.max(self.max_bound);
         let sample_peak_db = self.meter.sample_peak_db();
         Loudness {
             lufs: self.meter.integrated(),
@@ -291,11 +343,119 @@ impl LoudnessModel {
         self.report_above
     }
 
-    /// True when the stored peaks times `gain_db` are exact wherever they could reach the
-    /// threshold of `limiter`: the limiter may then run on them ([`Self::peaks`]).
+    /// True when `limiter` at `gain_db` is within the range the model answers for
+    /// ([`Self::answer_up_to`]): the limiter may then run on the stored peaks
+    /// ([`Self::peaks`], after [`Self::refine_for`]).
     pub fn covers(&self, limiter: &LimiterModel, gain_db: f64) -> bool {
         let g = 10f64.powf(gain_db / 20.0);
-        f64::from(limiter.threshold()) / g >= f64::from(self.report_above)
+        f64::from(limiter.threshold()) / g >= f64::from(self.answer_above)
+    }
+
+    /// What the model's detection cost: see [`ModelStats`].
+    pub fn stats(&self) -> ModelStats {
+        self.stats
+    }
+
+    /// [`Self::refine`] to where `limiter`'s threshold is at pre-gain `gain_db`: the stored
+    /// peaks times the gain are then exact wherever they reach the threshold.
+    pub fn refine_for(
+        &mut self,
+        track: &mut TrackStore,
+        limiter: &LimiterModel,
+        gain_db: f64,
+    ) -> Result<(), MasterError> {
+        let g = 10f64.powf(gain_db / 20.0);
+        self.refine(track, (f64::from(limiter.threshold()) / g) as f32)
+    }
+
+    /// Makes the stored peaks exact wherever they reach `level` (and [`REFINE_MARGIN_DB`]
+    /// under it): the bounded tiles that reach it are detected again from `track` (the
+    /// track this model was built from, as stored), with the detector's context before
+    /// each window, exactly down to [`REFINE_DEPTH_DB`] under it, and keep their exact peak
+    /// (or a tighter bound, under that).
+    pub fn refine(&mut self, track: &mut TrackStore, level: f32) -> Result<(), MasterError> {
+        if level.is_nan() || level >= self.report_above {
+            return Ok(());
+        }
+        let level = (f64::from(level) * 10f64.powf(-REFINE_MARGIN_DB / 20.0)) as f32;
+        #[cfg(test)]
+        super::tests::MODEL_REFINEMENTS.with(|c| c.set(c.get() + 1));
+        let LoudnessModel {
+            tiles,
+            dir,
+            detector,
+            tile,
+            sub_len,
+            tiles_per_sub,
+            frames,
+            max_peak,
+            max_bound,
+            stats,
+            tail,
+            ..
+        } = self;
+        let geometry = Geometry {
+            tile: *tile,
+            sub_len: *sub_len,
+            tiles_per_sub: *tiles_per_sub,
+            frames: *frames,
+        };
+        let mut refiner = Refiner {
+            detector,
+            level: (f64::from(level) * 10f64.powf(-REFINE_DEPTH_DB / 20.0)) as f32,
+            window: Vec::new(),
+            peak: vec![0.0; CHUNK],
+            bound: vec![0.0; CHUNK],
+            det: Vec::new(),
+            bnd: Vec::new(),
+        };
+        *max_peak = tail.iter().fold(0.0f32, |a, &p| a.max(p));
+        *max_bound = 0.0;
+        let mut pass = tiles.rewrite(dir, TILE_BLOCK)?;
+        let mut block = Vec::new();
+        let mut first = 0u64;
+        let mut todo: Vec<usize> = Vec::new();
+        loop {
+            let n = pass.read_block(&mut block)?;
+            if n == 0 {
+                break;
+            }
+            todo.clear();
+            todo.extend((0..n).filter(|&k| block[0][k] < 0.0 && -block[0][k] >= level));
+            stats.refined += todo.len() as u64;
+            // Windows of tiles close together.
+            let mut a = 0;
+            while a < todo.len() {
+                let mut b = a + 1;
+                let (start, _) = geometry.frames_of(first + todo[a] as u64);
+                while b < todo.len() {
+                    let (s, _) = geometry.frames_of(first + todo[b] as u64);
+                    let (ps, pl) = geometry.frames_of(first + todo[b - 1] as u64);
+                    if s > ps + pl as u64 + REFINE_GAP
+                        || s + (geometry.tile as u64) > start + REFINE_WINDOW
+                    {
+                        break;
+                    }
+                    b += 1;
+                }
+                refiner.refine_tiles(track, &geometry, first, &todo[a..b], &mut block[0])?;
+                a = b;
+            }
+            for &v in &block[0][..n] {
+                if v >= 0.0 {
+                    *max_peak = max_peak.max(v);
+                } else {
+                    *max_bound = max_bound.max(-v);
+                }
+            }
+            pass.write(&block)?;
+            first += n as u64;
+        }
+        if let Some(out) = pass.finish()? {
+            *tiles = TrackStore::Disk(out);
+        }
+        self.report_above = level;
+        Ok(())
     }
 
     /// The stored peaks, frame by frame: every frame of a tile gets the tile's largest
@@ -320,12 +480,11 @@ impl LoudnessModel {
         })
     }
 
-    /// Limits the predictions to where `lowest_threshold` is reached at up to
-    /// `max_gain_db` (as if the model had been built with these): a model built before
-    /// the level was known detects more than the search should explore.
+    /// Sets the range of the predictions: where `lowest_threshold` is reached at up to
+    /// `max_gain_db` (the search explores no further; the peaks are refined as far as it
+    /// goes).
     pub fn answer_up_to(&mut self, lowest_threshold: f32, max_gain_db: f64) {
-        let level = (f64::from(lowest_threshold) * 10f64.powf(-max_gain_db / 20.0)) as f32;
-        self.answer_above = level.max(self.report_above);
+        self.answer_above = (f64::from(lowest_threshold) * 10f64.powf(-max_gain_db / 20.0)) as f32;
     }
 
     /// The highest gain, dB, at which [`Self::predict`] answers for `limiter`.
@@ -334,20 +493,23 @@ impl LoudnessModel {
     }
 
     /// Predicted integrated loudness, LUFS, of `limiter`'s output at pre-gain `gain_db`;
-    /// `None` when the peaks that matter there were not detected exactly (a gain or a
-    /// ceiling beyond those given to [`Self::new`]).
+    /// `None` beyond the range the model answers for (a gain or a ceiling beyond those
+    /// given to [`Self::new`] or [`Self::answer_up_to`]). Refines the peaks from `track`
+    /// first where the gain needs them deeper than detected so far.
     pub fn predict(
         &mut self,
+        track: &mut TrackStore,
         limiter: &LimiterModel,
         gain_db: f64,
     ) -> Result<Option<f64>, MasterError> {
         let g = 10f64.powf(gain_db / 20.0);
         let threshold = limiter.gains.threshold();
         // (Written so that a NaN gain is refused too.)
-        let detected = f64::from(threshold) / g >= f64::from(self.answer_above);
-        if !detected {
+        let answered = f64::from(threshold) / g >= f64::from(self.answer_above);
+        if !answered {
             return Ok(None);
         }
+        self.refine(track, (f64::from(threshold) / g) as f32)?;
         let mut gains = limiter.gains.decimated(self.tile);
         let lag = (limiter.delay as f64 / self.tile as f64).round() as usize;
         let subs_len = (self.frames / self.sub_len as u64) as usize;
@@ -363,8 +525,10 @@ impl LoudnessModel {
         let mut step = |peaks: &[f32], energies: Option<&[f32]>, k: &mut usize| {
             let n = peaks.len();
             let g32 = g as f32;
+            // (A bound is stored negated; under the threshold, as every bound is here,
+            // its value does not matter.)
             for (s, &p) in scaled.iter_mut().zip(peaks) {
-                *s = p * g32;
+                *s = p.abs() * g32;
             }
             let scaled = &scaled[..n];
             let gain = &mut gain[..n];
@@ -408,6 +572,107 @@ impl LoudnessModel {
             *s *= scale;
         }
         Ok(Some(integrated_from_subs(&subs)))
+    }
+}
+
+/// How the model's detection went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ModelStats {
+    /// Tiles stored.
+    pub tiles: u64,
+    /// Tiles whose stored peak was exact after the processing pass (what it read reached
+    /// the bounds of what it skipped).
+    pub exact: u64,
+    /// Tiles detected again by refinements (a tile may count once per refinement).
+    pub refined: u64,
+}
+
+/// Where the tiles lie in the track.
+struct Geometry {
+    tile: usize,
+    sub_len: usize,
+    tiles_per_sub: usize,
+    frames: u64,
+}
+
+impl Geometry {
+    /// First frame and length of tile `t` (as [`LoudnessModel::add_block`] cuts them: the
+    /// last tile of a sub-block holds what is left of it, the track's last what is left of
+    /// the track).
+    fn frames_of(&self, t: u64) -> (u64, usize) {
+        let tps = self.tiles_per_sub as u64;
+        let k = (t % tps) as usize;
+        let start = (t / tps) * self.sub_len as u64 + (k * self.tile) as u64;
+        let len = if k + 1 == self.tiles_per_sub {
+            self.sub_len - k * self.tile
+        } else {
+            self.tile
+        };
+        (start, len.min(self.frames.saturating_sub(start) as usize))
+    }
+}
+
+/// The scratch of [`LoudnessModel::refine`].
+struct Refiner<'a> {
+    detector: &'a mut PeakDetector,
+    level: f32,
+    window: Vec<Vec<f32>>,
+    peak: Vec<f32>,
+    bound: Vec<f32>,
+    det: Vec<f32>,
+    bnd: Vec<f32>,
+}
+
+impl Refiner<'_> {
+    /// Detects the tiles `first + k` (`k` in `ks`, increasing, close together) again from
+    /// `track` at the refinement's level and stores their peaks into `stored[k]`.
+    fn refine_tiles(
+        &mut self,
+        track: &mut TrackStore,
+        geometry: &Geometry,
+        first: u64,
+        ks: &[usize],
+        stored: &mut [f32],
+    ) -> Result<(), MasterError> {
+        let (Some(&ka), Some(&kb)) = (ks.first(), ks.last()) else {
+            return Ok(());
+        };
+        let (a, _) = geometry.frames_of(first + ka as u64);
+        let (sb, lb) = geometry.frames_of(first + kb as u64);
+        let b = sb + lb as u64;
+        let from = a.saturating_sub(CONTEXT as u64);
+        let ctx = (a - from) as usize;
+        let n = (b - a) as usize;
+        track.read_at(from, ctx + n, &mut self.window)?;
+        self.detector.start_after(&self.window, ctx);
+        self.det.clear();
+        self.bnd.clear();
+        let mut at = 0;
+        while at < n {
+            let m = (n - at).min(CHUNK);
+            self.detector.detect_bounded(
+                &self.window,
+                (ctx + at, m),
+                (&mut self.peak, &mut self.bound),
+                self.level,
+            );
+            self.det.extend_from_slice(&self.peak[..m]);
+            self.bnd.extend_from_slice(&self.bound[..m]);
+            at += m;
+        }
+        for &k in ks {
+            let (s, len) = geometry.frames_of(first + k as u64);
+            let i = (s - a) as usize;
+            let d = self.det[i..i + len].iter().fold(0.0f32, |x, &p| x.max(p));
+            let bound = self.bnd[i..i + len].iter().fold(0.0f32, |x, &p| x.max(p));
+            // Both bounds hold: keep the tighter.
+            stored[k] = if d >= bound {
+                d
+            } else {
+                -bound.min(-stored[k])
+            };
+        }
+        Ok(())
     }
 }
 
@@ -467,7 +732,8 @@ impl TilePeaks<'_> {
                         ));
                     }
                 }
-                self.value = self.block[0][self.next];
+                // Bounds are stored negated (see `LoudnessModel::refine`).
+                self.value = self.block[0][self.next].abs();
                 self.next += 1;
                 self.left_in_tile = self.tile_len(self.tile_index);
                 self.tile_index += 1;
@@ -544,6 +810,7 @@ mod tests {
         for rate in [44_100, 48_000] {
             let x = dense(rate, 12.0);
             let mut model = model_of(&x, rate, dir.path(), 0.5, 30.0);
+            let mut track = track_of(&x, dir.path(), u64::MAX);
             for settings in [
                 LimiterSettings::with_ceiling(-1.0),
                 LimiterSettings {
@@ -557,7 +824,7 @@ mod tests {
                 let mut errors = Vec::new();
                 for gain_db in [-6.0, 0.0, 3.0, 6.0, 9.0] {
                     let exact = limited_loudness(&x, rate, &settings, gain_db);
-                    let predicted = model.predict(&lim, gain_db).unwrap().unwrap();
+                    let predicted = model.predict(&mut track, &lim, gain_db).unwrap().unwrap();
                     eprintln!(
                         "model {rate} Hz {settings:?} {gain_db:+} dB: exact {exact:.3}, \
                          predicted {predicted:.3} LUFS"
@@ -587,11 +854,124 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let x = dense(44_100, 2.0);
         let mut model = model_of(&x, 44_100, dir.path(), 0.8, 10.0);
+        let mut track = track_of(&x, dir.path(), u64::MAX);
         let lim = LimiterModel::of(44_100, 2, &LimiterSettings::with_ceiling(-1.0)).unwrap();
-        assert!(model.predict(&lim, 6.0).unwrap().is_some());
-        assert!(model.predict(&lim, 20.0).unwrap().is_none());
+        assert!(model.predict(&mut track, &lim, 6.0).unwrap().is_some());
+        assert!(model.predict(&mut track, &lim, 20.0).unwrap().is_none());
         let low = LimiterModel::of(44_100, 2, &LimiterSettings::with_ceiling(-12.0)).unwrap();
-        assert!(model.predict(&low, 6.0).unwrap().is_none());
+        assert!(model.predict(&mut track, &low, 6.0).unwrap().is_none());
+    }
+
+    /// `x` in a track store (on disk when over `budget` bytes).
+    fn track_of(x: &[Vec<f32>], dir: &Path, budget: u64) -> TrackStore {
+        let mut track = TrackStore::new(dir, x.len(), 0, budget).unwrap();
+        track.write(x).unwrap();
+        track
+    }
+
+    /// Every tile's stored value (negative: an upper bound).
+    fn stored(model: &mut LoudnessModel) -> Vec<f32> {
+        let mut reader = model.tiles.reader(TILE_BLOCK).unwrap();
+        let (mut out, mut block) = (Vec::new(), Vec::new());
+        while reader.read_block(&mut block).unwrap() > 0 {
+            out.extend_from_slice(&block[0]);
+        }
+        out
+    }
+
+    /// Lazy detection: a model detected exactly only down to the limiter's threshold, then
+    /// refined on demand from the track's store (in memory and on disk) to 6 and then 20 dB
+    /// under it, holds the same peaks, bit for bit, as a model detected 30 dB deep from the
+    /// start wherever they reach the level refined to, and an upper bound of them below
+    /// it; its predictions and the per-frame peaks it feeds the final pass's limiter are
+    /// the same (bit for bit where they reach the threshold). On signals rich in
+    /// inter-sample peaks (hard-clipped mix, sines at 0.45 and 0.475 of the sample rate,
+    /// a square wave with edges between samples, dense noise), stereo, at 44.1 and 48 kHz.
+    #[test]
+    fn refined_peaks_are_the_peaks_detected_that_deep_from_the_start() {
+        use crate::meter::true_peak::adversarial::{clipped_mix, faded_sine, square};
+        let dir = tempfile::tempdir().unwrap();
+        let settings = LimiterSettings::with_ceiling(-1.0);
+        for rate in [44_100, 48_000] {
+            let n = 3 * rate as usize;
+            let signals: Vec<(&str, Vec<Vec<f32>>)> = vec![
+                (
+                    "clipped mix",
+                    vec![clipped_mix(3, 6.0, n), clipped_mix(4, 3.0, n)],
+                ),
+                (
+                    "sines near Nyquist",
+                    vec![
+                        faded_sine(0.45, 0.9, 0.3, rate, n),
+                        faded_sine(0.475, 0.7, 1.1, rate, n),
+                    ],
+                ),
+                ("square", vec![square(7.3, 0.6, n), square(11.7, 0.8, n)]),
+                ("dense", dense(rate, 3.0)),
+            ];
+            let lim = LimiterModel::of(rate, 2, &settings).unwrap();
+            let threshold = lim.threshold();
+            for (name, x) in &signals {
+                let mut deep = model_of(x, rate, dir.path(), threshold, 30.0);
+                let want = stored(&mut deep);
+                for budget in [u64::MAX, 0] {
+                    let what = format!("{rate} Hz {name} budget {budget}");
+                    let mut track = track_of(x, dir.path(), budget);
+                    assert_eq!(track.in_memory(), budget > 0);
+                    let mut lazy = model_of(x, rate, dir.path(), threshold, 0.0);
+                    lazy.answer_up_to(threshold, 30.0);
+                    let before = lazy.stats();
+                    for gain_db in [6.0, 20.0] {
+                        // Through a prediction, as the search refines.
+                        let got_loudness = lazy.predict(&mut track, &lim, gain_db).unwrap();
+                        let want_loudness = deep.predict(&mut track, &lim, gain_db).unwrap();
+                        assert!(got_loudness.is_some(), "{what}: refused");
+                        assert_eq!(
+                            got_loudness.map(f64::to_bits),
+                            want_loudness.map(f64::to_bits),
+                            "{what} {gain_db} dB: predictions differ"
+                        );
+                        let level = threshold / 10f32.powf(gain_db as f32 / 20.0);
+                        assert!(lazy.report_above() <= level, "{what}: not refined");
+                        let got = stored(&mut lazy);
+                        assert_eq!(got.len(), want.len());
+                        let (mut exact, mut bounded) = (0, 0);
+                        for (t, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                            if g.abs() >= lazy.report_above() {
+                                assert!(
+                                    g.to_bits() == w.to_bits(),
+                                    "{what} {gain_db} dB tile {t}: {g} vs {w}"
+                                );
+                                exact += 1;
+                            } else {
+                                assert!(g.abs() >= w, "{what} tile {t}: bound {g} under {w}");
+                                bounded += 1;
+                            }
+                        }
+                        // The stored-peak limiter's input: equal wherever it acts.
+                        let g = 10f32.powf(gain_db as f32 / 20.0);
+                        let frames = x[0].len() + CONTEXT + 10;
+                        let (mut a, mut b) = (vec![0.0; frames], vec![0.0; frames]);
+                        lazy.peaks().unwrap().fill(&mut a, g).unwrap();
+                        deep.peaks().unwrap().fill(&mut b, g).unwrap();
+                        for (i, (&p, &q)) in a.iter().zip(&b).enumerate() {
+                            if p.max(q) > threshold {
+                                assert!(p == q, "{what} {gain_db} dB frame {i}: {p} vs {q}");
+                            }
+                        }
+                        let stats = lazy.stats();
+                        eprintln!(
+                            "lazy {what} {gain_db} dB: {exact} tiles exact, {bounded} \
+                             bounded; detected in the pass {} of {}, refined {}",
+                            stats.exact, stats.tiles, stats.refined
+                        );
+                        assert!(exact > 0, "{what}: no tile reaches the level");
+                    }
+                    let after = lazy.stats();
+                    assert!(after.refined > before.refined, "{what}: nothing refined");
+                }
+            }
+        }
     }
 
     /// The model of `x` (planar), fed in blocks of 1000 frames, finished.

@@ -70,23 +70,61 @@ impl SpillBuffer {
         self.channels
     }
 
-    /// A reader from the first frame (ends writing on the first call).
-    pub fn reader(&mut self, block_frames: usize) -> Result<SpillReader<'_>, MasterError> {
+    /// The file, written out (ends writing on the first call).
+    fn file(&mut self) -> Result<&mut File, MasterError> {
         if let Some(writer) = self.writer.take() {
             let file = writer
                 .into_inner()
                 .map_err(|e| MasterError::Io(e.into_error()))?;
             self.file = Some(file);
         }
-        let file = self
-            .file
+        self.file
             .as_mut()
-            .ok_or_else(|| MasterError::InvalidParameter("spill file missing".into()))?;
+            .ok_or_else(|| MasterError::InvalidParameter("spill file missing".into()))
+    }
+
+    /// Frames `start .. start + n` into `block` (planar; ends writing). Fails past the end.
+    pub fn read_at(
+        &mut self,
+        start: u64,
+        n: usize,
+        block: &mut Vec<Vec<f32>>,
+    ) -> Result<(), MasterError> {
+        if start.saturating_add(n as u64) > self.frames {
+            return Err(MasterError::InvalidParameter(
+                "spill read past the end".into(),
+            ));
+        }
+        let channels = self.channels;
+        let mut bytes = std::mem::take(&mut self.bytes);
+        bytes.resize(n * channels * 4, 0);
+        let file = self.file()?;
+        file.seek(SeekFrom::Start(start * channels as u64 * 4))?;
+        file.read_exact(&mut bytes)?;
+        block.resize_with(channels, Vec::new);
+        let stride = channels * 4;
+        for (ch, plane) in block.iter_mut().enumerate() {
+            plane.clear();
+            plane.extend(
+                bytes[ch * 4..]
+                    .chunks(stride)
+                    .take(n)
+                    .map(|s| f32::from_le_bytes([s[0], s[1], s[2], s[3]])),
+            );
+        }
+        self.bytes = bytes;
+        Ok(())
+    }
+
+    /// A reader from the first frame (ends writing on the first call).
+    pub fn reader(&mut self, block_frames: usize) -> Result<SpillReader<'_>, MasterError> {
+        let (channels, frames) = (self.channels, self.frames);
+        let file = self.file()?;
         file.seek(SeekFrom::Start(0))?;
         Ok(SpillReader {
             reader: BufReader::with_capacity(IO_BUFFER, file),
-            channels: self.channels,
-            remaining: self.frames,
+            channels,
+            remaining: frames,
             block_frames: block_frames.max(1),
             bytes: Vec::new(),
         })

@@ -102,6 +102,34 @@ impl TrackStore {
         }
     }
 
+    /// Frames `start .. start + n` into `block` (planar; ends writing): random access, for
+    /// the loudness model's refinement. Fails past the end.
+    pub fn read_at(
+        &mut self,
+        start: u64,
+        n: usize,
+        block: &mut Vec<Vec<f32>>,
+    ) -> Result<(), MasterError> {
+        match self {
+            TrackStore::Disk(spill) => spill.read_at(start, n, block),
+            TrackStore::Memory { planes, .. } => {
+                let total = planes.first().map_or(0, Vec::len) as u64;
+                if start.saturating_add(n as u64) > total {
+                    return Err(MasterError::InvalidParameter(
+                        "track read past the end".into(),
+                    ));
+                }
+                let start = start as usize;
+                block.resize_with(planes.len(), Vec::new);
+                for (dst, src) in block.iter_mut().zip(planes.iter()) {
+                    dst.clear();
+                    dst.extend_from_slice(&src[start..start + n]);
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// A reader from the first frame, in blocks of `block_frames` (ends writing).
     pub fn reader(&mut self, block_frames: usize) -> Result<TrackReader<'_>, MasterError> {
         match self {

@@ -233,6 +233,13 @@ impl ScanScratch {
     pub(crate) fn block_maxima(&self) -> (&[f32], &[f32]) {
         (&self.block_d, &self.block_w)
     }
+
+    /// After [`ExactPeak::scan`]: per tile of `TILE` frames scanned, the upper bound of
+    /// its readings that decided whether it was interpolated (tiles under the threshold
+    /// were skipped). The loudness model keeps it for the tiles it skips.
+    pub(crate) fn tile_bounds(&self) -> &[f32] {
+        &self.bounds
+    }
 }
 
 /// Blocks of `TILE` samples under one tile's window.

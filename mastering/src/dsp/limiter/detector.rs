@@ -73,4 +73,48 @@ impl PeakDetector {
             hist.copy_within(n..n + CONTEXT, 0);
         }
     }
+
+    /// [`Self::detect`], and an upper bound of what it skips: `peak[..n]` gets, per frame,
+    /// the largest reading it interpolated (over channels and both readings), `bound[..n]`
+    /// the largest upper bound of the readings it skipped (0 where none), which stays
+    /// under `report_above`. A frame's reading is at most the larger of both, and exactly
+    /// `peak` where `peak ≥ bound`. The readings are [`Self::detect`]'s, bit for bit.
+    pub(crate) fn detect_bounded(
+        &mut self,
+        block: &[Vec<f32>],
+        (offset, n): (usize, usize),
+        (peak, bound): (&mut [f32], &mut [f32]),
+        report_above: f32,
+    ) {
+        peak[..n].fill(0.0);
+        bound[..n].fill(0.0);
+        for (ch, samples) in block.iter().enumerate().take(self.channels) {
+            let hist = &mut self.history[ch];
+            hist[CONTEXT..CONTEXT + n].copy_from_slice(&samples[offset..offset + n]);
+            self.exact
+                .scan(hist, n, peak, report_above, false, &mut self.scratch);
+            for (t, &b) in self.scratch.tile_bounds().iter().enumerate() {
+                if b < report_above {
+                    let end = (TILE * (t + 1)).min(n);
+                    for v in bound.iter_mut().take(end).skip(TILE * t) {
+                        *v = v.max(b);
+                    }
+                }
+            }
+            let start = CONTEXT / 2 - self.ebur128.lead();
+            self.ebur128
+                .raise_bounded(&hist[start..], n, (peak, bound), report_above);
+            hist.copy_within(n..n + CONTEXT, 0);
+        }
+    }
+
+    /// Sets the history to the frames before the next block: the last [`CONTEXT`] of
+    /// `before[..][..upto]` (zeros in front when fewer), as if they had been detected.
+    pub(crate) fn start_after(&mut self, before: &[Vec<f32>], upto: usize) {
+        for (hist, plane) in self.history.iter_mut().zip(before) {
+            let k = upto.min(CONTEXT);
+            hist[..CONTEXT - k].fill(0.0);
+            hist[CONTEXT - k..CONTEXT].copy_from_slice(&plane[upto - k..upto]);
+        }
+    }
 }

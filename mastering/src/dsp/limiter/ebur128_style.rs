@@ -65,6 +65,26 @@ impl Ebur128Style {
         self.raise_kernel::<false>(buf, n, peak, above)
     }
 
+    /// [`Self::raise`], and for the windows it skips, raises `bound[i]` to an upper bound of
+    /// their readings instead (the coefficients' largest absolute sum times the window's
+    /// largest sample magnitude, at most `report_above`).
+    pub(crate) fn raise_bounded(
+        &self,
+        buf: &[f32],
+        n: usize,
+        (peak, bound): (&mut [f32], &mut [f32]),
+        report_above: f32,
+    ) {
+        crate::simd::dispatch(RaiseBounded {
+            style: self,
+            buf,
+            n,
+            peak,
+            bound,
+            report_above,
+        })
+    }
+
     #[inline(always)]
     fn raise_kernel<const FMA: bool>(
         &self,
@@ -75,9 +95,55 @@ impl Ebur128Style {
     ) {
         let skip_level = report_above / self.coeff_bound;
         match &self.interp {
-            Interpolator::Four(c) => detect::<FMA, 12, 3>(c, buf, n, peak, skip_level),
-            Interpolator::Two(c) => detect::<FMA, 24, 1>(c, buf, n, peak, skip_level),
+            Interpolator::Four(c) => {
+                detect::<FMA, false, 12, 3>(c, buf, n, (peak, &mut []), (skip_level, 0.0))
+            }
+            Interpolator::Two(c) => {
+                detect::<FMA, false, 24, 1>(c, buf, n, (peak, &mut []), (skip_level, 0.0))
+            }
         }
+    }
+
+    #[inline(always)]
+    fn raise_bounded_kernel<const FMA: bool>(
+        &self,
+        buf: &[f32],
+        n: usize,
+        out: (&mut [f32], &mut [f32]),
+        report_above: f32,
+    ) {
+        let levels = (report_above / self.coeff_bound, self.coeff_bound);
+        match &self.interp {
+            Interpolator::Four(c) => detect::<FMA, true, 12, 3>(c, buf, n, out, levels),
+            Interpolator::Two(c) => detect::<FMA, true, 24, 1>(c, buf, n, out, levels),
+        }
+    }
+}
+
+/// [`Ebur128Style::raise_bounded`]'s arguments, to dispatch (`crate::simd`).
+struct RaiseBounded<'a> {
+    style: &'a Ebur128Style,
+    buf: &'a [f32],
+    n: usize,
+    peak: &'a mut [f32],
+    bound: &'a mut [f32],
+    report_above: f32,
+}
+
+impl Kernel for RaiseBounded<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let RaiseBounded {
+            style,
+            buf,
+            n,
+            peak,
+            bound,
+            report_above,
+        } = self;
+        style.raise_bounded_kernel::<FMA>(buf, n, (peak, bound), report_above)
     }
 }
 
@@ -146,14 +212,16 @@ impl Interpolator {
 /// Oversampled peak detection of one channel. `hist` holds `T - 1` past samples followed by
 /// the chunk's `n` samples (and room up to a whole number of tiles); `peak[i]` is raised to
 /// the largest magnitude of frame `i`'s phase-0 sample and interpolated values. Tiles whose
-/// samples are all at or below `skip_level` cannot reach the ceiling and are skipped.
+/// samples are all at or below `skip_level` cannot reach the ceiling and are skipped; with
+/// `BOUNDED`, their frames' `bound` is raised to `coeff_bound` times the window's largest
+/// magnitude (no interpolated value of theirs exceeds it).
 #[inline(always)]
-fn detect<const FMA: bool, const T: usize, const P: usize>(
+fn detect<const FMA: bool, const BOUNDED: bool, const T: usize, const P: usize>(
     coeffs: &[[f32; T]; P],
     hist: &[f32],
     n: usize,
-    peak: &mut [f32],
-    skip_level: f32,
+    (peak, bound): (&mut [f32], &mut [f32]),
+    (skip_level, coeff_bound): (f32, f32),
 ) {
     let keep = T - 1;
     let centre = T / 2;
@@ -162,9 +230,21 @@ fn detect<const FMA: bool, const T: usize, const P: usize>(
         let Some(window) = hist.get(i..i + keep + TILE) else {
             break;
         };
-        let loud = window
-            .iter()
-            .fold(false, |any, v| any | (v.abs() > skip_level));
+        let loud = if BOUNDED {
+            let m = window.iter().fold(0.0f32, |a, v| fast_max(a, v.abs()));
+            if m <= skip_level {
+                let b = m * coeff_bound;
+                let frames = TILE.min(n - i);
+                for v in bound.iter_mut().skip(i).take(frames) {
+                    *v = fast_max(*v, b);
+                }
+            }
+            m > skip_level
+        } else {
+            window
+                .iter()
+                .fold(false, |any, v| any | (v.abs() > skip_level))
+        };
         if loud {
             let mut acc = [[0.0f32; TILE]; P];
             for t in 0..T {

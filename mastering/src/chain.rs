@@ -306,6 +306,8 @@ struct Run<'a> {
     model_bias: f64,
     /// The model's raw prediction for the gain last found, when the model found it.
     modelled: Option<f64>,
+    /// The last answer found on the model: where the next search starts.
+    model_seed: Option<ModelSeed>,
 }
 
 impl Run<'_> {
@@ -417,6 +419,7 @@ fn run_chain(
         model,
         model_bias: 0.0,
         modelled: None,
+        model_seed: None,
     };
     run.rebuild_limiter(factory)?;
 
@@ -979,6 +982,10 @@ fn find_gain(
 /// or a gain beyond what it detected): the caller then measures with limiter passes. The
 /// loudness returned is the prediction plus the bias; the final pass measures the truth,
 /// and the correction after it learns the bias from that measurement.
+///
+/// Each search is seeded from what earlier ones found ([`ModelSeed`]): a correction
+/// starts at the last answer moved along the slope measured there, a new drive level at
+/// the gain where the level below stopped rising, with that level's slope.
 fn find_gain_modeled(
     run: &mut Run<'_>,
     factory: &dyn StageFactory,
@@ -999,7 +1006,13 @@ fn find_gain_modeled(
     let t = Instant::now();
     let format = (run.rate, run.channels);
     let aim = target - run.model_bias;
-    let mut seed = linear;
+    let mut seed = match run.model_seed {
+        Some(last) if last.drive == run.drive => last.moved_to(aim, run.ceiling),
+        _ => Seed {
+            gain_db: linear,
+            slope: 1.0,
+        },
+    };
     let mut drive = run.drive;
     let found = loop {
         let Some(limiter) = factory.limiter_model(run.params, format, run.ceiling, drive)? else {
@@ -1012,7 +1025,10 @@ fn find_gain_modeled(
             break Some(solved);
         }
         drive += 1;
-        seed = solved.gain_db;
+        seed = Seed {
+            gain_db: solved.knee_db,
+            slope: solved.slope,
+        };
     };
     rep.add_inner("loudness_model", t.elapsed().as_secs_f64());
     if drive != run.drive {
@@ -1020,7 +1036,54 @@ fn find_gain_modeled(
         run.rebuild_limiter(factory)?;
     }
     run.modelled = found.as_ref().map(|s| s.predicted);
+    run.model_seed = found.as_ref().map(|s| ModelSeed {
+        drive,
+        ceiling: run.ceiling,
+        gain_db: s.gain_db,
+        predicted: s.predicted,
+        slope: s.slope,
+    });
     Ok(found.map(|s| (s.gain_db, s.predicted + run.model_bias, s.saturated)))
+}
+
+/// Where [`solve_on_model`] starts: its first gain, dB, and the slope, LU/dB, its first
+/// step assumes.
+#[derive(Debug, Clone, Copy)]
+struct Seed {
+    gain_db: f64,
+    slope: f64,
+}
+
+/// The last answer found on the model, to seed the next search at the same drive level.
+#[derive(Debug, Clone, Copy)]
+struct ModelSeed {
+    drive: usize,
+    /// The limiter's ceiling it was found at, dBTP.
+    ceiling: f64,
+    gain_db: f64,
+    /// The model's loudness there, LUFS, and its slope there, LU/dB.
+    predicted: f64,
+    slope: f64,
+}
+
+impl ModelSeed {
+    /// The seed for `aim` at `ceiling`. The limiter only compares the peaks with its
+    /// ceiling, so lowering the ceiling by `d` dB gives the output of `d` dB more gain at
+    /// the old ceiling, `d` dB quieter: `I_{c−d}(g) = I_c(g + d) − d`. Near the last answer
+    /// the loudness is close to linear in the gain.
+    fn moved_to(self, aim: f64, ceiling: f64) -> Seed {
+        let d = self.ceiling - ceiling;
+        let step = (aim + d - self.predicted) / self.slope;
+        let gain_db = self.gain_db - d + step.clamp(-MODEL_STEP_DB, MODEL_STEP_DB);
+        Seed {
+            gain_db: if gain_db.is_finite() {
+                gain_db
+            } else {
+                self.gain_db
+            },
+            slope: self.slope,
+        }
+    }
 }
 
 /// A gain found on the loudness model.
@@ -1031,41 +1094,65 @@ struct Solved {
     predicted: f64,
     /// The limiter saturates: the loudest gain short of the aim.
     saturated: bool,
+    /// The last slope measured short of saturation, LU/dB (the seed's when none was).
+    slope: f64,
+    /// Saturated: the gain where the loudness stopped rising (the lower end of the flat
+    /// step), where the next drive level's search starts. Otherwise the gain found.
+    knee_db: f64,
 }
 
-/// Solves `Î(g) = aim` on `model` for `limiter`, starting at `seed` dB: secant steps (the
-/// first with unit slope), bisection when a step leaves the bracket found so far, until
-/// within [`MODEL_TOLERANCE_LU`]. Saturated, as in [`find_gain`], when short of the aim and
-/// the loudness rises by less than [`SATURATED_SLOPE`] LU per dB. `None` when the model
+/// Slopes the search steps with, LU/dB: limiting only flattens the loudness curve (at most
+/// 1 LU/dB, a little over that from rounding), and under 0.02 a step would leap 50 dB a LU.
+const MODEL_SLOPES: (f64, f64) = (0.02, 1.5);
+
+/// Solves `Î(g) = aim` on `model` for `limiter`, starting at `seed`: secant steps (the
+/// first with the seed's slope) until the aim is bracketed; then secant steps that stay
+/// inside the bracket, and false position on it when one would leave it, kept at least a
+/// tenth of the bracket from either end so it shrinks every step; until within
+/// [`MODEL_TOLERANCE_LU`]. Saturated, as in [`find_gain`], when short of the aim and the
+/// loudness rises by less than [`SATURATED_SLOPE`] LU per dB. `None` when the model
 /// refuses a gain.
 fn solve_on_model(
     model: &mut LoudnessModel,
     track: &mut TrackStore,
     limiter: &LimiterModel,
     aim: f64,
-    seed: f64,
+    seed: Seed,
 ) -> Result<Option<Solved>, MasterError> {
     // The model answers up to `top`: a limiter still short of the aim there is treated as
     // saturated (the next drive level, or limiter passes, take over).
     let top = (model.max_gain_db(limiter) - 1e-6).min(MAX_GAIN_DB);
-    let mut at = |g: f64| -> Result<Option<f64>, MasterError> { model.predict(track, limiter, g) };
-    let mut g0 = seed.min(top);
+    let mut at = |g: f64| -> Result<Option<f64>, MasterError> {
+        #[cfg(test)]
+        tests::PREDICTIONS.with(|c| c.set(c.get() + 1));
+        model.predict(track, limiter, g)
+    };
+    let mut slope = if seed.slope.is_finite() {
+        seed.slope.clamp(MODEL_SLOPES.0, MODEL_SLOPES.1)
+    } else {
+        1.0
+    };
+    let mut g0 = seed.gain_db.min(top);
     let Some(i0) = at(g0)? else { return Ok(None) };
     let mut f0 = i0 - aim;
     let mut best = (f0.abs(), g0, i0);
-    // Bracket: the highest gain known short of the aim, the lowest known over it.
-    let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
-    let update = |g: f64, f: f64, lo: &mut f64, hi: &mut f64| {
+    // Bracket: the highest gain known short of the aim, the lowest known over it, with
+    // how far off each is.
+    let mut lo: Option<(f64, f64)> = None;
+    let mut hi: Option<(f64, f64)> = None;
+    let update = |g: f64, f: f64, lo: &mut Option<(f64, f64)>, hi: &mut Option<(f64, f64)>| {
         if f < 0.0 {
-            *lo = lo.max(g);
-        } else {
-            *hi = hi.min(g);
+            if lo.is_none_or(|(l, _)| g > l) {
+                *lo = Some((g, f));
+            }
+        } else if hi.is_none_or(|(h, _)| g < h) {
+            *hi = Some((g, f));
         }
     };
     update(g0, f0, &mut lo, &mut hi);
-    let mut g1 = (g0 - f0).min(top);
+    let mut g1 = (g0 - f0 / slope).min(g0 + MODEL_STEP_DB).min(top);
     for _ in 0..MAX_MODEL_STEPS {
-        if best.0 <= MODEL_TOLERANCE_LU {
+        if best.0 <= MODEL_TOLERANCE_LU || !g1.is_finite() {
             break;
         }
         let Some(i1) = at(g1)? else { return Ok(None) };
@@ -1077,24 +1164,33 @@ fn solve_on_model(
         if f1.abs() <= MODEL_TOLERANCE_LU {
             break;
         }
-        let slope = if (g1 - g0).abs() > 1e-9 {
+        let secant = if (g1 - g0).abs() > 1e-9 {
             (f1 - f0) / (g1 - g0)
         } else {
-            1.0
+            slope
         };
-        if f1 < 0.0 && (g1 >= top || (slope < SATURATED_SLOPE && g1 > g0)) {
+        if f1 < 0.0 && (g1 >= top || (secant < SATURATED_SLOPE && g1 > g0)) {
             // Short of the aim, and more gain hardly helps: the loudest point tried.
+            let knee_db = if g1 > g0 && g1 < top { g0 } else { g1 };
             return Ok(Some(Solved {
                 gain_db: g1,
                 predicted: i1,
                 saturated: true,
+                slope,
+                knee_db,
             }));
+        }
+        if secant.is_finite() {
+            slope = secant.clamp(MODEL_SLOPES.0, MODEL_SLOPES.1);
         }
         // At most MODEL_STEP_DB up at a time: a flat slope would jump far past where
         // saturation shows.
-        let mut next = (g1 - f1 / slope.clamp(0.02, 1.5)).min(g1 + MODEL_STEP_DB);
-        if hi.is_finite() && lo.is_finite() && !(next > lo && next < hi) {
-            next = 0.5 * (lo + hi);
+        let mut next = (g1 - f1 / slope).min(g1 + MODEL_STEP_DB);
+        if let (Some((gl, fl)), Some((gh, fh))) = (lo, hi)
+            && !(next > gl && next < gh)
+        {
+            let w = gh - gl;
+            next = (gl - fl * w / (fh - fl)).clamp(gl + 0.1 * w, gh - 0.1 * w);
         }
         (g0, f0) = (g1, f1);
         g1 = next.min(top);
@@ -1103,6 +1199,8 @@ fn solve_on_model(
         gain_db: best.1,
         predicted: best.2,
         saturated: false,
+        slope,
+        knee_db: best.1,
     }))
 }
 
